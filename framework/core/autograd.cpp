@@ -1,0 +1,216 @@
+// The backward walk, gradient accumulation and graph teardown. See docs/architecture.md, "The backward walk".
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <utility>
+
+#include "core/variable.h"
+
+namespace xg {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+std::atomic<std::uint64_t> g_walk_counter{0};
+
+template <class T>
+void accumulate(std::optional<Tensor<T>>& slot, Tensor<T>&& g) {
+  if (!slot) {
+    slot.emplace(std::move(g));
+    return;
+  }
+  T* dst = slot->data();
+  const T* src = g.data();
+  const std::size_t n = slot->size();
+  for (std::size_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+template <class S1, class S2>
+bool shapes_equal(const S1& a, const S2& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+}  // namespace
+
+bool is_grad_enabled() { return g_grad_enabled; }
+void set_grad_enabled(bool enabled) { g_grad_enabled = enabled; }
+
+namespace detail {
+// Note [Iterative teardown]: a chain of 100,000 ops would recurse 100,000 deep if each impl's destructor destroyed its
+// creator, which destroyed its inputs, and so on. Instead the last owner of a node steals the creators of the inputs
+// that will die with it and destroys them from an explicit stack.
+template <class T>
+VariableImpl<T>::~VariableImpl() {
+  if (!creator) return;
+  std::vector<std::shared_ptr<Op<T>>> stack;
+  stack.push_back(std::move(creator));
+  while (!stack.empty()) {
+    std::shared_ptr<Op<T>> op = std::move(stack.back());
+    stack.pop_back();
+    if (op.use_count() != 1) continue;  // someone else still holds it
+    for (auto& in : op->inputs_) {
+      auto& impl = in.impl_;
+      if (impl && impl.use_count() == 1 && impl->creator) stack.push_back(std::move(impl->creator));
+    }
+    // `op` dies here; the inputs it frees have no creator left, so nothing recurses.
+  }
+}
+}  // namespace detail
+
+template <class T>
+Variable<T>::Variable(Tensor<T> value, bool requires_grad) : impl_(std::make_shared<detail::VariableImpl<T>>()) {
+  impl_->value = std::move(value);
+  impl_->requires_grad = requires_grad;
+}
+
+template <class T>
+detail::VariableImpl<T>& Variable<T>::impl() const {
+  if (!impl_) throw GraphError("Variable: this handle is undefined (default-constructed); assign a value first");
+  return *impl_;
+}
+
+template <class T>
+T Variable<T>::item() const {
+  const auto& v = impl().value;
+  if (v.size() != 1)
+    throw ShapeError("item: expected a Variable with one element, got shape " + shape_str(v.shape()));
+  return *v.data();
+}
+
+template <class T>
+Variable<T>& Variable<T>::set_requires_grad(bool on) {
+  if (!is_leaf())
+    throw GraphError("set_requires_grad: only leaves can change requires_grad; this Variable was made by '" +
+                     std::string(creator()->name()) + "' (use detach() to get a leaf)");
+  impl().requires_grad = on;
+  return *this;
+}
+
+template <class T>
+const Tensor<T>& Variable<T>::grad() const {
+  if (!impl().grad)
+    throw GraphError("grad: no gradient has been accumulated for this Variable" +
+                     (name().empty() ? std::string() : " ('" + name() + "')") +
+                     (requires_grad() ? " (backward has not reached it yet, or zero_grad cleared it)"
+                                      : " (it does not require grad)"));
+  return *impl().grad;
+}
+
+template <class T>
+Tensor<T>& Variable<T>::grad() {
+  return const_cast<Tensor<T>&>(static_cast<const Variable&>(*this).grad());
+}
+
+template <class T>
+Variable<T> Variable<T>::detach() const {
+  Variable out(impl().value, false);
+  out.impl_->name = impl().name;
+  return out;
+}
+
+template <class T>
+Variable<T> attach_op(std::shared_ptr<Op<T>> op, Tensor<T> out, std::vector<Variable<T>> inputs) {
+  op->inputs_ = std::move(inputs);
+  op->output_shape_ = shape_of(out);
+  Variable<T> v(std::move(out), true);
+  v.impl_->creator = std::move(op);
+  return v;
+}
+
+/// The reverse-mode walk. A class (not free functions) only so that Variable and Op can befriend it.
+template <class T>
+class Engine {
+ public:
+  static void run(const Variable<T>& root, Tensor<T> seed, bool retain_graph) {
+    auto& rimpl = root.impl();
+    if (!rimpl.requires_grad)
+      throw GraphError(
+          "backward: this Variable does not require grad and has no creator, so there is nothing to differentiate "
+          "(did a parameter forget requires_grad, or was the graph built under NoGradGuard?)");
+    if (!shapes_equal(seed.shape(), rimpl.value.shape()))
+      throw GraphError("backward: the gradient has shape " + shape_str(seed.shape()) + " but the output has shape " +
+                       shape_str(rimpl.value.shape()));
+    if (!rimpl.creator) {  // a leaf: its gradient is the seed
+      accumulate(rimpl.grad, std::move(seed));
+      return;
+    }
+    std::vector<Op<T>*> order = topological_order(rimpl.creator.get());
+    rimpl.creator->pending_grad_.emplace(std::move(seed));
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      Op<T>* op = *it;
+      if (op->released_)
+        throw GraphError(std::string("backward: trying to backward through the graph a second time ('") + op->name() +
+                         "' already freed its saved tensors); pass retain_graph = true to the first backward if you "
+                         "need to call it twice");
+      if (!op->pending_grad_) continue;
+      Tensor<T> g_out = std::move(*op->pending_grad_);
+      op->pending_grad_.reset();
+      GradList<T> grads = op->backward(g_out);
+      if (grads.size() != op->inputs_.size())
+        throw GraphError(std::string(op->name()) + ": backward returned " + std::to_string(grads.size()) +
+                         " gradients for " + std::to_string(op->inputs_.size()) + " inputs");
+      for (std::size_t i = 0; i < grads.size(); ++i) {
+        if (!grads[i] || !op->needs_grad(i)) continue;
+        auto& in = *op->inputs_[i].impl_;
+        if (!shapes_equal(grads[i]->shape(), in.value.shape()))
+          throw GraphError(std::string(op->name()) + ": backward returned a gradient of shape " +
+                           shape_str(grads[i]->shape()) + " for input " + std::to_string(i) + " of shape " +
+                           shape_str(in.value.shape()));
+        if (in.creator)
+          accumulate(in.creator->pending_grad_, std::move(*grads[i]));
+        else
+          accumulate(in.grad, std::move(*grads[i]));
+      }
+      if (!retain_graph) {
+        op->release();
+        op->released_ = true;
+      }
+    }
+  }
+
+ private:
+  // Iterative depth-first post-order from the root's creator: every op appears after all ops it consumes.
+  static std::vector<Op<T>*> topological_order(Op<T>* root) {
+    const std::uint64_t mark = ++g_walk_counter;
+    std::vector<Op<T>*> order;
+    std::vector<std::pair<Op<T>*, std::size_t>> stack;
+    root->mark_ = mark;
+    stack.emplace_back(root, 0);
+    while (!stack.empty()) {
+      auto& [op, next] = stack.back();
+      if (next < op->inputs_.size()) {
+        const auto& in = op->inputs_[next++];
+        if (!in.defined()) continue;
+        Op<T>* child = in.impl_->creator.get();
+        if (child && child->mark_ != mark) {
+          child->mark_ = mark;
+          stack.emplace_back(child, 0);
+        }
+      } else {
+        order.push_back(op);
+        stack.pop_back();
+      }
+    }
+    return order;
+  }
+};
+
+template <class T>
+void Variable<T>::backward(bool retain_graph) const {
+  if (numel() != 1)
+    throw GraphError("backward: grad can be implicitly created only for one-element outputs, but the output has shape " +
+                     shape_str(value().shape()) + "; pass a gradient of that shape to backward(grad)");
+  Engine<T>::run(*this, full<T>(shape(), T(1)), retain_graph);
+}
+
+template <class T>
+void Variable<T>::backward(const Tensor<T>& grad_output, bool retain_graph) const {
+  Engine<T>::run(*this, grad_output, retain_graph);
+}
+
+template struct detail::VariableImpl<float>;
+template struct detail::VariableImpl<double>;
+template class Variable<float>;
+template class Variable<double>;
+template Variable<float> attach_op(std::shared_ptr<Op<float>>, Tensor<float>, std::vector<Variable<float>>);
+template Variable<double> attach_op(std::shared_ptr<Op<double>>, Tensor<double>, std::vector<Variable<double>>);
+
+}  // namespace xg

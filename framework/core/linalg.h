@@ -1,0 +1,19 @@
+#pragma once
+/// \file linalg.h
+/// GEMM over OpenBLAS (`cblas_sgemm` / `cblas_dgemm`). The only door to BLAS; `<cblas.h>` is included by linalg.cpp alone.
+
+#include <cstddef>
+
+namespace xg {
+
+/// C[M,N] = alpha * op(A) * op(B) + beta * C, row-major, where op(X) is X or Xᵀ.
+/// `lda`, `ldb`, `ldc` are the row strides of A, B and C as stored. OpenBLAS runs on one thread (parallelism is
+/// xgrad's own, over fixed blocks), which also keeps results bit-identical at any thread count.
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+
+/// Pins OpenBLAS to one thread. Called automatically before the first gemm; idempotent.
+void init_blas();
+
+}  // namespace xg

@@ -1,0 +1,70 @@
+#pragma once
+/// \file tensor.h
+/// The tensor type and shape helpers. This is the single place that includes xtensor.
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xmath.hpp>
+#include <xtensor/xview.hpp>
+
+namespace xg {
+
+/// A dense, row-major, owning n-d array. Images are NCHW.
+template <class T = float>
+using Tensor = xt::xarray<T>;
+
+/// A tensor shape: one extent per axis.
+using Shape = std::vector<std::size_t>;
+
+/// Number of elements of a shape (1 for a scalar shape `{}`).
+inline std::size_t numel(const Shape& s) {
+  std::size_t n = 1;
+  for (auto d : s) n *= d;
+  return n;
+}
+
+/// `[2,3,4]` for error messages.
+template <class S>
+std::string shape_str(const S& s) {
+  std::string out = "[";
+  bool first = true;
+  for (auto d : s) {
+    if (!first) out += ",";
+    out += std::to_string(d);
+    first = false;
+  }
+  return out + "]";
+}
+
+/// The shape of a tensor as an `xg::Shape`.
+template <class T>
+Shape shape_of(const Tensor<T>& t) {
+  return Shape(t.shape().begin(), t.shape().end());
+}
+
+/// An uninitialised tensor of the given shape.
+template <class T>
+Tensor<T> empty(const Shape& s) {
+  return Tensor<T>::from_shape(s);
+}
+
+/// A tensor of the given shape filled with `v`.
+template <class T>
+Tensor<T> full(const Shape& s, T v) {
+  Tensor<T> t = Tensor<T>::from_shape(s);
+  std::fill(t.begin(), t.end(), v);
+  return t;
+}
+
+/// A zero tensor of the given shape.
+template <class T>
+Tensor<T> zeros(const Shape& s) {
+  return full<T>(s, T(0));
+}
+
+}  // namespace xg

@@ -1,0 +1,194 @@
+#pragma once
+/// \file variable.h
+/// `Variable` (a cheap-to-copy handle to a value in the graph), `Op` (a recorded graph node), `record()` (how an op
+/// attaches itself to its output) and the grad-mode switch. See docs/architecture.md for ownership and the backward walk.
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "core/tensor.h"
+
+namespace xg {
+
+template <class T>
+class Op;
+template <class T>
+class Variable;
+
+/// One optional gradient per input of an op; `std::nullopt` means "no gradient for this input".
+template <class T>
+using GradList = std::vector<std::optional<Tensor<T>>>;
+
+namespace detail {
+/// Shared state behind a Variable. A leaf has no creator; an op output owns its creator (never the reverse).
+template <class T>
+struct VariableImpl {
+  Tensor<T> value;
+  std::optional<Tensor<T>> grad;
+  bool requires_grad = false;
+  std::shared_ptr<Op<T>> creator;
+  std::string name;
+  VariableImpl() = default;
+  VariableImpl(const VariableImpl&) = delete;
+  VariableImpl& operator=(const VariableImpl&) = delete;
+  ~VariableImpl();  // tears long chains down iteratively (no recursion)
+};
+}  // namespace detail
+
+/// True unless a NoGradGuard is alive on this thread.
+bool is_grad_enabled();
+/// Sets this thread's grad mode; prefer NoGradGuard.
+void set_grad_enabled(bool enabled);
+
+/// RAII: while alive, ops on this thread record no graph (like `torch::NoGradGuard`).
+class NoGradGuard {
+ public:
+  NoGradGuard() : prev_(is_grad_enabled()) { set_grad_enabled(false); }
+  ~NoGradGuard() { set_grad_enabled(prev_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+/// A handle to a value in the dynamic graph: value, grad, requires_grad and the op that made it.
+///
+/// Copies are shallow (they share the value, the grad and the creator), as `torch::Tensor` and flashlight's
+/// `Variable` are. Leaves (parameters, inputs) have no creator. A default-constructed Variable is undefined.
+template <class T = float>
+class Variable {
+ public:
+  using value_type = T;
+
+  /// An undefined handle (`defined() == false`).
+  Variable() = default;
+  /// A leaf holding `value`.
+  explicit Variable(Tensor<T> value, bool requires_grad = false);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Tensor<T>& value() const { return impl().value; }
+  /// Mutable value, for optimizers and loaders. Changing a value that a recorded graph still needs makes that
+  /// graph's gradients wrong: update parameters only after backward.
+  Tensor<T>& value() { return impl().value; }
+  Shape shape() const { return shape_of(impl().value); }
+  std::size_t dim() const { return impl().value.dimension(); }
+  std::size_t numel() const { return impl().value.size(); }
+  /// The single value of a one-element Variable.
+  T item() const;
+
+  bool requires_grad() const { return impl().requires_grad; }
+  /// Leaves only: a non-leaf's flag follows from its inputs.
+  Variable& set_requires_grad(bool on);
+  bool is_leaf() const { return impl().creator == nullptr; }
+  const std::shared_ptr<Op<T>>& creator() const { return impl().creator; }
+
+  bool has_grad() const { return impl().grad.has_value(); }
+  /// The accumulated gradient; throws GraphError when none has been accumulated.
+  const Tensor<T>& grad() const;
+  Tensor<T>& grad();
+  /// Drops the accumulated gradient (PyTorch's `set_to_none` behaviour).
+  void zero_grad() { impl().grad.reset(); }
+
+  /// A new leaf with a copy of the value, cut from the graph, not requiring grad.
+  Variable detach() const;
+
+  /// Backpropagates from this one-element Variable, seeding 1.
+  void backward(bool retain_graph = false) const;
+  /// Backpropagates `grad_output` (same shape as the value) from this Variable.
+  void backward(const Tensor<T>& grad_output, bool retain_graph = false) const;
+
+  /// Optional name, used by error messages and `to_dot`.
+  const std::string& name() const { return impl().name; }
+  Variable& set_name(std::string n) {
+    impl().name = std::move(n);
+    return *this;
+  }
+  /// Identity of the shared state (two copies of a handle have the same id).
+  const void* id() const { return impl_.get(); }
+
+ private:
+  detail::VariableImpl<T>& impl() const;
+  std::shared_ptr<detail::VariableImpl<T>> impl_;
+
+  template <class U>
+  friend Variable<U> attach_op(std::shared_ptr<Op<U>> op, Tensor<U> out, std::vector<Variable<U>> inputs);
+  template <class U>
+  friend struct detail::VariableImpl;
+  template <class U>
+  friend class Engine;
+};
+
+/// A recorded graph node: one op call with its inputs and whatever its backward needs.
+///
+/// Subclasses implement `name()`, `backward()` (one optional gradient per input, `std::nullopt` where
+/// `needs_grad(i)` is false) and `release()` (free saved tensors). They never hold their output Variable.
+template <class T>
+class Op {
+ public:
+  Op() = default;
+  Op(const Op&) = delete;
+  Op& operator=(const Op&) = delete;
+  virtual ~Op() = default;
+
+  /// The op's public name, e.g. "conv2d".
+  virtual const char* name() const = 0;
+  /// Gradients of the loss with respect to each input, given the gradient with respect to the output.
+  virtual GradList<T> backward(const Tensor<T>& grad_output) = 0;
+  /// Frees the tensors saved for backward. Called after backward unless `retain_graph` is set.
+  virtual void release() {}
+
+  const std::vector<Variable<T>>& inputs() const { return inputs_; }
+  /// True when input `i` requires a gradient; compute no partial otherwise.
+  bool needs_grad(std::size_t i) const { return inputs_[i].defined() && inputs_[i].requires_grad(); }
+  const Shape& output_shape() const { return output_shape_; }
+  bool released() const { return released_; }
+
+ private:
+  template <class U>
+  friend Variable<U> attach_op(std::shared_ptr<Op<U>> op, Tensor<U> out, std::vector<Variable<U>> inputs);
+  template <class U>
+  friend class Engine;
+  template <class U>
+  friend struct detail::VariableImpl;
+
+  std::vector<Variable<T>> inputs_;
+  Shape output_shape_;
+  bool released_ = false;
+  std::optional<Tensor<T>> pending_grad_;  // engine scratch during one backward walk
+  std::uint64_t mark_ = 0;                 // engine scratch: visit mark of the topological sort
+};
+
+/// True when an op over `inputs` must be recorded: grad mode is on and some input requires grad.
+template <class T>
+bool should_record(std::initializer_list<const Variable<T>*> inputs) {
+  if (!is_grad_enabled()) return false;
+  for (const auto* v : inputs)
+    if (v && v->defined() && v->requires_grad()) return true;
+  return false;
+}
+
+/// Makes `out` the output of `op` over `inputs` (which must make should_record true).
+template <class T>
+Variable<T> attach_op(std::shared_ptr<Op<T>> op, Tensor<T> out, std::vector<Variable<T>> inputs);
+
+/// Records `OpT(args...)` as the creator of `out` when should_record holds, else returns a plain leaf.
+/// This is how every op's free function ends: `return record<MyOp<T>>(std::move(y), {x, w}, hyper...);`
+template <class OpT, class T, class... Args>
+Variable<T> record(Tensor<T> out, std::vector<Variable<T>> inputs, Args&&... args) {
+  bool any = false;
+  if (is_grad_enabled())
+    for (const auto& v : inputs) any = any || (v.defined() && v.requires_grad());
+  if (!any) return Variable<T>(std::move(out));
+  return attach_op<T>(std::make_shared<OpT>(std::forward<Args>(args)...), std::move(out), std::move(inputs));
+}
+
+extern template class Variable<float>;
+extern template class Variable<double>;
+
+}  // namespace xg

@@ -1,0 +1,60 @@
+#pragma once
+/// \file checkpoint.h
+/// Versioned, checksummed checkpoints, written atomically.
+///
+/// Layout (little-endian): magic "XGCK\r\n\x1a\n" · u32 version · u64 header length · JSON header (architecture,
+/// free-form metadata, and per tensor: name, dtype, shape, offset, nbytes, crc32) · zero padding to 64 bytes ·
+/// payload (each tensor 64-byte aligned) · u32 CRC32 of everything before it · "XGEND\0\0\0".
+/// Saving writes a temporary file in the target's directory, fsyncs it, renames it over the target and fsyncs the
+/// directory, so a crash leaves either the old or the new file, never a half-written one. Loading verifies
+/// everything (sizes, offsets, every CRC) before anything is handed to a model; copying into a module is all or nothing.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "core/tensor.h"
+#include "nn/module.h"
+
+namespace xg::nn {
+
+/// One stored tensor: raw little-endian bytes of dtype "f32" or "f64".
+struct CheckpointTensor {
+  std::string name;
+  std::string dtype;
+  Shape shape;
+  std::vector<std::uint8_t> bytes;
+};
+
+/// The in-memory contents of a checkpoint.
+struct Checkpoint {
+  static constexpr std::uint32_t kVersion = 1;
+  std::string arch;               ///< architecture description; a model of another architecture is refused
+  std::string meta_json = "{}";   ///< a JSON object of free-form metadata (epoch, RNG state, configuration…)
+  std::vector<CheckpointTensor> tensors;
+
+  template <class T>
+  void add(const std::string& name, const Tensor<T>& t);
+  bool has(const std::string& name) const;
+  /// The tensor `name` as T; throws CheckpointError when missing or of another dtype.
+  template <class T>
+  Tensor<T> get(const std::string& name) const;
+};
+
+/// Writes `ck` to `path` atomically. Throws CheckpointError (with the OS reason) and leaves any previous file intact.
+void save_checkpoint(const std::string& path, const Checkpoint& ck);
+/// Reads and fully verifies a checkpoint file (at most `max_bytes`).
+Checkpoint load_checkpoint(const std::string& path, std::size_t max_bytes = std::size_t(1) << 32);
+/// Parses and verifies a checkpoint held in memory; `source` names it in errors.
+Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const std::string& source);
+
+/// Adds every parameter of `m` as `prefix + name`.
+template <class T>
+void add_module(Checkpoint& ck, Module<T>& m, const std::string& prefix = "model.");
+/// Copies the parameters stored under `prefix` into `m`. Refuses (CheckpointError listing every missing, unexpected
+/// and mis-shaped tensor, and an architecture mismatch) without changing `m` unless everything matches.
+template <class T>
+void load_module(Module<T>& m, const Checkpoint& ck, const std::string& prefix = "model.");
+
+}  // namespace xg::nn

@@ -1,0 +1,110 @@
+#include "nn/layers.h"
+
+#include "nn/init.h"
+
+namespace xg::nn {
+
+template <class T>
+Linear<T>::Linear(std::size_t in_features, std::size_t out_features, bool with_bias, Rng& rng) {
+  if (in_features == 0 || out_features == 0)
+    throw ShapeError("Linear: in_features and out_features must be positive, got " + std::to_string(in_features) +
+                     " and " + std::to_string(out_features));
+  weight = Variable<T>(zeros<T>({out_features, in_features}), true);
+  if (with_bias) bias = Variable<T>(zeros<T>({out_features}), true);
+  init::pytorch_default_(weight, &bias, rng);
+}
+template <class T>
+Variable<T> Linear<T>::forward(const Variable<T>& x) {
+  return ops::linear(x, weight, bias);
+}
+template <class T>
+std::vector<NamedParameter<T>> Linear<T>::own_parameters() const {
+  std::vector<NamedParameter<T>> p{{"weight", weight}};
+  if (bias.defined()) p.emplace_back("bias", bias);
+  return p;
+}
+template <class T>
+std::string Linear<T>::describe() const {
+  return "Linear(" + std::to_string(weight.shape()[1]) + ", " + std::to_string(weight.shape()[0]) +
+         (bias.defined() ? "" : ", bias=false") + ")";
+}
+
+template <class T>
+Conv2d<T>::Conv2d(std::size_t in_channels, std::size_t out_channels, Size2 kernel, Size2 stride_, Size2 padding_,
+                  Size2 dilation_, bool with_bias, Rng& rng)
+    : stride(stride_), padding(padding_), dilation(dilation_) {
+  if (in_channels == 0 || out_channels == 0 || kernel.h <= 0 || kernel.w <= 0)
+    throw ShapeError("Conv2d: channels and kernel size must be positive, got in_channels=" +
+                     std::to_string(in_channels) + ", out_channels=" + std::to_string(out_channels) + ", kernel=(" +
+                     std::to_string(kernel.h) + ", " + std::to_string(kernel.w) + ")");
+  weight = Variable<T>(
+      zeros<T>({out_channels, in_channels, static_cast<std::size_t>(kernel.h), static_cast<std::size_t>(kernel.w)}),
+      true);
+  if (with_bias) bias = Variable<T>(zeros<T>({out_channels}), true);
+  init::pytorch_default_(weight, &bias, rng);
+}
+template <class T>
+Variable<T> Conv2d<T>::forward(const Variable<T>& x) {
+  return ops::conv2d(x, weight, bias, stride, padding, dilation);
+}
+template <class T>
+std::vector<NamedParameter<T>> Conv2d<T>::own_parameters() const {
+  std::vector<NamedParameter<T>> p{{"weight", weight}};
+  if (bias.defined()) p.emplace_back("bias", bias);
+  return p;
+}
+template <class T>
+std::string Conv2d<T>::describe() const {
+  const Shape s = weight.shape();
+  return "Conv2d(" + std::to_string(s[1]) + ", " + std::to_string(s[0]) + ", kernel=" + std::to_string(s[2]) + "x" +
+         std::to_string(s[3]) + ", stride=" + std::to_string(stride.h) + "x" + std::to_string(stride.w) +
+         ", padding=" + std::to_string(padding.h) + "x" + std::to_string(padding.w) + ")";
+}
+
+template <class T>
+Variable<T> Pool2d<T>::forward(const Variable<T>& x) {
+  switch (kind) {
+    case PoolKind::Max: return ops::max_pool2d(x, kernel, stride, padding);
+    case PoolKind::L2: return ops::l2_pool2d(x, kernel, stride, padding);
+    case PoolKind::Avg: return ops::avg_pool2d(x, kernel, stride, padding);
+  }
+  return x;
+}
+template <class T>
+std::string Pool2d<T>::describe() const {
+  const char* n = kind == PoolKind::Max ? "MaxPool2d" : kind == PoolKind::L2 ? "L2Pool2d" : "AvgPool2d";
+  const Size2 s = stride.value_or(kernel);
+  return std::string(n) + "(kernel=" + std::to_string(kernel.h) + "x" + std::to_string(kernel.w) +
+         ", stride=" + std::to_string(s.h) + "x" + std::to_string(s.w) + ")";
+}
+
+template <class T>
+Variable<T> Activation<T>::forward(const Variable<T>& x) {
+  switch (kind) {
+    case ActivationKind::Relu: return ops::relu(x);
+    case ActivationKind::Sigmoid: return ops::sigmoid(x);
+    case ActivationKind::Tanh: return ops::tanh(x);
+  }
+  return x;
+}
+template <class T>
+std::string Activation<T>::describe() const {
+  return kind == ActivationKind::Relu ? "ReLU" : kind == ActivationKind::Sigmoid ? "Sigmoid" : "Tanh";
+}
+
+template <class T>
+Dropout<T>::Dropout(double p, Rng& rng) : p_(p), rng_(&rng) {
+  if (!(p >= 0.0 && p <= 1.0))
+    throw ShapeError("Dropout: probability has to be between 0 and 1, but got " + std::to_string(p));
+}
+
+#define XG_INSTANTIATE(T)       \
+  template class Linear<T>;     \
+  template class Conv2d<T>;     \
+  template class Pool2d<T>;     \
+  template class Activation<T>; \
+  template class Dropout<T>;
+XG_INSTANTIATE(float)
+XG_INSTANTIATE(double)
+
+}  // namespace xg::nn

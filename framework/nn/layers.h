@@ -1,0 +1,127 @@
+#pragma once
+/// \file layers.h
+/// Layers in the style of PyTorch's C++ frontend: parameter-owning wrappers over ops (Linear, Conv2d) and
+/// parameter-free ones (pools, Flatten, activations, Dropout). Each is a `Layer<T>` with `forward(x)`.
+/// Constructors initialise with PyTorch's defaults from the default generator (`xg::manual_seed`); re-initialise
+/// with `nn/init.h` for other schemes.
+
+#include <optional>
+#include <string>
+
+#include "core/random.h"
+#include "nn/module.h"
+#include "ops/ops.h"
+
+namespace xg::nn {
+
+using ops::Size2;
+
+/// y = x Wᵀ + b: x [N,in] -> [N,out]. weight [out,in], bias [out].
+template <class T = float>
+class Linear : public Layer<T> {
+ public:
+  Linear(std::size_t in_features, std::size_t out_features, bool bias = true, Rng& rng = default_rng());
+  Variable<T> forward(const Variable<T>& x) override;
+  std::vector<NamedParameter<T>> own_parameters() const override;
+  std::string describe() const override;
+  Variable<T> weight, bias;  ///< bias is undefined when constructed with bias = false
+};
+
+/// 2-D convolution: x [N,in,H,W] -> [N,out,OH,OW]. weight [out,in,kh,kw], bias [out].
+template <class T = float>
+class Conv2d : public Layer<T> {
+ public:
+  Conv2d(std::size_t in_channels, std::size_t out_channels, Size2 kernel, Size2 stride = 1, Size2 padding = 0,
+         Size2 dilation = 1, bool bias = true, Rng& rng = default_rng());
+  Variable<T> forward(const Variable<T>& x) override;
+  std::vector<NamedParameter<T>> own_parameters() const override;
+  std::string describe() const override;
+  Variable<T> weight, bias;
+  Size2 stride, padding, dilation;
+};
+
+/// The three 2-D pools: x [N,C,H,W] -> [N,C,OH,OW]; stride defaults to the kernel.
+enum class PoolKind { Max, L2, Avg };
+
+template <class T = float>
+class Pool2d : public Layer<T> {
+ public:
+  Pool2d(PoolKind kind, Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0)
+      : kind(kind), kernel(kernel), stride(stride), padding(padding) {}
+  Variable<T> forward(const Variable<T>& x) override;
+  std::string describe() const override;
+  PoolKind kind;
+  Size2 kernel;
+  std::optional<Size2> stride;
+  Size2 padding;
+};
+
+/// max_pool2d as a layer.
+template <class T = float>
+struct MaxPool2d : Pool2d<T> {
+  explicit MaxPool2d(Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0)
+      : Pool2d<T>(PoolKind::Max, kernel, stride, padding) {}
+};
+/// l2_pool2d as a layer.
+template <class T = float>
+struct L2Pool2d : Pool2d<T> {
+  explicit L2Pool2d(Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0)
+      : Pool2d<T>(PoolKind::L2, kernel, stride, padding) {}
+};
+/// avg_pool2d (count_include_pad) as a layer.
+template <class T = float>
+struct AvgPool2d : Pool2d<T> {
+  explicit AvgPool2d(Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0)
+      : Pool2d<T>(PoolKind::Avg, kernel, stride, padding) {}
+};
+
+/// Merges dims start_dim..end_dim (default: [N, ...] -> [N, rest]).
+template <class T = float>
+class Flatten : public Layer<T> {
+ public:
+  explicit Flatten(std::int64_t start_dim = 1, std::int64_t end_dim = -1) : start_(start_dim), end_(end_dim) {}
+  Variable<T> forward(const Variable<T>& x) override { return ops::flatten(x, start_, end_); }
+  std::string describe() const override { return "Flatten"; }
+
+ private:
+  std::int64_t start_, end_;
+};
+
+/// Elementwise activations as layers.
+enum class ActivationKind { Relu, Sigmoid, Tanh };
+
+template <class T = float>
+class Activation : public Layer<T> {
+ public:
+  explicit Activation(ActivationKind kind) : kind(kind) {}
+  Variable<T> forward(const Variable<T>& x) override;
+  std::string describe() const override;
+  ActivationKind kind;
+};
+template <class T = float>
+struct ReLU : Activation<T> {
+  ReLU() : Activation<T>(ActivationKind::Relu) {}
+};
+template <class T = float>
+struct Sigmoid : Activation<T> {
+  Sigmoid() : Activation<T>(ActivationKind::Sigmoid) {}
+};
+template <class T = float>
+struct Tanh : Activation<T> {
+  Tanh() : Activation<T>(ActivationKind::Tanh) {}
+};
+
+/// Inverted dropout, active in training mode only. Draws from `rng` (default: the default generator).
+template <class T = float>
+class Dropout : public Layer<T> {
+ public:
+  explicit Dropout(double p = 0.5, Rng& rng = default_rng());
+  Variable<T> forward(const Variable<T>& x) override { return ops::dropout(x, p_, this->is_training(), *rng_); }
+  std::string describe() const override { return "Dropout(p=" + std::to_string(p_) + ")"; }
+
+ private:
+  double p_;
+  Rng* rng_;
+};
+
+}  // namespace xg::nn

@@ -1,0 +1,81 @@
+// avg_pool2d.
+//
+// Forward:  y[n,c,i,j] = (Σ_{window inside the input} x) / d, d = kh·kw with count_include_pad (PyTorch's default:
+//           padded cells count as zeros), else the number of cells of the window inside the input.
+// Backward: dx[cell] += g[n,c,i,j] / d for every window (i,j) containing the cell.
+// Shapes:   as max_pool2d: x [N,C,H,W] -> [N,C,(H+2ph-kh)/sh+1,(W+2pw-kw)/sw+1]; pad <= k/2.
+#include "ops/pool2d.h"
+
+namespace xg::ops {
+namespace {
+
+template <class T>
+T divisor(const detail::PoolGeom& g, bool include_pad, std::int64_t h0, std::int64_t h1, std::int64_t w0,
+          std::int64_t w1) {
+  return include_pad ? static_cast<T>(g.kh * g.kw) : static_cast<T>((h1 - h0) * (w1 - w0));
+}
+
+template <class T>
+class AvgPool2dOp final : public Op<T> {
+ public:
+  AvgPool2dOp(detail::PoolGeom g, bool include_pad) : g_(g), include_pad_(include_pad) {}
+  const char* name() const override { return "avg_pool2d"; }
+  GradList<T> backward(const Tensor<T>& gy) override {
+    const detail::PoolGeom& g = g_;
+    Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
+    const T* pg = gy.data();
+    T* pd = dx.data();
+    const std::size_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
+    parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t p = lo; p < hi; ++p) {
+        T* dp = pd + p * plane_in;
+        for (std::size_t i = 0; i < g.oh; ++i)
+          for (std::size_t j = 0; j < g.ow; ++j) {
+            std::int64_t h0, h1, w0, w1;
+            g.window(i, j, h0, h1, w0, w1);
+            const T v = pg[p * plane_out + i * g.ow + j] / divisor<T>(g, include_pad_, h0, h1, w0, w1);
+            for (std::int64_t r = h0; r < h1; ++r)
+              for (std::int64_t c = w0; c < w1; ++c) dp[r * static_cast<std::int64_t>(g.w) + c] += v;
+          }
+      }
+    });
+    return {std::move(dx)};
+  }
+
+ private:
+  detail::PoolGeom g_;
+  bool include_pad_;
+};
+
+}  // namespace
+
+template <class T>
+Variable<T> avg_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding,
+                       bool count_include_pad) {
+  const detail::PoolGeom g = detail::pool_geometry("avg_pool2d", x, kernel, stride, padding);
+  Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
+  const T* px = x.value().data();
+  T* py = y.data();
+  const std::size_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
+  parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t p = lo; p < hi; ++p) {
+      const T* xp = px + p * plane_in;
+      for (std::size_t i = 0; i < g.oh; ++i)
+        for (std::size_t j = 0; j < g.ow; ++j) {
+          std::int64_t h0, h1, w0, w1;
+          g.window(i, j, h0, h1, w0, w1);
+          T acc = T(0);
+          for (std::int64_t r = h0; r < h1; ++r)
+            for (std::int64_t c = w0; c < w1; ++c) acc += xp[r * static_cast<std::int64_t>(g.w) + c];
+          py[p * plane_out + i * g.ow + j] = acc / divisor<T>(g, count_include_pad, h0, h1, w0, w1);
+        }
+    }
+  });
+  return record<AvgPool2dOp<T>>(std::move(y), {x}, g, count_include_pad);
+}
+
+#define XG_INSTANTIATE(T) \
+  template Variable<T> avg_pool2d(const Variable<T>&, Size2, std::optional<Size2>, Size2, bool);
+XG_FOR_EACH_REAL(XG_INSTANTIATE)
+
+}  // namespace xg::ops

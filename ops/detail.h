@@ -1,0 +1,132 @@
+#pragma once
+/// \file detail.h
+/// Helpers shared by op files (not part of the public API, but installed so out-of-tree ops may use them).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "core/parallel.h"
+#include "core/tensor.h"
+#include "core/variable.h"
+
+namespace xg::ops::detail {
+
+/// Applies `M(T)` for every scalar type xgrad instantiates: use at the end of an op file.
+#define XG_FOR_EACH_REAL(M) M(float) M(double)
+
+/// Grain (elements per task) for memory-bound elementwise loops: fixed, never derived from the thread count.
+inline constexpr std::size_t kElementwiseGrain = 1 << 15;
+
+/// Resolves a possibly negative `dim` against `rank`, or throws naming `op`.
+inline std::size_t normalize_dim(const char* op, std::int64_t dim, std::size_t rank) {
+  const auto r = static_cast<std::int64_t>(rank);
+  if (dim < -r || dim >= r || rank == 0)
+    throw ShapeError(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for a tensor of rank " +
+                     std::to_string(rank));
+  return static_cast<std::size_t>(dim < 0 ? dim + r : dim);
+}
+
+/// Throws unless `x` has rank `rank`.
+template <class T>
+void check_rank(const char* op, const char* what, const Variable<T>& x, std::size_t rank, const char* layout) {
+  if (x.dim() != rank)
+    throw ShapeError(std::string(op) + ": expected " + what + " of rank " + std::to_string(rank) + " " + layout +
+                     ", got shape " + shape_str(x.value().shape()));
+}
+
+/// The broadcast shape of `a` and `b` (NumPy rules), or a ShapeError naming `op` and both shapes.
+inline Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
+  const std::size_t r = std::max(a.size(), b.size());
+  Shape out(r);
+  for (std::size_t i = 0; i < r; ++i) {
+    const std::size_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    const std::size_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da != db && da != 1 && db != 1)
+      throw ShapeError(std::string(op) + ": shapes " + shape_str(a) + " and " + shape_str(b) +
+                       " cannot be broadcast together");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+/// Strides (in elements) of a contiguous tensor of shape `s` seen through the broadcast shape `out`:
+/// 0 on broadcast axes.
+inline std::vector<std::size_t> broadcast_strides(const Shape& s, const Shape& out) {
+  std::vector<std::size_t> st(out.size(), 0);
+  std::size_t stride = 1;
+  for (std::size_t k = 0; k < s.size(); ++k) {
+    const std::size_t i = s.size() - 1 - k;
+    const std::size_t o = out.size() - 1 - k;
+    st[o] = s[i] == 1 ? 0 : stride;
+    stride *= s[i];
+  }
+  return st;
+}
+
+/// Calls `f(o, ia, ib)` for every element `o` of `out` (row-major) with the matching offsets into two broadcast inputs.
+template <class F>
+void for_each_broadcast(const Shape& out, const std::vector<std::size_t>& sa, const std::vector<std::size_t>& sb, F&& f) {
+  const std::size_t r = out.size();
+  const std::size_t n = numel(out);
+  if (r == 0) {
+    f(std::size_t(0), std::size_t(0), std::size_t(0));
+    return;
+  }
+  std::vector<std::size_t> idx(r, 0);
+  const std::size_t inner = out[r - 1], sa_in = sa[r - 1], sb_in = sb[r - 1];
+  std::size_t ia = 0, ib = 0;
+  for (std::size_t o = 0; o < n; o += inner) {
+    for (std::size_t j = 0; j < inner; ++j) f(o + j, ia + j * sa_in, ib + j * sb_in);
+    for (std::size_t d = r - 1; d-- > 0;) {
+      ia += sa[d];
+      ib += sb[d];
+      if (++idx[d] < out[d]) break;
+      ia -= sa[d] * out[d];
+      ib -= sb[d] * out[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+/// Sums `g` (shape `from`) down to `target`, the inverse of broadcasting `target` to `from`. Serial, fixed order.
+template <class T>
+Tensor<T> sum_to_shape(const Tensor<T>& g, const Shape& target) {
+  const Shape from = shape_of(g);
+  if (from == target) return g;
+  Tensor<T> out = zeros<T>(target);
+  const auto sg = broadcast_strides(from, from);
+  const auto st = broadcast_strides(target, from);
+  const T* pg = g.data();
+  T* po = out.data();
+  for_each_broadcast(from, sg, st, [&](std::size_t, std::size_t ig, std::size_t it) { po[it] += pg[ig]; });
+  return out;
+}
+
+/// out[i] = f(x[i]) over a contiguous tensor, in parallel over fixed chunks.
+template <class T, class F>
+Tensor<T> map(const Tensor<T>& x, F f) {
+  Tensor<T> out = Tensor<T>::from_shape(x.shape());
+  const T* px = x.data();
+  T* po = out.data();
+  parallel_for(0, x.size(), kElementwiseGrain, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i) po[i] = f(px[i]);
+  });
+  return out;
+}
+
+/// out[i] = f(a[i], b[i]) over two same-shaped contiguous tensors, in parallel over fixed chunks.
+template <class T, class F>
+Tensor<T> zip(const Tensor<T>& a, const Tensor<T>& b, F f) {
+  Tensor<T> out = Tensor<T>::from_shape(a.shape());
+  const T* pa = a.data();
+  const T* pb = b.data();
+  T* po = out.data();
+  parallel_for(0, a.size(), kElementwiseGrain, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i) po[i] = f(pa[i], pb[i]);
+  });
+  return out;
+}
+
+}  // namespace xg::ops::detail

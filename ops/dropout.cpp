@@ -1,0 +1,42 @@
+// Inverted dropout.
+//
+// Forward (training, 0 < p < 1): m_i ~ Bernoulli(1 - p) drawn serially from `rng`;  y = x ⊙ m / (1 - p)
+// Backward:                      dx = g ⊙ m / (1 - p)   (the scaled mask is saved)
+// p == 1 gives zeros; eval mode or p == 0 is the identity (no op recorded, no draws).
+#include "ops/detail.h"
+#include "ops/ops.h"
+
+namespace xg::ops {
+namespace {
+
+template <class T>
+class DropoutOp final : public Op<T> {
+ public:
+  explicit DropoutOp(Tensor<T> mask) : mask_(std::move(mask)) {}
+  const char* name() const override { return "dropout"; }
+  GradList<T> backward(const Tensor<T>& g) override {
+    return {detail::zip(g, mask_, [](T gv, T m) { return gv * m; })};
+  }
+  void release() override { mask_ = Tensor<T>(); }
+
+ private:
+  Tensor<T> mask_;  // 0 or 1/(1-p)
+};
+
+}  // namespace
+
+template <class T>
+Variable<T> dropout(const Variable<T>& x, double p, bool training, Rng& rng) {
+  if (!(p >= 0.0 && p <= 1.0)) throw ShapeError("dropout: probability has to be between 0 and 1, but got " + std::to_string(p));
+  if (!training || p == 0.0) return x;
+  Tensor<T> mask = Tensor<T>::from_shape(x.value().shape());
+  const T keep = p == 1.0 ? T(0) : static_cast<T>(1.0 / (1.0 - p));
+  for (auto& m : mask) m = rng.uniform() >= p ? keep : T(0);
+  Tensor<T> y = detail::zip(x.value(), mask, [](T v, T m) { return v * m; });
+  return record<DropoutOp<T>>(std::move(y), {x}, std::move(mask));
+}
+
+#define XG_INSTANTIATE(T) template Variable<T> dropout(const Variable<T>&, double, bool, Rng&);
+XG_FOR_EACH_REAL(XG_INSTANTIATE)
+
+}  // namespace xg::ops

@@ -1,0 +1,117 @@
+#pragma once
+/// \file ops.h
+/// The public op API. Every function records its node when an input requires grad (define-by-run) and checks its
+/// arguments when called, throwing `xg::ShapeError` that names the op and the offending shapes or values.
+/// Shapes use PyTorch's conventions: images are NCHW, matrices are [rows, cols].
+/// All ops are templates instantiated for `float` (training) and `double` (gradient checks).
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "core/random.h"
+#include "core/variable.h"
+
+namespace xg::ops {
+
+/// A pair of extents for 2-D ops (height, width); an integer means the same for both.
+struct Size2 {
+  std::int64_t h, w;
+  Size2(std::int64_t v) : h(v), w(v) {}  // NOLINT: implicit on purpose, as PyTorch's IntArrayRef accepts one int
+  Size2(std::int64_t h_, std::int64_t w_) : h(h_), w(w_) {}
+};
+
+/// How a loss reduces over the batch (PyTorch's `reduction=`).
+enum class Reduction { Mean, Sum, None };
+
+/// Class indices for classification losses, one per row.
+using Labels = std::vector<std::int64_t>;
+
+// ---- elementwise (elementwise.cpp): NumPy/PyTorch broadcasting; backward sums over the broadcast axes ----
+template <class T> Variable<T> add(const Variable<T>& a, const Variable<T>& b);  ///< a + b, broadcast shapes
+template <class T> Variable<T> sub(const Variable<T>& a, const Variable<T>& b);  ///< a - b, broadcast shapes
+template <class T> Variable<T> mul(const Variable<T>& a, const Variable<T>& b);  ///< a * b, broadcast shapes
+template <class T> Variable<T> div(const Variable<T>& a, const Variable<T>& b);  ///< a / b, broadcast shapes
+template <class T> Variable<T> scale(const Variable<T>& x, T s);       ///< s * x, same shape
+template <class T> Variable<T> add_scalar(const Variable<T>& x, T s);  ///< x + s, same shape
+template <class T> Variable<T> neg(const Variable<T>& x);              ///< -x
+template <class T> Variable<T> exp(const Variable<T>& x);              ///< e^x
+template <class T> Variable<T> log(const Variable<T>& x);              ///< natural log (x > 0 for finite values)
+template <class T> Variable<T> square(const Variable<T>& x);           ///< x²
+
+// ---- reductions (reduce.cpp) ----
+template <class T> Variable<T> sum(const Variable<T>& x);  ///< sum of all elements -> shape []
+/// Sum along `dim` (negative counts from the end); keepdim keeps it with extent 1.
+template <class T> Variable<T> sum(const Variable<T>& x, std::int64_t dim, bool keepdim = false);
+template <class T> Variable<T> mean(const Variable<T>& x);  ///< mean of all elements -> shape []
+template <class T> Variable<T> mean(const Variable<T>& x, std::int64_t dim, bool keepdim = false);
+
+// ---- activations (activations.cpp): same shape in and out ----
+template <class T> Variable<T> relu(const Variable<T>& x);     ///< max(x, 0); relu'(0) = 0
+template <class T> Variable<T> sigmoid(const Variable<T>& x);  ///< 1 / (1 + e^-x)
+template <class T> Variable<T> tanh(const Variable<T>& x);     ///< tanh(x)
+
+// ---- softmax family (softmax.cpp): along `dim` (default last) ----
+template <class T> Variable<T> softmax(const Variable<T>& x, std::int64_t dim = -1);
+template <class T> Variable<T> log_softmax(const Variable<T>& x, std::int64_t dim = -1);
+
+// ---- losses (losses.cpp) ----
+/// Negative log-likelihood of `log_probs [N,C]` at `labels` (N entries in [0, C)).
+template <class T> Variable<T> nll_loss(const Variable<T>& log_probs, const Labels& labels, Reduction r = Reduction::Mean);
+/// Fused log-softmax + NLL over `logits [N,C]`; stable for logits of any magnitude.
+template <class T> Variable<T> cross_entropy(const Variable<T>& logits, const Labels& labels, Reduction r = Reduction::Mean);
+/// Mean (or summed) squared error between same-shaped `input` and `target`.
+template <class T> Variable<T> mse_loss(const Variable<T>& input, const Variable<T>& target, Reduction r = Reduction::Mean);
+
+// ---- matrix products (matmul.cpp, BLAS) ----
+/// a [M,K] x b [K,N] -> [M,N].
+template <class T> Variable<T> matmul(const Variable<T>& a, const Variable<T>& b);
+/// PyTorch's F.linear: x [N,in] x wᵀ (w [out,in]) + b [out] (b may be undefined) -> [N,out].
+template <class T> Variable<T> linear(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b = {});
+
+// ---- shape (reshape.cpp) ----
+/// Same elements, new shape; one extent may be -1 (inferred).
+template <class T> Variable<T> reshape(const Variable<T>& x, const std::vector<std::int64_t>& shape);
+/// Merges dims start_dim..end_dim into one (default: all but the batch axis).
+template <class T> Variable<T> flatten(const Variable<T>& x, std::int64_t start_dim = 1, std::int64_t end_dim = -1);
+
+// ---- convolution and pooling (one file each) ----
+/// Cross-correlation, as torch::conv2d: x [N,C,H,W], w [F,C,KH,KW], b [F] or undefined ->
+/// [N,F,(H+2ph-dh(KH-1)-1)/sh+1,(W+2pw-dw(KW-1)-1)/sw+1].
+template <class T>
+Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b = {}, Size2 stride = 1,
+                   Size2 padding = 0, Size2 dilation = 1);
+/// Max over each window, x [N,C,H,W] -> [N,C,(H+2ph-kh)/sh+1,(W+2pw-kw)/sw+1]; stride defaults to the kernel.
+/// The gradient of a window goes to its first maximum in row-major order; padded cells never win.
+template <class T>
+Variable<T> max_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0);
+/// L2 pooling: sqrt of the sum of squares over each window (padded cells count as 0). Same shapes as max_pool2d.
+/// Gradient x / y, and exactly 0 where a window is all zero.
+template <class T>
+Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0);
+/// Average over each window. With count_include_pad (PyTorch's default) padded cells count as zeros in the mean.
+template <class T>
+Variable<T> avg_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0,
+                       bool count_include_pad = true);
+
+// ---- regularisation (dropout.cpp) ----
+/// Inverted dropout: in training, zeroes each element with probability p (drawn from `rng`) and scales the rest by
+/// 1/(1-p); identity when `training` is false or p == 0.
+template <class T> Variable<T> dropout(const Variable<T>& x, double p, bool training, Rng& rng);
+
+}  // namespace xg::ops
+
+namespace xg {
+// Operator overloads over Variables and scalars (found by ADL).
+template <class T> Variable<T> operator+(const Variable<T>& a, const Variable<T>& b) { return ops::add(a, b); }
+template <class T> Variable<T> operator-(const Variable<T>& a, const Variable<T>& b) { return ops::sub(a, b); }
+template <class T> Variable<T> operator*(const Variable<T>& a, const Variable<T>& b) { return ops::mul(a, b); }
+template <class T> Variable<T> operator/(const Variable<T>& a, const Variable<T>& b) { return ops::div(a, b); }
+template <class T> Variable<T> operator-(const Variable<T>& a) { return ops::neg(a); }
+template <class T> Variable<T> operator*(const Variable<T>& a, T s) { return ops::scale(a, s); }
+template <class T> Variable<T> operator*(T s, const Variable<T>& a) { return ops::scale(a, s); }
+template <class T> Variable<T> operator/(const Variable<T>& a, T s) { return ops::scale(a, T(1) / s); }
+template <class T> Variable<T> operator+(const Variable<T>& a, T s) { return ops::add_scalar(a, s); }
+template <class T> Variable<T> operator+(T s, const Variable<T>& a) { return ops::add_scalar(a, s); }
+template <class T> Variable<T> operator-(const Variable<T>& a, T s) { return ops::add_scalar(a, -s); }
+}  // namespace xg

@@ -1,0 +1,60 @@
+#pragma once
+/// \file pool2d.h
+/// Window geometry and argument checks shared by max_pool2d, l2_pool2d and avg_pool2d (internal to ops/).
+
+#include <algorithm>
+#include <optional>
+#include <string>
+
+#include "ops/detail.h"
+#include "ops/ops.h"
+
+namespace xg::ops::detail {
+
+struct PoolGeom {
+  std::size_t n, c, h, w, kh, kw, oh, ow;
+  std::int64_t sh, sw, ph, pw;
+  std::size_t planes() const { return n * c; }
+  /// Planes per task: about 16k input elements, a function of the shape only.
+  std::size_t grain() const { return std::max<std::size_t>(1, 16384 / std::max<std::size_t>(1, h * w)); }
+  /// The window of output (oh, ow) clipped to the input: rows [h0, h1), cols [w0, w1).
+  void window(std::size_t i, std::size_t j, std::int64_t& h0, std::int64_t& h1, std::int64_t& w0, std::int64_t& w1) const {
+    h0 = static_cast<std::int64_t>(i) * sh - ph;
+    w0 = static_cast<std::int64_t>(j) * sw - pw;
+    h1 = std::min<std::int64_t>(h0 + static_cast<std::int64_t>(kh), static_cast<std::int64_t>(h));
+    w1 = std::min<std::int64_t>(w0 + static_cast<std::int64_t>(kw), static_cast<std::int64_t>(w));
+    h0 = std::max<std::int64_t>(h0, 0);
+    w0 = std::max<std::int64_t>(w0, 0);
+  }
+};
+
+/// Checks a pooling call and computes its geometry; errors name `op` and the offending values (as PyTorch's do).
+template <class T>
+PoolGeom pool_geometry(const char* op, const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
+  const std::string name(op);
+  if (x.dim() != 4)
+    throw ShapeError(name + ": expected 4-D input [N,C,H,W], but got input of shape " + shape_str(x.shape()));
+  const Size2 s = stride.value_or(kernel);
+  auto pair = [](Size2 v) { return "(" + std::to_string(v.h) + ", " + std::to_string(v.w) + ")"; };
+  if (kernel.h <= 0 || kernel.w <= 0) throw ShapeError(name + ": kernel size must be positive, got " + pair(kernel));
+  if (s.h <= 0 || s.w <= 0) throw ShapeError(name + ": stride must be positive, got " + pair(s));
+  if (padding.h < 0 || padding.w < 0) throw ShapeError(name + ": padding must be non-negative, got " + pair(padding));
+  if (2 * padding.h > kernel.h || 2 * padding.w > kernel.w)
+    throw ShapeError(name + ": pad should be at most half of kernel size, but got pad=" + pair(padding) +
+                     " and kernel_size=" + pair(kernel));
+  const Shape xs = x.shape();
+  PoolGeom g{};
+  g.n = xs[0]; g.c = xs[1]; g.h = xs[2]; g.w = xs[3];
+  g.kh = static_cast<std::size_t>(kernel.h); g.kw = static_cast<std::size_t>(kernel.w);
+  g.sh = s.h; g.sw = s.w; g.ph = padding.h; g.pw = padding.w;
+  const std::int64_t hp = static_cast<std::int64_t>(g.h) + 2 * g.ph - kernel.h;
+  const std::int64_t wp = static_cast<std::int64_t>(g.w) + 2 * g.pw - kernel.w;
+  if (hp < 0 || wp < 0)
+    throw ShapeError(name + ": given input of shape " + shape_str(xs) + ", kernel " + pair(kernel) + " and padding " +
+                     pair(padding) + ", the calculated output size is empty: output size is too small");
+  g.oh = static_cast<std::size_t>(hp / g.sh + 1);
+  g.ow = static_cast<std::size_t>(wp / g.sw + 1);
+  return g;
+}
+
+}  // namespace xg::ops::detail

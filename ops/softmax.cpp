@@ -1,0 +1,102 @@
+// Softmax and log-softmax along one axis (the rows below are the slices along `dim`).
+//
+// softmax:     y_k = e^(x_k - m) / Σ_j e^(x_j - m), m = max_j x_j      dx = y ⊙ (g - Σ_k g_k y_k)
+// log_softmax: y_k = x_k - m - log Σ_j e^(x_j - m)                      dx = g - e^y ⊙ Σ_k g_k
+// Subtracting the row maximum keeps both finite for logits of any magnitude.
+#include <cmath>
+
+#include "ops/detail.h"
+#include "ops/ops.h"
+
+namespace xg::ops {
+namespace {
+
+struct Rows {
+  std::size_t outer, n, inner;
+};
+
+Rows rows_of(const Shape& s, std::size_t d) {
+  Rows r{1, s[d], 1};
+  for (std::size_t i = 0; i < d; ++i) r.outer *= s[i];
+  for (std::size_t i = d + 1; i < s.size(); ++i) r.inner *= s[i];
+  return r;
+}
+
+/// Calls f(base, stride) for every row: elements base + k*stride, k < n. Parallel over `outer`.
+template <class F>
+void for_each_row(const Rows& r, F f) {
+  parallel_for(0, r.outer, std::max<std::size_t>(1, 4096 / std::max<std::size_t>(1, r.n * r.inner)),
+               [&](std::size_t lo, std::size_t hi) {
+                 for (std::size_t o = lo; o < hi; ++o)
+                   for (std::size_t i = 0; i < r.inner; ++i) f(o * r.n * r.inner + i, r.inner);
+               });
+}
+
+template <class T>
+class SoftmaxOp final : public Op<T> {
+ public:
+  SoftmaxOp(bool log, Rows r, Tensor<T> y) : log_(log), r_(r), y_(std::move(y)) {}
+  const char* name() const override { return log_ ? "log_softmax" : "softmax"; }
+  GradList<T> backward(const Tensor<T>& g) override {
+    Tensor<T> dx = Tensor<T>::from_shape(g.shape());
+    const T* pg = g.data();
+    const T* py = y_.data();
+    T* pd = dx.data();
+    const std::size_t n = r_.n;
+    for_each_row(r_, [&](std::size_t b, std::size_t s) {
+      T acc = T(0);
+      if (log_) {
+        for (std::size_t k = 0; k < n; ++k) acc += pg[b + k * s];
+        for (std::size_t k = 0; k < n; ++k) pd[b + k * s] = pg[b + k * s] - std::exp(py[b + k * s]) * acc;
+      } else {
+        for (std::size_t k = 0; k < n; ++k) acc += pg[b + k * s] * py[b + k * s];
+        for (std::size_t k = 0; k < n; ++k) pd[b + k * s] = py[b + k * s] * (pg[b + k * s] - acc);
+      }
+    });
+    return {std::move(dx)};
+  }
+  void release() override { y_ = Tensor<T>(); }
+
+ private:
+  bool log_;
+  Rows r_;
+  Tensor<T> y_;
+};
+
+template <class T>
+Variable<T> softmax_impl(const Variable<T>& x, std::int64_t dim, bool log) {
+  const char* op = log ? "log_softmax" : "softmax";
+  const Shape s = x.shape();
+  const Rows r = rows_of(s, detail::normalize_dim(op, dim, s.size()));
+  Tensor<T> y = Tensor<T>::from_shape(s);
+  const T* px = x.value().data();
+  T* py = y.data();
+  const std::size_t n = r.n;
+  for_each_row(r, [&](std::size_t b, std::size_t st) {
+    T m = -std::numeric_limits<T>::infinity();
+    for (std::size_t k = 0; k < n; ++k) m = std::max(m, px[b + k * st]);
+    T z = T(0);
+    for (std::size_t k = 0; k < n; ++k) z += std::exp(px[b + k * st] - m);
+    if (log) {
+      const T lz = m + std::log(z);
+      for (std::size_t k = 0; k < n; ++k) py[b + k * st] = px[b + k * st] - lz;
+    } else {
+      for (std::size_t k = 0; k < n; ++k) py[b + k * st] = std::exp(px[b + k * st] - m) / z;
+    }
+  });
+  if (!should_record<T>({&x})) return Variable<T>(std::move(y));
+  Tensor<T> saved = y;
+  return record<SoftmaxOp<T>>(std::move(y), {x}, log, r, std::move(saved));
+}
+
+}  // namespace
+
+template <class T> Variable<T> softmax(const Variable<T>& x, std::int64_t dim) { return softmax_impl(x, dim, false); }
+template <class T> Variable<T> log_softmax(const Variable<T>& x, std::int64_t dim) { return softmax_impl(x, dim, true); }
+
+#define XG_INSTANTIATE(T)                                            \
+  template Variable<T> softmax(const Variable<T>&, std::int64_t);    \
+  template Variable<T> log_softmax(const Variable<T>&, std::int64_t);
+XG_FOR_EACH_REAL(XG_INSTANTIATE)
+
+}  // namespace xg::ops

@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+"""Generates tests/fixtures/golden.json: forward values and gradients from PyTorch for a handful of fixed small cases.
+
+Run once with Debian's python3-torch (`/usr/bin/python3 scripts/gen_golden.py`); the tests read the JSON and need no
+PyTorch. Inputs and the upstream gradient are float32 values drawn from a fixed seed.
+"""
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(20261126)
+
+
+def t(shape):
+    return torch.randn(*shape, dtype=torch.float32)
+
+
+def enc(x):
+    return {"shape": list(x.shape), "data": [float(v) for v in x.detach().reshape(-1).tolist()]}
+
+
+def case(name, op, params, inputs, fn, labels=None):
+    leaves = {k: v.clone().requires_grad_(True) for k, v in inputs.items()}
+    y = fn(**leaves)
+    g = torch.randn(y.shape, dtype=torch.float32) if y.dim() > 0 else torch.tensor(1.0)
+    y.backward(g)
+    out = {"name": name, "op": op, "params": params, "inputs": {k: enc(v) for k, v in inputs.items()},
+           "grad_output": enc(g), "output": enc(y), "grads": {k: enc(v.grad) for k, v in leaves.items()}}
+    if labels is not None:
+        out["labels"] = labels
+    return out
+
+
+cases = [
+    case("conv2d stride (2,1) padding (1,0) dilation (1,2) with bias", "conv2d",
+         {"stride": [2, 1], "padding": [1, 0], "dilation": [1, 2]},
+         {"x": t([2, 3, 7, 6]), "w": t([4, 3, 3, 2]), "b": t([4])},
+         lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(1, 0), dilation=(1, 2))),
+    case("conv2d seed layer 1->3 maps 5x5", "conv2d", {"stride": [1, 1], "padding": [0, 0], "dilation": [1, 1]},
+         {"x": t([2, 1, 12, 12]), "w": t([3, 1, 5, 5]), "b": t([3])},
+         lambda x, w, b: F.conv2d(x, w, b)),
+    case("max_pool2d 2x2", "max_pool2d", {"kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]},
+         {"x": t([2, 3, 6, 5])}, lambda x: F.max_pool2d(x, 2)),
+    case("max_pool2d 3x3 stride 2 padding 1", "max_pool2d", {"kernel": [3, 3], "stride": [2, 2], "padding": [1, 1]},
+         {"x": t([1, 2, 7, 7])}, lambda x: F.max_pool2d(x, 3, 2, 1)),
+    case("lp_pool2d p=2 2x2", "l2_pool2d", {"kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]},
+         {"x": t([2, 2, 6, 6])}, lambda x: F.lp_pool2d(x, 2, 2)),
+    case("lp_pool2d p=2 3x2 stride (2,1)", "l2_pool2d", {"kernel": [3, 2], "stride": [2, 1], "padding": [0, 0]},
+         {"x": t([1, 3, 7, 5])}, lambda x: F.lp_pool2d(x, 2, (3, 2), (2, 1))),
+    case("avg_pool2d 3x3 stride 2 padding 1", "avg_pool2d", {"kernel": [3, 3], "stride": [2, 2], "padding": [1, 1]},
+         {"x": t([2, 2, 6, 7])}, lambda x: F.avg_pool2d(x, 3, 2, 1)),
+    case("mm 3x4 by 4x5", "matmul", {}, {"a": t([3, 4]), "b": t([4, 5])}, lambda a, b: torch.mm(a, b)),
+    case("cross_entropy 4x10 mean", "cross_entropy", {}, {"x": t([4, 10]) * 3},
+         lambda x: F.cross_entropy(x, torch.tensor([3, 0, 9, 3])), labels=[3, 0, 9, 3]),
+]
+
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "golden.json")
+with open(path, "w") as f:
+    json.dump({"generator": "scripts/gen_golden.py", "torch": torch.__version__, "cases": cases}, f)
+    f.write("\n")
+print(f"wrote {len(cases)} cases to {os.path.normpath(path)}", file=sys.stderr)

@@ -1,0 +1,159 @@
+// The engine: accumulation, graph shapes, long chains, grad mode, detach, zero_grad and graph errors.
+#include "helpers.h"
+
+using namespace xg;
+using xgt::random_tensor;
+
+TEST_SUITE("autograd") {
+
+TEST_CASE("a Variable used twice accumulates both gradients (x*x + x)") {
+  Variable<double> x(random_tensor({3, 2}, 1), true);
+  auto y = ops::sum(x * x + x);
+  y.backward();
+  for (std::size_t i = 0; i < 6; ++i) CHECK(x.grad().data()[i] == doctest::Approx(2 * x.value().data()[i] + 1));
+}
+
+TEST_CASE("a diamond graph sums the gradients of both paths") {
+  Variable<double> a(random_tensor({4}, 2), true);
+  auto b = a * 2.0;       // path 1
+  auto c = ops::exp(a);   // path 2
+  auto d = ops::sum(b * c);
+  d.backward();
+  for (std::size_t i = 0; i < 4; ++i) {
+    const double v = a.value().data()[i];
+    CHECK(a.grad().data()[i] == doctest::Approx(2 * std::exp(v) + 2 * v * std::exp(v)));
+  }
+}
+
+TEST_CASE("a chain of 100,000 ops backpropagates and is destroyed without overflowing the stack") {
+  Variable<float> x(full<float>({2}, 1.0f), true);
+  {
+    Variable<float> y = x;
+    for (int i = 0; i < 100000; ++i) y = y + 0.0f;
+    ops::sum(y).backward();
+    CHECK(x.grad().data()[0] == 1.0f);
+  }
+  {  // destroyed without backward
+    Variable<float> y = x;
+    for (int i = 0; i < 100000; ++i) y = y * 1.0f;
+  }
+  CHECK(x.is_leaf());
+}
+
+TEST_CASE("gradients accumulate across backward calls until zero_grad") {
+  Variable<double> x(full<double>({2}, 3.0), true);
+  ops::sum(x * x).backward();
+  ops::sum(x * x).backward();
+  CHECK(x.grad().data()[0] == doctest::Approx(12.0));
+  x.zero_grad();
+  CHECK_FALSE(x.has_grad());
+  CHECK_THROWS_AS(x.grad(), GraphError);
+}
+
+TEST_CASE("NoGradGuard records nothing and restores the previous mode") {
+  Variable<double> x(random_tensor({2, 2}, 3), true);
+  {
+    NoGradGuard guard;
+    CHECK_FALSE(is_grad_enabled());
+    auto y = ops::sigmoid(x) * x;
+    CHECK_FALSE(y.requires_grad());
+    CHECK(y.is_leaf());
+    {
+      NoGradGuard nested;
+    }
+    CHECK_FALSE(is_grad_enabled());
+  }
+  CHECK(is_grad_enabled());
+  CHECK(ops::sigmoid(x).requires_grad());
+}
+
+TEST_CASE("detach cuts the graph: no gradient flows through the detached value") {
+  Variable<double> x(full<double>({2}, 2.0), true);
+  auto y = x * x;
+  auto d = y.detach();
+  CHECK(d.is_leaf());
+  CHECK_FALSE(d.requires_grad());
+  ops::sum(d * x).backward();  // d is a constant 4
+  CHECK(x.grad().data()[0] == doctest::Approx(4.0));
+}
+
+TEST_CASE("ops compute no gradient for inputs that do not require one") {
+  Variable<double> img(random_tensor({1, 1, 5, 5}, 4), false);
+  Variable<double> w(random_tensor({2, 1, 3, 3}, 5), true);
+  ops::sum(ops::conv2d(img, w)).backward();
+  CHECK(w.has_grad());
+  CHECK_FALSE(img.has_grad());
+  Variable<double> a(random_tensor({2, 2}, 6), false), b(random_tensor({2, 2}, 7), false);
+  auto c = ops::matmul(a, b);
+  CHECK_FALSE(c.requires_grad());  // nothing requires grad: no node recorded
+  CHECK(c.is_leaf());
+}
+
+TEST_CASE("saved tensors are freed after backward unless retain_graph is set") {
+  Variable<double> x(random_tensor({3}, 8), true);
+  auto y = ops::sum(ops::sigmoid(x));
+  y.backward(/*retain_graph=*/true);
+  CHECK_FALSE(y.creator()->released());
+  y.backward();  // allowed: the graph was retained
+  CHECK(y.creator()->released());
+  CHECK(x.grad().data()[0] == doctest::Approx(2 * (1 / (1 + std::exp(-x.value().data()[0]))) *
+                                              (1 - 1 / (1 + std::exp(-x.value().data()[0])))));
+}
+
+TEST_CASE("backward twice through a freed graph raises a GraphError that says so") {
+  Variable<double> x(random_tensor({3}, 9), true);
+  auto y = ops::sum(ops::tanh(x));
+  y.backward();
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("backward through the graph a second time"), GraphError);
+}
+
+TEST_CASE("backward on a non-scalar without a gradient raises a GraphError naming the shape") {
+  Variable<double> x(random_tensor({2, 3}, 10), true);
+  auto y = x * 2.0;
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("[2,3]"), GraphError);
+  y.backward(full<double>({2, 3}, 1.0));  // with a gradient it works
+  CHECK(x.grad().data()[0] == doctest::Approx(2.0));
+}
+
+TEST_CASE("backward when nothing requires grad raises a GraphError") {
+  Variable<double> x(random_tensor({2}, 11), false);
+  auto y = ops::sum(x * x);
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("does not require grad"), GraphError);
+  Variable<double> z(random_tensor({2}, 12), true);
+  NoGradGuard guard;
+  CHECK_THROWS_AS(ops::sum(z).backward(), GraphError);
+}
+
+TEST_CASE("a seed gradient of the wrong shape raises a GraphError naming both shapes") {
+  Variable<double> x(random_tensor({2, 3}, 13), true);
+  auto y = x * 3.0;
+  CHECK_THROWS_WITH_AS(y.backward(full<double>({3, 2}, 1.0)), doctest::Contains("[3,2]"), GraphError);
+  CHECK_THROWS_WITH_AS(y.backward(full<double>({3, 2}, 1.0)), doctest::Contains("[2,3]"), GraphError);
+}
+
+TEST_CASE("set_requires_grad is refused on a non-leaf and an undefined Variable raises") {
+  Variable<double> x(random_tensor({2}, 14), true);
+  auto y = x * 2.0;
+  CHECK_THROWS_AS(y.set_requires_grad(false), GraphError);
+  Variable<double> u;
+  CHECK_FALSE(u.defined());
+  CHECK_THROWS_AS(u.value(), GraphError);
+}
+
+TEST_CASE("backward on a leaf seeds its own gradient") {
+  Variable<double> x(full<double>({}, 2.0), true);
+  x.backward();
+  CHECK(x.grad().data()[0] == 1.0);
+}
+
+TEST_CASE("a custom op whose backward returns a wrong shape is caught naming the op") {
+  struct BadOp final : Op<double> {
+    const char* name() const override { return "bad_op"; }
+    GradList<double> backward(const Tensor<double>&) override { return {zeros<double>({7})}; }
+  };
+  Variable<double> x(random_tensor({2}, 15), true);
+  auto y = record<BadOp>(x.value(), {x});
+  CHECK_THROWS_WITH_AS(ops::sum(y).backward(), doctest::Contains("bad_op"), GraphError);
+}
+
+}  // TEST_SUITE

@@ -1,0 +1,122 @@
+// Checkpoints: round trip, every truncation, header and payload flips, architecture mismatch, failed writes.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "helpers.h"
+#include "nn/checkpoint.h"
+#include "nn/layers.h"
+
+using namespace xg;
+using namespace xg::nn;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("xgrad_test_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+std::vector<std::uint8_t> read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+Checkpoint small_checkpoint(Linear<>& fc) {
+  Checkpoint ck;
+  ck.arch = fc.describe();
+  ck.meta_json = R"({"epoch": 3})";
+  add_module(ck, fc);
+  return ck;
+}
+}  // namespace
+
+TEST_SUITE("checkpoint") {
+
+TEST_CASE("a saved module loads back bit for bit with its metadata") {
+  const auto dir = temp_dir("roundtrip");
+  manual_seed(1);
+  Linear<> a(5, 3);
+  save_checkpoint((dir / "m.xgck").string(), small_checkpoint(a));
+  manual_seed(2);
+  Linear<> b(5, 3);
+  CHECK_FALSE(xgt::bit_equal(a.weight.value(), b.weight.value()));
+  const Checkpoint ck = load_checkpoint((dir / "m.xgck").string());
+  load_module(b, ck);
+  CHECK(xgt::bit_equal(a.weight.value(), b.weight.value()));
+  CHECK(xgt::bit_equal(a.bias.value(), b.bias.value()));
+  CHECK(ck.meta_json == R"({"epoch":3})");
+  CHECK(ck.arch == a.describe());
+  CHECK(fs::directory_iterator(dir) != fs::directory_iterator());
+  for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().filename() == "m.xgck");  // no temp file left
+  fs::remove_all(dir);
+}
+
+TEST_CASE("truncation at every offset and every single-byte flip in the header are refused") {
+  manual_seed(3);
+  Linear<> fc(3, 2);
+  const auto dir = temp_dir("corrupt");
+  const auto path = (dir / "m.xgck").string();
+  save_checkpoint(path, small_checkpoint(fc));
+  const auto bytes = read_all(path);
+  for (std::size_t len = 0; len < bytes.size(); ++len)
+    CHECK_THROWS_AS(parse_checkpoint(bytes.data(), len, "truncated"), CheckpointError);
+  const std::uint64_t hlen = [&] {
+    std::uint64_t v;
+    std::memcpy(&v, bytes.data() + 12, 8);
+    return v;
+  }();
+  std::size_t flips = 0;
+  for (std::size_t i = 0; i < 20 + hlen; ++i) {
+    auto copy = bytes;
+    copy[i] ^= 0x01;
+    CHECK_THROWS_AS(parse_checkpoint(copy.data(), copy.size(), "flipped"), CheckpointError);
+    ++flips;
+  }
+  for (std::size_t i = 20 + hlen; i < bytes.size(); i += 7) {  // sampled payload and trailer flips
+    auto copy = bytes;
+    copy[i] ^= 0x80;
+    CHECK_THROWS_AS(parse_checkpoint(copy.data(), copy.size(), "flipped"), CheckpointError);
+  }
+  CHECK(flips > 100);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("loading into another architecture lists every mismatch and leaves the model unchanged") {
+  manual_seed(4);
+  Sequential<> a;
+  a.add<Linear<>>(4, 3);
+  a.add<Linear<>>(3, 2);
+  Checkpoint ck;
+  ck.arch = a.describe();
+  add_module(ck, a);
+  Sequential<> b;
+  b.add<Linear<>>(4, 5);
+  b.add<Linear<>>(5, 2, false);
+  b.add<Linear<>>(2, 2);
+  const auto before = b.parameters()[0].value();
+  try {
+    load_module(b, ck);
+    FAIL("expected a CheckpointError");
+  } catch (const CheckpointError& e) {
+    const std::string m = e.what();
+    CHECK(m.find("model.0.weight: checkpoint has f32 [3,4], the model has f32 [5,4]") != std::string::npos);
+    CHECK(m.find("missing: model.2.weight model.2.bias") != std::string::npos);
+    CHECK(m.find("unexpected: model.1.bias") != std::string::npos);
+  }
+  CHECK(xgt::bit_equal(before, b.parameters()[0].value()));
+}
+
+TEST_CASE("a failed save keeps the previous checkpoint intact and names the path") {
+  manual_seed(5);
+  Linear<> fc(3, 2);
+  CHECK_THROWS_WITH_AS(save_checkpoint("/nonexistent-dir/m.xgck", small_checkpoint(fc)),
+                       doctest::Contains("/nonexistent-dir/m.xgck"), CheckpointError);
+  CHECK_THROWS_WITH_AS(load_checkpoint("/nonexistent-dir/m.xgck"), doctest::Contains("cannot open"), CheckpointError);
+  if (::geteuid() != 0) return;  // the read-only case below needs a filesystem that refuses root: /proc
+  CHECK_THROWS_AS(save_checkpoint("/proc/xgrad.xgck", small_checkpoint(fc)), CheckpointError);
+}
+
+}  // TEST_SUITE

@@ -1,0 +1,158 @@
+// conv2d: plain-loop reference, a seeded gradcheck sweep, float32 vs float64, and every bad-input error.
+#include "helpers.h"
+
+using namespace xg;
+using xgt::random_tensor;
+
+namespace {
+
+struct ConvCase {
+  std::size_t n, c, h, w, f, kh, kw;
+  std::int64_t sh, sw, ph, pw, dh, dw;
+  bool bias;
+};
+
+std::string describe(const ConvCase& k) {
+  return "x [" + std::to_string(k.n) + "," + std::to_string(k.c) + "," + std::to_string(k.h) + "," +
+         std::to_string(k.w) + "] w [" + std::to_string(k.f) + "," + std::to_string(k.c) + "," + std::to_string(k.kh) +
+         "," + std::to_string(k.kw) + "] stride (" + std::to_string(k.sh) + "," + std::to_string(k.sw) + ") pad (" +
+         std::to_string(k.ph) + "," + std::to_string(k.pw) + ") dil (" + std::to_string(k.dh) + "," +
+         std::to_string(k.dw) + ")" + (k.bias ? " bias" : "");
+}
+
+/// The oracle: seven nested loops in double, no im2col, no BLAS.
+Tensor<double> conv_reference(const Tensor<double>& x, const Tensor<double>& w, const Tensor<double>* b, const ConvCase& k) {
+  const std::int64_t H = static_cast<std::int64_t>(k.h), W = static_cast<std::int64_t>(k.w);
+  const std::size_t oh = static_cast<std::size_t>((H + 2 * k.ph - k.dh * (static_cast<std::int64_t>(k.kh) - 1) - 1) / k.sh + 1);
+  const std::size_t ow = static_cast<std::size_t>((W + 2 * k.pw - k.dw * (static_cast<std::int64_t>(k.kw) - 1) - 1) / k.sw + 1);
+  Tensor<double> y = zeros<double>({k.n, k.f, oh, ow});
+  for (std::size_t n = 0; n < k.n; ++n)
+    for (std::size_t f = 0; f < k.f; ++f)
+      for (std::size_t i = 0; i < oh; ++i)
+        for (std::size_t j = 0; j < ow; ++j) {
+          double acc = b ? b->data()[f] : 0.0;
+          for (std::size_t c = 0; c < k.c; ++c)
+            for (std::size_t p = 0; p < k.kh; ++p)
+              for (std::size_t q = 0; q < k.kw; ++q) {
+                const std::int64_t r = static_cast<std::int64_t>(i) * k.sh - k.ph + static_cast<std::int64_t>(p) * k.dh;
+                const std::int64_t s = static_cast<std::int64_t>(j) * k.sw - k.pw + static_cast<std::int64_t>(q) * k.dw;
+                if (r < 0 || r >= H || s < 0 || s >= W) continue;
+                acc += w.data()[((f * k.c + c) * k.kh + p) * k.kw + q] *
+                       x.data()[((n * k.c + c) * k.h + static_cast<std::size_t>(r)) * k.w + static_cast<std::size_t>(s)];
+              }
+          y.data()[((n * k.f + f) * oh + i) * ow + j] = acc;
+        }
+  return y;
+}
+
+bool valid(const ConvCase& k) {
+  const std::int64_t eh = k.dh * (static_cast<std::int64_t>(k.kh) - 1) + 1, ew = k.dw * (static_cast<std::int64_t>(k.kw) - 1) + 1;
+  return eh <= static_cast<std::int64_t>(k.h) + 2 * k.ph && ew <= static_cast<std::int64_t>(k.w) + 2 * k.pw;
+}
+
+/// The seeded sweep: hand-picked edge cases plus random configurations from the ranges.
+std::vector<ConvCase> sweep() {
+  std::vector<ConvCase> cases = {
+      {1, 1, 5, 5, 1, 5, 5, 1, 1, 0, 0, 1, 1, true},   // kernel == input: 1x1 output
+      {2, 3, 7, 5, 2, 3, 2, 1, 1, 0, 0, 1, 1, true},   // non-square input and kernel
+      {1, 1, 9, 9, 2, 2, 2, 3, 3, 0, 0, 1, 1, false},  // stride > kernel (skipped pixels)
+      {3, 1, 8, 7, 1, 3, 3, 2, 3, 1, 2, 1, 1, true},   // strides not dividing the input, padding
+      {1, 3, 6, 6, 2, 3, 3, 1, 1, 2, 2, 2, 2, true},   // dilation and padding
+      {2, 1, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, true},   // 1x1 image, pointwise kernel
+      {2, 3, 4, 5, 4, 1, 1, 1, 1, 0, 0, 1, 1, false},  // pointwise fast path
+      {1, 1, 1, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1, true},   // padding makes a 1-row image usable
+  };
+  xg::Rng rng(2026);
+  const std::size_t kernels[] = {1, 2, 3, 5};
+  while (cases.size() < 40) {
+    ConvCase k{};
+    k.n = 1 + rng.below(3);
+    k.c = rng.below(2) ? 3 : 1;
+    k.h = 1 + rng.below(9);
+    k.w = 1 + rng.below(9);
+    k.f = 1 + rng.below(3);
+    k.kh = kernels[rng.below(4)];
+    k.kw = rng.below(3) ? k.kh : kernels[rng.below(4)];
+    k.sh = 1 + static_cast<std::int64_t>(rng.below(3));
+    k.sw = rng.below(2) ? k.sh : 1 + static_cast<std::int64_t>(rng.below(3));
+    k.ph = static_cast<std::int64_t>(rng.below(3));
+    k.pw = rng.below(2) ? k.ph : static_cast<std::int64_t>(rng.below(3));
+    k.dh = 1 + static_cast<std::int64_t>(rng.below(2));
+    k.dw = 1 + static_cast<std::int64_t>(rng.below(2));
+    k.bias = rng.below(2) == 0;
+    if (valid(k)) cases.push_back(k);
+  }
+  return cases;
+}
+
+}  // namespace
+
+TEST_SUITE("conv2d") {
+
+TEST_CASE("conv2d forward matches the plain-loop reference over the seeded sweep, in float64 and float32") {
+  std::uint64_t seed = 1;
+  for (const auto& k : sweep()) {
+    CAPTURE(describe(k));
+    const auto x = random_tensor({k.n, k.c, k.h, k.w}, seed++), w = random_tensor({k.f, k.c, k.kh, k.kw}, seed++),
+               b = random_tensor({k.f}, seed++);
+    const auto ref = conv_reference(x, w, k.bias ? &b : nullptr, k);
+    Variable<double> bv = k.bias ? Variable<double>(b) : Variable<double>();
+    auto y = ops::conv2d(Variable<double>(x), Variable<double>(w), bv, {k.sh, k.sw}, {k.ph, k.pw}, {k.dh, k.dw});
+    REQUIRE(y.shape() == xgt::shape(ref));
+    CHECK(xgt::max_abs_diff(y.value(), ref) < 1e-12);
+    Tensor<float> xf = xt::cast<float>(x), wf = xt::cast<float>(w), bf = xt::cast<float>(b);
+    Variable<float> bfv = k.bias ? Variable<float>(bf) : Variable<float>();
+    auto yf = ops::conv2d(Variable<float>(xf), Variable<float>(wf), bfv, {k.sh, k.sw}, {k.ph, k.pw}, {k.dh, k.dw});
+    CHECK(xgt::max_abs_diff(yf.value(), ref) < 1e-5);
+  }
+}
+
+TEST_CASE("conv2d passes gradcheck for x, w and b over the seeded sweep") {
+  std::uint64_t seed = 100;
+  for (const auto& k : sweep()) {
+    CAPTURE(describe(k));
+    std::vector<Tensor<double>> in{random_tensor({k.n, k.c, k.h, k.w}, seed++), random_tensor({k.f, k.c, k.kh, k.kw}, seed++)};
+    if (k.bias) in.push_back(random_tensor({k.f}, seed++));
+    const bool bias = k.bias;
+    CHECK_GRADCHECK([k, bias](const auto& v) {
+      return ops::conv2d(v[0], v[1], bias ? v[2] : Variable<double>(), {k.sh, k.sw}, {k.ph, k.pw}, {k.dh, k.dw});
+    }, in);
+  }
+}
+
+TEST_CASE("conv2d in float32 agrees with float64 on the MNIST layers (forward and all gradients)") {
+  auto r = check_float_against_double([](const auto& v) { return ops::conv2d(v[0], v[1], v[2]); },
+                                      {random_tensor({10, 1, 28, 28}, 1), random_tensor({3, 1, 5, 5}, 2), random_tensor({3}, 3)});
+  CHECK_MESSAGE(r.ok, r.message);
+  r = check_float_against_double([](const auto& v) { return ops::conv2d(v[0], v[1], v[2]); },
+                                 {random_tensor({8, 20, 12, 12}, 4), random_tensor({40, 20, 5, 5}, 5), random_tensor({40}, 6)});
+  CHECK_MESSAGE(r.ok, r.message);
+}
+
+TEST_CASE("conv2d computes only the gradients that are needed") {
+  Variable<double> x(random_tensor({2, 1, 6, 6}, 7), false), w(random_tensor({2, 1, 3, 3}, 8), true),
+      b(random_tensor({2}, 9), false);
+  ops::sum(ops::conv2d(x, w, b)).backward();
+  CHECK(w.has_grad());
+  CHECK_FALSE(x.has_grad());
+  CHECK_FALSE(b.has_grad());
+}
+
+TEST_CASE("conv2d rejects bad input when called, naming the op and the shapes or values") {
+  Variable<double> x(random_tensor({1, 3, 8, 8}, 10)), w(random_tensor({4, 3, 3, 3}, 11));
+  CHECK_THROWS_WITH_AS(ops::conv2d(Variable<double>(random_tensor({8, 8}, 12)), w),
+                       doctest::Contains("conv2d: expected 4-D input [N,C,H,W], but got input of shape [8,8]"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, Variable<double>(random_tensor({4, 3, 3}, 13))), doctest::Contains("weight of shape [4,3,3]"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, Variable<double>(random_tensor({4, 2, 3, 3}, 14))),
+                       doctest::Contains("conv2d: weight of shape [4,2,3,3] expects input with 2 channels, but got input of shape [1,3,8,8] with 3 channels"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, w, Variable<double>(random_tensor({5}, 15))), doctest::Contains("conv2d: bias of shape [5]"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv2d(Variable<double>(random_tensor({1, 3, 3, 3}, 16)), Variable<double>(random_tensor({1, 3, 5, 5}, 17))),
+                       doctest::Contains("padded input size per channel (3, 3) is smaller than the kernel size (5, 5)"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, w, {}, 0), doctest::Contains("conv2d: stride must be positive, got (0, 0)"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, w, {}, 1, {-1, 0}), doctest::Contains("conv2d: padding must be non-negative, got (-1, 0)"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, w, {}, 1, 0, {1, 0}), doctest::Contains("conv2d: dilation must be positive, got (1, 0)"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv2d(Variable<double>(random_tensor({1, 3, 4, 4}, 18)), w, {}, 1, 0, 3),
+                       doctest::Contains("dilated kernel size (7, 7)"), ShapeError);
+}
+
+}  // TEST_SUITE

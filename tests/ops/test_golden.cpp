@@ -1,0 +1,62 @@
+// Forward values and gradients against PyTorch 1.13 golden fixtures (tests/fixtures/golden.json, made by
+// scripts/gen_golden.py). float32, atol 1e-5, rtol 1e-4.
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "helpers.h"
+
+using namespace xg;
+
+namespace {
+
+Tensor<float> decode(const nlohmann::json& j) {
+  Shape s = j.at("shape").get<Shape>();
+  Tensor<float> t = Tensor<float>::from_shape(s);
+  const auto& d = j.at("data");
+  REQUIRE(d.size() == t.size());
+  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = d[i].get<float>();
+  return t;
+}
+
+void check_close(const std::string& what, const Tensor<float>& got, const Tensor<float>& want) {
+  CAPTURE(what);
+  REQUIRE(got.shape() == want.shape());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double a = got.data()[i], b = want.data()[i];
+    if (!(std::abs(a - b) <= 1e-5 + 1e-4 * std::abs(b))) {
+      FAIL_CHECK(what << " element " << i << ": xgrad " << a << " vs PyTorch " << b);
+      return;
+    }
+  }
+}
+
+ops::Size2 size2(const nlohmann::json& j) { return {j.at(0).get<std::int64_t>(), j.at(1).get<std::int64_t>()}; }
+
+}  // namespace
+
+TEST_CASE("conv2d, max_pool2d, l2_pool2d, avg_pool2d, matmul and cross_entropy match PyTorch golden values") {
+  std::ifstream in(std::string(XGRAD_FIXTURES_DIR) + "/golden.json");
+  REQUIRE(in.good());
+  const auto doc = nlohmann::json::parse(in);
+  int checked = 0;
+  for (const auto& c : doc.at("cases")) {
+    const std::string op = c.at("op"), name = c.at("name");
+    CAPTURE(name);
+    std::map<std::string, Variable<float>> v;
+    for (const auto& [k, t] : c.at("inputs").items()) v[k] = Variable<float>(decode(t), true);
+    const auto& p = c.at("params");
+    Variable<float> y;
+    if (op == "conv2d") y = ops::conv2d(v["x"], v["w"], v["b"], size2(p["stride"]), size2(p["padding"]), size2(p["dilation"]));
+    else if (op == "max_pool2d") y = ops::max_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
+    else if (op == "l2_pool2d") y = ops::l2_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
+    else if (op == "avg_pool2d") y = ops::avg_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
+    else if (op == "matmul") y = ops::matmul(v["a"], v["b"]);
+    else if (op == "cross_entropy") y = ops::cross_entropy(v["x"], c.at("labels").get<ops::Labels>());
+    else FAIL("unknown op in fixture: " << op);
+    check_close(name + " output", y.value(), decode(c.at("output")));
+    y.backward(decode(c.at("grad_output")));
+    for (const auto& [k, g] : c.at("grads").items()) check_close(name + " grad " + k, v[k].grad(), decode(g));
+    ++checked;
+  }
+  CHECK(checked == 9);
+}

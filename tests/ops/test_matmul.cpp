@@ -1,0 +1,65 @@
+// matmul and linear (BLAS).
+#include "helpers.h"
+
+using namespace xg;
+using xgt::random_tensor;
+
+namespace {
+Tensor<double> matmul_reference(const Tensor<double>& a, const Tensor<double>& b) {
+  const std::size_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+  Tensor<double> c = zeros<double>({m, n});
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j)
+      for (std::size_t p = 0; p < k; ++p) c.data()[i * n + j] += a.data()[i * k + p] * b.data()[p * n + j];
+  return c;
+}
+}  // namespace
+
+TEST_SUITE("matmul") {
+
+TEST_CASE("matmul matches a plain triple loop and passes gradcheck over a sweep of shapes") {
+  std::uint64_t seed = 1;
+  for (std::size_t m : {1, 2, 5})
+    for (std::size_t k : {1, 3, 7})
+      for (std::size_t n : {1, 4}) {
+        CAPTURE(m);
+        CAPTURE(k);
+        CAPTURE(n);
+        const auto a = random_tensor({m, k}, seed++), b = random_tensor({k, n}, seed++);
+        CHECK(xgt::max_abs_diff(ops::matmul(Variable<double>(a), Variable<double>(b)).value(), matmul_reference(a, b)) < 1e-12);
+        CHECK_GRADCHECK([](const auto& v) { return ops::matmul(v[0], v[1]); }, {a, b});
+      }
+}
+
+TEST_CASE("linear equals x wT + b and passes gradcheck with and without bias") {
+  const auto x = random_tensor({4, 6}, 10), w = random_tensor({3, 6}, 11), b = random_tensor({3}, 12);
+  Tensor<double> wt = Tensor<double>::from_shape({6, 3});
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 6; ++j) wt.data()[j * 3 + i] = w.data()[i * 6 + j];
+  auto ref = matmul_reference(x, wt);
+  for (std::size_t r = 0; r < 4; ++r)
+    for (std::size_t j = 0; j < 3; ++j) ref.data()[r * 3 + j] += b.data()[j];
+  CHECK(xgt::max_abs_diff(ops::linear(Variable<double>(x), Variable<double>(w), Variable<double>(b)).value(), ref) < 1e-12);
+  CHECK_GRADCHECK([](const auto& v) { return ops::linear(v[0], v[1], v[2]); }, {x, w, b});
+  CHECK_GRADCHECK([](const auto& v) { return ops::linear(v[0], v[1]); }, {x, w});
+}
+
+TEST_CASE("matmul and linear in float32 agree with their float64 runs on MNIST-sized shapes") {
+  auto r = check_float_against_double([](const auto& v) { return ops::matmul(v[0], v[1]); },
+                                      {random_tensor({64, 432}, 13), random_tensor({432, 10}, 14)});
+  CHECK_MESSAGE(r.ok, r.message);
+  r = check_float_against_double([](const auto& v) { return ops::linear(v[0], v[1], v[2]); },
+                                 {random_tensor({64, 640}, 15), random_tensor({100, 640}, 16), random_tensor({100}, 17)});
+  CHECK_MESSAGE(r.ok, r.message);
+}
+
+TEST_CASE("shapes that cannot be multiplied raise a ShapeError naming both shapes") {
+  Variable<double> a(random_tensor({2, 3}, 20)), b(random_tensor({4, 2}, 21));
+  CHECK_THROWS_WITH_AS(ops::matmul(a, b), doctest::Contains("matmul: shapes [2,3] and [4,2] cannot be multiplied"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::matmul(a, Variable<double>(random_tensor({3}, 22))), doctest::Contains("[3]"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(ops::linear(a, Variable<double>(random_tensor({5, 4}, 23))), doctest::Contains("linear: input [2,3] and weight [5,4]"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::linear(a, Variable<double>(random_tensor({5, 3}, 24)), Variable<double>(random_tensor({4}, 25))),
+                       doctest::Contains("bias [4]"), ShapeError);
+}
+
+}  // TEST_SUITE

@@ -1,0 +1,188 @@
+// max_pool2d, l2_pool2d and avg_pool2d: plain references, gradcheck sweep, the kinks, and every bad-input error.
+#include "helpers.h"
+
+using namespace xg;
+using xgt::random_tensor;
+
+namespace {
+
+struct PoolCase {
+  std::size_t n, c, h, w, kh, kw;
+  std::int64_t sh, sw, ph, pw;
+};
+
+std::string describe(const PoolCase& k) {
+  return "x [" + std::to_string(k.n) + "," + std::to_string(k.c) + "," + std::to_string(k.h) + "," +
+         std::to_string(k.w) + "] kernel (" + std::to_string(k.kh) + "," + std::to_string(k.kw) + ") stride (" +
+         std::to_string(k.sh) + "," + std::to_string(k.sw) + ") pad (" + std::to_string(k.ph) + "," +
+         std::to_string(k.pw) + ")";
+}
+
+enum class Kind { Max, L2, Avg };
+
+/// The oracle: plain loops over each window in double; padded cells are skipped (never win, count as 0).
+Tensor<double> pool_reference(const Tensor<double>& x, const PoolCase& k, Kind kind) {
+  const std::size_t oh = static_cast<std::size_t>((static_cast<std::int64_t>(k.h) + 2 * k.ph - static_cast<std::int64_t>(k.kh)) / k.sh + 1);
+  const std::size_t ow = static_cast<std::size_t>((static_cast<std::int64_t>(k.w) + 2 * k.pw - static_cast<std::int64_t>(k.kw)) / k.sw + 1);
+  Tensor<double> y = zeros<double>({k.n, k.c, oh, ow});
+  for (std::size_t p = 0; p < k.n * k.c; ++p)
+    for (std::size_t i = 0; i < oh; ++i)
+      for (std::size_t j = 0; j < ow; ++j) {
+        double best = -INFINITY, sq = 0, sum = 0;
+        for (std::size_t a = 0; a < k.kh; ++a)
+          for (std::size_t b = 0; b < k.kw; ++b) {
+            const std::int64_t r = static_cast<std::int64_t>(i) * k.sh - k.ph + static_cast<std::int64_t>(a);
+            const std::int64_t s = static_cast<std::int64_t>(j) * k.sw - k.pw + static_cast<std::int64_t>(b);
+            if (r < 0 || s < 0 || r >= static_cast<std::int64_t>(k.h) || s >= static_cast<std::int64_t>(k.w)) continue;
+            const double v = x.data()[(p * k.h + static_cast<std::size_t>(r)) * k.w + static_cast<std::size_t>(s)];
+            best = std::max(best, v);
+            sq += v * v;
+            sum += v;
+          }
+        y.data()[(p * oh + i) * ow + j] =
+            kind == Kind::Max ? best : kind == Kind::L2 ? std::sqrt(sq) : sum / static_cast<double>(k.kh * k.kw);
+      }
+  return y;
+}
+
+std::vector<PoolCase> sweep() {
+  std::vector<PoolCase> cases = {
+      {1, 1, 4, 4, 2, 2, 2, 2, 0, 0},  // the seed network's 2x2 pool
+      {2, 3, 5, 5, 5, 5, 5, 5, 2, 2},  // kernel == input (1x1 output), maximum padding
+      {1, 1, 9, 9, 2, 2, 3, 3, 0, 0},  // stride > kernel: skipped pixels
+      {3, 1, 7, 6, 3, 2, 2, 1, 1, 1},  // non-square kernel, overlapping windows, padding
+      {1, 3, 1, 1, 1, 1, 1, 1, 0, 0},  // 1x1 image
+      {2, 1, 8, 5, 3, 3, 2, 2, 1, 0},  // stride not dividing the input
+  };
+  xg::Rng rng(77);
+  const std::size_t kernels[] = {1, 2, 3, 5};
+  while (cases.size() < 30) {
+    PoolCase k{};
+    k.n = 1 + rng.below(3);
+    k.c = rng.below(2) ? 3 : 1;
+    k.h = 1 + rng.below(9);
+    k.w = 1 + rng.below(9);
+    k.kh = kernels[rng.below(4)];
+    k.kw = rng.below(3) ? k.kh : kernels[rng.below(4)];
+    k.sh = 1 + static_cast<std::int64_t>(rng.below(3));
+    k.sw = rng.below(2) ? k.sh : 1 + static_cast<std::int64_t>(rng.below(3));
+    k.ph = static_cast<std::int64_t>(rng.below(k.kh / 2 + 1));
+    k.pw = static_cast<std::int64_t>(rng.below(k.kw / 2 + 1));
+    if (static_cast<std::int64_t>(k.h) + 2 * k.ph >= static_cast<std::int64_t>(k.kh) &&
+        static_cast<std::int64_t>(k.w) + 2 * k.pw >= static_cast<std::int64_t>(k.kw))
+      cases.push_back(k);
+  }
+  return cases;
+}
+
+template <class T>
+Variable<T> pool(Kind kind, const Variable<T>& x, const PoolCase& k) {
+  switch (kind) {
+    case Kind::Max: return ops::max_pool2d(x, {static_cast<std::int64_t>(k.kh), static_cast<std::int64_t>(k.kw)}, ops::Size2{k.sh, k.sw}, {k.ph, k.pw});
+    case Kind::L2: return ops::l2_pool2d(x, {static_cast<std::int64_t>(k.kh), static_cast<std::int64_t>(k.kw)}, ops::Size2{k.sh, k.sw}, {k.ph, k.pw});
+    case Kind::Avg: return ops::avg_pool2d(x, {static_cast<std::int64_t>(k.kh), static_cast<std::int64_t>(k.kw)}, ops::Size2{k.sh, k.sw}, {k.ph, k.pw});
+  }
+  return x;
+}
+
+}  // namespace
+
+TEST_SUITE("pool2d") {
+
+TEST_CASE("max, l2 and avg pooling match the plain-loop reference over the seeded sweep") {
+  std::uint64_t seed = 1;
+  for (const auto& k : sweep()) {
+    CAPTURE(describe(k));
+    const auto x = random_tensor({k.n, k.c, k.h, k.w}, seed++, -2.0, 2.0);
+    for (Kind kind : {Kind::Max, Kind::L2, Kind::Avg}) {
+      const auto ref = pool_reference(x, k, kind);
+      const auto y = pool(kind, Variable<double>(x), k);
+      REQUIRE(y.shape() == xgt::shape(ref));
+      CHECK(xgt::max_abs_diff(y.value(), ref) < 1e-12);
+    }
+  }
+}
+
+TEST_CASE("max, l2 and avg pooling pass gradcheck over the seeded sweep") {
+  std::uint64_t seed = 100;
+  for (const auto& k : sweep()) {
+    CAPTURE(describe(k));
+    // max: distinct values 1e-2 apart (no ties within eps); l2: |x| >= 0.1 so every window norm is far from 0.
+    const auto distinct = xgt::distinct_tensor({k.n, k.c, k.h, k.w}, seed++);
+    auto away = random_tensor({k.n, k.c, k.h, k.w}, seed++, 0.1, 1.0);
+    xg::Rng sign(seed++);
+    for (auto& v : away) v = sign.below(2) ? v : -v;
+    CHECK_GRADCHECK([k](const auto& v) { return pool(Kind::Max, v[0], k); }, {distinct});
+    CHECK_GRADCHECK([k](const auto& v) { return pool(Kind::L2, v[0], k); }, {away});
+    CHECK_GRADCHECK([k](const auto& v) { return pool(Kind::Avg, v[0], k); }, {away});
+  }
+}
+
+TEST_CASE("max_pool2d: a tie gives the whole gradient to the first maximum in row-major order") {
+  Variable<double> x(Tensor<double>{{{{1.0, 1.0}, {1.0, 0.0}}}}, true);
+  ops::sum(ops::max_pool2d(x, 2)).backward();
+  const auto& g = x.grad();
+  CHECK(g.data()[0] == 1.0);
+  CHECK(g.data()[1] == 0.0);
+  CHECK(g.data()[2] == 0.0);
+  CHECK(g.data()[3] == 0.0);
+}
+
+TEST_CASE("max_pool2d: padded cells never win, even when every real value is negative") {
+  Variable<double> x(full<double>({1, 1, 2, 2}, -5.0), true);
+  auto y = ops::max_pool2d(x, 2, 1, 1);  // 3x3 windows of which most cells are padding
+  for (double v : y.value()) CHECK(v == -5.0);
+  ops::sum(y).backward();
+  double total = 0;
+  for (double g : x.grad()) total += g;
+  CHECK(total == 9.0);  // all nine windows send their gradient to real cells
+}
+
+TEST_CASE("l2_pool2d: an all-zero window has output 0 and gradient exactly 0, never NaN") {
+  Tensor<double> t = zeros<double>({1, 1, 4, 4});
+  t.data()[0] = 3.0;
+  t.data()[1] = 4.0;  // first window: norm 5; the other three windows are all zero
+  Variable<double> x(t, true);
+  auto y = ops::l2_pool2d(x, 2);
+  CHECK(y.value().data()[0] == 5.0);
+  CHECK(y.value().data()[1] == 0.0);
+  ops::sum(y).backward();
+  CHECK(x.grad().data()[0] == doctest::Approx(0.6));
+  CHECK(x.grad().data()[1] == doctest::Approx(0.8));
+  for (std::size_t i = 2; i < 16; ++i) {
+    CHECK_FALSE(std::isnan(x.grad().data()[i]));
+    if (i != 4 && i != 5) CHECK(x.grad().data()[i] == 0.0);
+  }
+  Variable<float> zf(zeros<float>({2, 3, 4, 4}), true);
+  ops::sum(ops::l2_pool2d(zf, 2)).backward();
+  for (float g : zf.grad()) CHECK(g == 0.0f);
+}
+
+TEST_CASE("avg_pool2d with count_include_pad = false divides by the cells inside the input") {
+  Variable<double> x(full<double>({1, 1, 2, 2}, 1.0));
+  CHECK(ops::avg_pool2d(x, 2, 1, 1).value().data()[0] == doctest::Approx(0.25));
+  CHECK(ops::avg_pool2d(x, 2, 1, 1, false).value().data()[0] == doctest::Approx(1.0));
+  CHECK_GRADCHECK([](const auto& v) { return ops::avg_pool2d(v[0], 3, 2, 1, false); }, {random_tensor({2, 2, 5, 6}, 5)});
+}
+
+TEST_CASE("pools reject bad input when called, naming the op and the values") {
+  Variable<double> x(random_tensor({1, 2, 6, 6}, 6));
+  for (const char* name : {"max_pool2d", "l2_pool2d", "avg_pool2d"}) {
+    CAPTURE(name);
+    auto call = [&](const Variable<double>& in, ops::Size2 k, std::optional<ops::Size2> s, ops::Size2 p) {
+      const std::string n(name);
+      return n == "max_pool2d" ? ops::max_pool2d(in, k, s, p) : n == "l2_pool2d" ? ops::l2_pool2d(in, k, s, p) : ops::avg_pool2d(in, k, s, p);
+    };
+    const std::string rank_msg = std::string(name) + ": expected 4-D input [N,C,H,W], but got input of shape [6,6]";
+    CHECK_THROWS_WITH_AS(call(Variable<double>(random_tensor({6, 6}, 7)), 2, {}, 0), doctest::Contains(rank_msg.c_str()),
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(call(x, 0, {}, 0), doctest::Contains("kernel size must be positive, got (0, 0)"), ShapeError);
+    CHECK_THROWS_WITH_AS(call(x, 2, ops::Size2{0, 1}, 0), doctest::Contains("stride must be positive, got (0, 1)"), ShapeError);
+    CHECK_THROWS_WITH_AS(call(x, 2, {}, -1), doctest::Contains("padding must be non-negative"), ShapeError);
+    CHECK_THROWS_WITH_AS(call(x, 2, {}, 2), doctest::Contains("pad should be at most half of kernel size, but got pad=(2, 2) and kernel_size=(2, 2)"), ShapeError);
+    CHECK_THROWS_WITH_AS(call(Variable<double>(random_tensor({1, 1, 2, 2}, 8)), 3, {}, 0),
+                         doctest::Contains("output size is too small"), ShapeError);
+  }
+}
+
+}  // TEST_SUITE
