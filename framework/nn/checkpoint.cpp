@@ -254,11 +254,13 @@ void add_module(Checkpoint& ck, Module<T>& m, const std::string& prefix) {
   for (auto& [name, p] : m.named_parameters()) ck.add(prefix + name, p.value());
 }
 
+namespace {
 template <class T>
-void load_module(Module<T>& m, const Checkpoint& ck, const std::string& prefix) {
+std::string mismatch_impl(Module<T>& m, const Checkpoint& ck, const std::string& prefix,
+                          std::vector<const CheckpointTensor*>* found) {
   std::vector<std::string> missing, mismatched, unexpected;
   auto params = m.named_parameters();
-  std::vector<const CheckpointTensor*> found(params.size(), nullptr);
+  if (found) found->assign(params.size(), nullptr);
   for (std::size_t i = 0; i < params.size(); ++i) {
     const std::string key = prefix + params[i].first;
     const CheckpointTensor* t = nullptr;
@@ -266,14 +268,12 @@ void load_module(Module<T>& m, const Checkpoint& ck, const std::string& prefix) 
       if (e.name == key) t = &e;
     if (!t) {
       missing.push_back(key);
-      continue;
-    }
-    if (t->shape != params[i].second.shape() || t->dtype != dtype_of<T>()) {
+    } else if (t->shape != params[i].second.shape() || t->dtype != dtype_of<T>()) {
       mismatched.push_back(key + ": checkpoint has " + t->dtype + " " + shape_str(t->shape) + ", the model has " +
                            dtype_of<T>() + " " + shape_str(params[i].second.shape()));
-      continue;
+    } else if (found) {
+      (*found)[i] = t;
     }
-    found[i] = t;
   }
   for (const auto& e : ck.tensors) {
     if (e.name.rfind(prefix, 0) != 0) continue;
@@ -281,24 +281,40 @@ void load_module(Module<T>& m, const Checkpoint& ck, const std::string& prefix) 
     for (const auto& p : params) known = known || prefix + p.first == e.name;
     if (!known) unexpected.push_back(e.name);
   }
-  if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
-    std::string msg = "checkpoint does not match the model (" + m.describe() + "; checkpoint architecture: " + ck.arch + ")";
-    if (!mismatched.empty()) {
-      msg += "; size mismatch for";
-      for (const auto& s : mismatched) msg += " [" + s + "]";
-    }
-    if (!missing.empty()) {
-      msg += "; missing:";
-      for (const auto& s : missing) msg += " " + s;
-    }
-    if (!unexpected.empty()) {
-      msg += "; unexpected:";
-      for (const auto& s : unexpected) msg += " " + s;
-    }
-    throw CheckpointError(msg);
+  if (missing.empty() && mismatched.empty() && unexpected.empty()) return {};
+  std::string msg;
+  if (!mismatched.empty()) {
+    msg += "size mismatch for";
+    for (const auto& s : mismatched) msg += " [" + s + "]";
   }
+  if (!missing.empty()) {
+    msg += std::string(msg.empty() ? "" : "; ") + "missing:";
+    for (const auto& s : missing) msg += " " + s;
+  }
+  if (!unexpected.empty()) {
+    msg += std::string(msg.empty() ? "" : "; ") + "unexpected:";
+    for (const auto& s : unexpected) msg += " " + s;
+  }
+  return msg;
+}
+}  // namespace
+
+template <class T>
+std::string module_mismatch(Module<T>& m, const Checkpoint& ck, const std::string& prefix) {
+  return mismatch_impl(m, ck, prefix, nullptr);
+}
+
+template <class T>
+void load_module(Module<T>& m, const Checkpoint& ck, const std::string& prefix) {
+  std::vector<const CheckpointTensor*> found;
+  const std::string diff = mismatch_impl(m, ck, prefix, &found);
+  if (!diff.empty())
+    throw CheckpointError("checkpoint does not match the model " + m.describe() + " (checkpoint architecture: " +
+                          ck.arch + "): " + diff);
+  auto params = m.named_parameters();
   for (std::size_t i = 0; i < params.size(); ++i)
-    if (params[i].second.numel()) std::memcpy(params[i].second.value().data(), found[i]->bytes.data(), found[i]->bytes.size());
+    if (params[i].second.numel())
+      std::memcpy(params[i].second.value().data(), found[i]->bytes.data(), found[i]->bytes.size());
 }
 
 template void Checkpoint::add(const std::string&, const Tensor<float>&);
@@ -308,6 +324,8 @@ template Tensor<double> Checkpoint::get(const std::string&) const;
 template void add_module(Checkpoint&, Module<float>&, const std::string&);
 template void add_module(Checkpoint&, Module<double>&, const std::string&);
 template void load_module(Module<float>&, const Checkpoint&, const std::string&);
+template std::string module_mismatch(Module<float>&, const Checkpoint&, const std::string&);
+template std::string module_mismatch(Module<double>&, const Checkpoint&, const std::string&);
 template void load_module(Module<double>&, const Checkpoint&, const std::string&);
 
 }  // namespace xg::nn

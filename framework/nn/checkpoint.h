@@ -52,6 +52,10 @@ Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const st
 /// Adds every parameter of `m` as `prefix + name`.
 template <class T>
 void add_module(Checkpoint& ck, Module<T>& m, const std::string& prefix = "model.");
+/// Every difference between the parameters stored under `prefix` and those of `m` (missing, unexpected and
+/// mis-shaped tensors) as one message; empty when they match.
+template <class T>
+std::string module_mismatch(Module<T>& m, const Checkpoint& ck, const std::string& prefix = "model.");
 /// Copies the parameters stored under `prefix` into `m`. Refuses (CheckpointError listing every missing, unexpected
 /// and mis-shaped tensor, and an architecture mismatch) without changing `m` unless everything matches.
 template <class T>

@@ -1,0 +1,80 @@
+#pragma once
+/// \file mnist_data.h
+/// MNIST-format data: a validating IDX parser over a byte span, a file reader that inflates gzip transparently and
+/// detects truncated or damaged streams, and the image/label dataset with its mini-batches.
+/// Every problem raises `xg::DataError` naming the file, the byte offset where one applies, and what is wrong.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "core/tensor.h"
+#include "ops/ops.h"
+
+namespace xg::mnist {
+
+/// A parsed IDX array of unsigned bytes (type 0x08): dims and row-major data.
+struct IdxArray {
+  std::vector<std::uint32_t> dims;
+  std::vector<std::uint8_t> data;
+};
+
+/// The largest file (after inflation) the reader accepts: 1 GiB.
+inline constexpr std::size_t kMaxFileBytes = std::size_t(1) << 30;
+
+/// Parses an IDX byte span of `expected_ndim` dimensions and type 0x08 (unsigned byte). `source` names the file in
+/// errors. Checks the zero bytes, type, rank, that no dimension is 0, that the dimension product does not overflow
+/// and matches the payload exactly (short and trailing bytes are both errors), all before allocating.
+IdxArray parse_idx(const std::uint8_t* bytes, std::size_t size, std::size_t expected_ndim, const std::string& source);
+
+/// Reads a whole file, inflating it when it is gzip (zlib reads plain files unchanged). A truncated or corrupt
+/// gzip stream is an error (gzerror and gzclose are checked). Refuses files larger than `max_bytes`.
+std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_bytes = kMaxFileBytes);
+
+/// Images [N,28,28] as bytes and their labels (0–9).
+class Dataset {
+ public:
+  static constexpr std::size_t kRows = 28, kCols = 28, kPixels = kRows * kCols;
+  Dataset() = default;
+  Dataset(std::vector<std::uint8_t> pixels, std::vector<std::uint8_t> labels);
+
+  std::size_t size() const { return labels_.size(); }
+  const std::vector<std::uint8_t>& pixels() const { return pixels_; }
+  const std::vector<std::uint8_t>& labels() const { return labels_; }
+
+  /// Images `indices` as floats in [0, 1], shape [B,1,28,28], and their labels.
+  template <class T = float>
+  Tensor<T> images(const std::vector<std::size_t>& indices) const;
+  ops::Labels labels_of(const std::vector<std::size_t>& indices) const;
+  /// The last `n` samples split off (returned); this dataset keeps the rest.
+  Dataset split_tail(std::size_t n);
+  /// The first `n` samples only (for quick runs).
+  void truncate(std::size_t n);
+
+ private:
+  std::vector<std::uint8_t> pixels_;
+  std::vector<std::uint8_t> labels_;
+};
+
+/// Loads an image file and a label file (raw or .gz) and checks them against each other:
+/// images of rank 3 with 28×28 rows/cols, labels of rank 1, the same count, every label ≤ 9.
+Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path);
+
+/// Training and test (held-out) sets.
+struct Split {
+  Dataset train, test;
+};
+
+/// Finds `stem` or `stem.gz` in `dir`; throws DataError naming both when neither exists.
+std::string find_idx_file(const std::string& dir, const std::string& stem);
+/// Loads the four standard files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…) from `dir`.
+Split load_mnist_dir(const std::string& dir);
+
+/// A seeded shuffled order of [0, n): Fisher–Yates from `rng`, serially.
+std::vector<std::size_t> shuffled_indices(std::size_t n, Rng& rng);
+
+/// Writes an IDX file of unsigned bytes (uncompressed): the inverse of parse_idx.
+void write_idx(const std::string& path, const std::vector<std::uint32_t>& dims, const std::vector<std::uint8_t>& data);
+
+}  // namespace xg::mnist

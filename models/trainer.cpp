@@ -1,0 +1,163 @@
+#include "models/trainer.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+namespace xg::mnist {
+
+namespace {
+bool all_finite(const Tensor<float>& t) {
+  for (float v : t)
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+}  // namespace
+
+Trainer::Trainer(const RunConfig& c) : config_(c), rng_(std::make_unique<Rng>(c.seed)) {
+  if (c.batch_size == 0 || c.test_batch_size == 0) throw std::invalid_argument("trainer: batch sizes must be positive");
+  model_ = std::make_unique<MnistCnn<float>>(c.model, *rng_);
+  if (c.optimizer == "sgd")
+    optimizer_ = std::make_unique<nn::Sgd<float>>(
+        model_->parameters(), nn::SgdOptions{c.lr, c.momentum, 0.0, c.weight_decay, c.nesterov});
+  else if (c.optimizer == "adam")
+    optimizer_ = std::make_unique<nn::Adam<float>>(model_->parameters(),
+                                                   nn::AdamOptions{c.lr, 0.9, 0.999, 1e-8, c.weight_decay, false});
+  else
+    throw std::invalid_argument("unknown optimizer '" + c.optimizer + "' (valid: sgd, adam)");
+}
+
+EpochStats Trainer::train_epoch(const Dataset& data, const ProgressFn& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  model_->train();
+  const std::vector<std::size_t> order = shuffled_indices(data.size(), *rng_);
+  EpochStats s;
+  double loss_sum = 0;
+  auto named = model_->named_parameters();
+  for (std::size_t b = 0; b < order.size(); b += config_.batch_size) {
+    const std::vector<std::size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(b),
+                                       order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), b + config_.batch_size)));
+    Variable<float> x(data.images<float>(idx));
+    optimizer_->zero_grad();
+    Variable<float> loss = ops::cross_entropy(model_->forward(x), data.labels_of(idx));
+    const float l = loss.item();
+    const std::string where = " at epoch " + std::to_string(epoch_ + 1) + ", step " + std::to_string(step_ + 1);
+    if (!config_.allow_nonfinite && !std::isfinite(l))
+      throw NumericError("training: the loss (cross_entropy) is " + std::to_string(l) + where +
+                         "; lower the learning rate, or pass --allow-nonfinite to continue anyway");
+    loss.backward();
+    if (!config_.allow_nonfinite)
+      for (auto& [name, p] : named)
+        if (p.has_grad() && !all_finite(p.grad()))
+          throw NumericError("training: non-finite gradient in parameter " + name + where);
+    optimizer_->step();
+    ++step_;
+    loss_sum += static_cast<double>(l) * static_cast<double>(idx.size());
+    s.images += idx.size();
+    ++s.steps;
+    if (progress) progress(s.images, data.size(), loss_sum / static_cast<double>(s.images));
+  }
+  ++epoch_;
+  s.loss = s.images ? loss_sum / static_cast<double>(s.images) : 0.0;
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  s.images_per_second = s.seconds > 0 ? static_cast<double>(s.images) / s.seconds : 0.0;
+  return s;
+}
+
+EvalStats Trainer::evaluate(const Dataset& data) {
+  NoGradGuard no_grad;
+  model_->eval();
+  EvalStats e;
+  double loss_sum = 0;
+  std::vector<std::size_t> idx;
+  for (std::size_t b = 0; b < data.size(); b += config_.test_batch_size) {
+    idx.clear();
+    for (std::size_t i = b; i < std::min(data.size(), b + config_.test_batch_size); ++i) idx.push_back(i);
+    const auto labels = data.labels_of(idx);
+    Variable<float> logits = model_->forward(Variable<float>(data.images<float>(idx)));
+    loss_sum += static_cast<double>(ops::cross_entropy(logits, labels, ops::Reduction::Sum).item());
+    const float* p = logits.value().data();
+    for (std::size_t r = 0; r < idx.size(); ++r) {
+      const std::size_t best = static_cast<std::size_t>(std::max_element(p + r * 10, p + r * 10 + 10) - (p + r * 10));
+      e.correct += best == static_cast<std::size_t>(labels[r]);
+    }
+    e.total += idx.size();
+  }
+  model_->train();
+  e.loss = e.total ? loss_sum / static_cast<double>(e.total) : 0.0;
+  e.accuracy = e.total ? static_cast<double>(e.correct) / static_cast<double>(e.total) : 0.0;
+  return e;
+}
+
+std::vector<std::size_t> Trainer::predict(const Dataset& data) {
+  NoGradGuard no_grad;
+  model_->eval();
+  std::vector<std::size_t> out;
+  std::vector<std::size_t> idx;
+  for (std::size_t b = 0; b < data.size(); b += config_.test_batch_size) {
+    idx.clear();
+    for (std::size_t i = b; i < std::min(data.size(), b + config_.test_batch_size); ++i) idx.push_back(i);
+    Variable<float> logits = model_->forward(Variable<float>(data.images<float>(idx)));
+    const float* p = logits.value().data();
+    for (std::size_t r = 0; r < idx.size(); ++r)
+      out.push_back(static_cast<std::size_t>(std::max_element(p + r * 10, p + r * 10 + 10) - (p + r * 10)));
+  }
+  model_->train();
+  return out;
+}
+
+nn::Checkpoint Trainer::checkpoint() const {
+  nn::Checkpoint ck;
+  ck.arch = model_->describe();
+  nn::add_module(ck, *model_);
+  const auto st = optimizer_->state();
+  for (const auto& [name, t] : st.tensors) ck.add("optim." + name, t);
+  nlohmann::json meta;
+  meta["epoch"] = epoch_;
+  meta["step"] = step_;
+  const auto r = rng_->state();
+  meta["rng"] = {r[0], r[1], r[2], r[3]};
+  meta["rng_has_spare"] = rng_->has_spare();
+  meta["rng_spare"] = rng_->spare();
+  meta["optimizer"] = config_.optimizer;
+  meta["optimizer_scalars"] = st.scalars;
+  meta["arch"] = config_.arch;
+  meta["batch_size"] = config_.batch_size;
+  meta["seed"] = config_.seed;
+  ck.meta_json = meta.dump();
+  return ck;
+}
+
+void Trainer::restore(const nn::Checkpoint& ck) {
+  if (ck.arch != model_->describe()) {
+    const std::string diff = nn::module_mismatch(*model_, ck);
+    throw CheckpointError("checkpoint architecture '" + ck.arch + "' does not match this model '" +
+                          model_->describe() + "'" + (diff.empty() ? "" : ": " + diff));
+  }
+  nlohmann::json meta;
+  nn::OptimizerState<float> st;
+  Rng::State r{};
+  try {
+    meta = nlohmann::json::parse(ck.meta_json);
+    if (meta.at("optimizer").get<std::string>() != config_.optimizer)
+      throw CheckpointError("checkpoint was trained with optimizer '" + meta.at("optimizer").get<std::string>() +
+                            "', this run uses '" + config_.optimizer + "'");
+    for (const auto& t : ck.tensors)
+      if (t.name.rfind("optim.", 0) == 0) st.tensors.emplace_back(t.name.substr(6), ck.get<float>(t.name));
+    st.scalars = meta.at("optimizer_scalars").get<std::map<std::string, double>>();
+    const auto rv = meta.at("rng").get<std::vector<std::uint64_t>>();
+    if (rv.size() != 4) throw CheckpointError("checkpoint: the generator state must have 4 words");
+    for (std::size_t i = 0; i < 4; ++i) r[i] = rv[i];
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError(std::string("checkpoint: malformed training state: ") + e.what());
+  }
+  // Validate everything before changing anything: the optimizer state against a scratch optimizer first.
+  if (config_.optimizer == "sgd") nn::Sgd<float>(model_->parameters(), nn::SgdOptions{}).load_state(st);
+  else nn::Adam<float>(model_->parameters(), nn::AdamOptions{}).load_state(st);
+  nn::load_module(*model_, ck);
+  optimizer_->load_state(st);
+  rng_->set_state(r, meta.value("rng_has_spare", false), meta.value("rng_spare", 0.0));
+  epoch_ = meta.at("epoch").get<std::size_t>();
+  step_ = meta.at("step").get<std::size_t>();
+}
+
+}  // namespace xg::mnist

@@ -1,0 +1,80 @@
+#pragma once
+/// \file trainer.h
+/// Training and evaluation of the MNIST CNN: one seeded generator for initialisation, shuffling and dropout; the
+/// optimizer; non-finite checks; and checkpoints holding everything needed to resume bit for bit.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "models/mnist_cnn.h"
+#include "models/mnist_data.h"
+#include "nn/checkpoint.h"
+#include "nn/optim.h"
+
+namespace xg::mnist {
+
+/// Everything that determines a run (besides the data).
+struct RunConfig {
+  std::string arch = "seed";
+  MnistCnnConfig model = MnistCnnConfig::preset("seed");
+  std::string optimizer = "sgd";  ///< "sgd" or "adam"
+  double lr = 0.1;
+  double momentum = 0.0;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+  std::size_t batch_size = 10;
+  std::size_t test_batch_size = 1000;
+  std::uint64_t seed = 0;
+  bool allow_nonfinite = false;  ///< off: a non-finite loss or gradient stops training with NumericError
+};
+
+struct EpochStats {
+  double loss = 0;  ///< mean training loss over the epoch's samples
+  std::size_t images = 0, steps = 0;
+  double seconds = 0, images_per_second = 0;
+};
+
+struct EvalStats {
+  double loss = 0;      ///< mean cross-entropy
+  double accuracy = 0;  ///< fraction correct, 0–1
+  std::size_t correct = 0, total = 0;
+};
+
+/// Called after every training step: (images done, images in the epoch, running mean loss).
+using ProgressFn = std::function<void(std::size_t, std::size_t, double)>;
+
+class Trainer {
+ public:
+  explicit Trainer(const RunConfig& config);
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  /// One pass over `data` in a fresh seeded shuffle, in mini-batches (the last one may be smaller).
+  EpochStats train_epoch(const Dataset& data, const ProgressFn& progress = {});
+  /// Loss and accuracy on `data`, in eval mode with no graph recorded.
+  EvalStats evaluate(const Dataset& data);
+  /// Predicted classes for `data` (argmax of the logits).
+  std::vector<std::size_t> predict(const Dataset& data);
+
+  /// The model, optimizer state, epoch, step and generator state.
+  nn::Checkpoint checkpoint() const;
+  /// Restores a checkpoint of the same architecture; all or nothing (throws CheckpointError, changes nothing).
+  void restore(const nn::Checkpoint& ck);
+
+  MnistCnn<float>& model() { return *model_; }
+  nn::Optimizer<float>& optimizer() { return *optimizer_; }
+  const RunConfig& config() const { return config_; }
+  std::size_t epoch() const { return epoch_; }  ///< completed epochs
+  std::size_t step() const { return step_; }    ///< completed optimizer steps
+
+ private:
+  RunConfig config_;
+  std::unique_ptr<Rng> rng_;
+  std::unique_ptr<MnistCnn<float>> model_;
+  std::unique_ptr<nn::Optimizer<float>> optimizer_;
+  std::size_t epoch_ = 0, step_ = 0;
+};
+
+}  // namespace xg::mnist
