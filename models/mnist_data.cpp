@@ -81,7 +81,7 @@ std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_byt
       int code = 0;
       const std::string msg = gzerror(f, &code);
       gzclose(f);
-      throw DataError(path + ": byte offset " + std::to_string(out.size()) + " (decompressed): corrupt data: " + msg);
+      throw DataError(path + ": byte offset " + std::to_string(out.size()) + " (decompressed): damaged gzip stream: " + msg);
     }
     if (n == 0) break;
     if (out.size() + static_cast<std::size_t>(n) > max_bytes) {

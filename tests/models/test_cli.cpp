@@ -1,0 +1,122 @@
+// The mnist executable: training on the fixture, and one-line errors with distinct exit codes.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "helpers.h"
+#include "models/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+struct Result {
+  int code;
+  std::string out;
+};
+Result run(const std::string& args) {
+  const std::string cmd = std::string(XGRAD_MNIST_EXE) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+const std::string kFixture = std::string(XGRAD_FIXTURES_DIR) + "/mnist-small";
+std::string temp(const std::string& name) { return (fs::temp_directory_path() / (name + std::to_string(::getpid()))).string(); }
+bool one_error_line(const std::string& out) {
+  return out.rfind("error: ", 0) == 0 && out.find('\n') == out.size() - 1 && out.find("terminate") == std::string::npos;
+}
+}  // namespace
+
+TEST_SUITE("mnist cli") {
+
+TEST_CASE("mnist trains on the fixture, writes metrics and a checkpoint, and evaluates it") {
+  const auto metrics = temp("metrics"), ckpt = temp("ckpt");
+  auto r = run("--data-dir " + kFixture + " --epochs 2 --batch-size 2 --lr 0.2 --metrics " + metrics + " --save " + ckpt);
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("best") != std::string::npos);
+  std::ifstream in(metrics);
+  std::string line;
+  int epochs = 0;
+  double first_loss = 0, last_loss = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    for (const char* k : {"epoch", "train_loss", "heldout_loss", "heldout_accuracy", "lr", "epoch_seconds", "train_images_per_second"})
+      CHECK_MESSAGE(j.contains(k), k);
+    (epochs == 0 ? first_loss : last_loss) = j["train_loss"].get<double>();
+    ++epochs;
+    CHECK(j["heldout_accuracy"].get<double>() > 0.3);
+  }
+  CHECK(epochs == 2);
+  CHECK(last_loss < first_loss);
+  r = run("--data-dir " + kFixture + " --eval-only --load " + ckpt);
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("accuracy") != std::string::npos);
+  r = run("--data-dir " + kFixture + " --arch deep --eval-only --load " + ckpt);
+  CHECK(r.code == 4);
+  fs::remove(metrics);
+  fs::remove(ckpt);
+}
+
+TEST_CASE("--help exits 0 and lists the flags") {
+  auto r = run("--help");
+  CHECK(r.code == 0);
+  CHECK(r.out.find("--batch-size") != std::string::npos);
+}
+
+TEST_CASE("bad flags print one error line and exit 2") {
+  for (const char* args : {"--epochs 0", "--arch lenet", "--lr -1", "--bogus", "--eval-only", "--batch-size x"}) {
+    CAPTURE(args);
+    auto r = run(args);
+    CHECK(r.code == 2);
+    CHECK_MESSAGE(one_error_line(r.out), r.out);
+  }
+}
+
+TEST_CASE("missing or corrupt data prints one error line and exits 3") {
+  auto r = run("--data-dir /nonexistent-xgrad");
+  CHECK(r.code == 3);
+  CHECK_MESSAGE(one_error_line(r.out), r.out);
+  const auto dir = temp("baddata");
+  fs::create_directories(dir);
+  for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"})
+    fs::copy_file(kFixture + "/" + f, dir + "/" + f);
+  fs::resize_file(dir + "/train-images-idx3-ubyte.gz", 1000);  // truncated gzip
+  r = run("--data-dir " + dir);
+  CHECK(r.code == 3);
+  CHECK_MESSAGE(one_error_line(r.out), r.out);
+  CHECK(r.out.find("train-images-idx3-ubyte.gz") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a corrupt checkpoint prints one error line and exits 4") {
+  const auto bad = temp("badckpt");
+  std::ofstream(bad) << "not a checkpoint at all, just some text";
+  auto r = run("--data-dir " + kFixture + " --eval-only --load " + bad);
+  CHECK(r.code == 4);
+  CHECK_MESSAGE(one_error_line(r.out), r.out);
+  fs::remove(bad);
+}
+
+TEST_CASE("resuming a checkpoint whose weights went NaN stops with one error line and exit 5") {
+  xg::mnist::RunConfig cfg;
+  xg::mnist::Trainer t(cfg);
+  t.model().parameters()[2].value().data()[0] = std::numeric_limits<float>::quiet_NaN();
+  const auto ckpt = temp("nanckpt");
+  xg::nn::save_checkpoint(ckpt, t.checkpoint());
+  auto r = run("--data-dir " + kFixture + " --epochs 1 --quiet --resume " + ckpt);
+  CHECK(r.code == 5);
+  const auto pos = r.out.find("error:");
+  REQUIRE(pos != std::string::npos);
+  CHECK_MESSAGE(one_error_line(r.out.substr(pos)), r.out);
+  CHECK(r.out.find("epoch 1, step 1") != std::string::npos);
+  fs::remove(ckpt);
+}
+
+}  // TEST_SUITE
