@@ -1,8 +1,9 @@
 // Activations (same shape in and out).
 //
 // relu:    y = max(x, 0)          dx = g · [x > 0]      (relu'(0) = 0, as PyTorch)
-// sigmoid: y = 1 / (1 + e^-x)      dx = g · y · (1 - y)  (y saved; stable for large |x|)
-// tanh:    y = tanh(x)             dx = g · (1 - y²)     (y saved)
+// sigmoid: y = 1 / (1 + e^-x)      dx = g · y · (1 - y)  (finite for any x)
+// tanh:    y = tanh(x)             dx = g · (1 - y²)
+// Backward reads y through Op::output() (shared with the output Variable, not copied).
 #include <cmath>
 
 #include "ops/detail.h"
@@ -16,7 +17,7 @@ enum class Act { Relu, Sigmoid, Tanh };
 template <class T>
 class ActivationOp final : public Op<T> {
  public:
-  ActivationOp(Act k, Tensor<T> y) : k_(k), y_(std::move(y)) {}
+  explicit ActivationOp(Act k) : k_(k) {}
   const char* name() const override {
     switch (k_) {
       case Act::Relu: return "relu";
@@ -26,33 +27,28 @@ class ActivationOp final : public Op<T> {
     return "?";
   }
   GradList<T> backward(const Tensor<T>& g) override {
+    const Tensor<T>& y = this->output();
     switch (k_) {
-      case Act::Relu: return {detail::zip(g, y_, [](T gv, T y) { return y > T(0) ? gv : T(0); })};
-      case Act::Sigmoid: return {detail::zip(g, y_, [](T gv, T y) { return gv * y * (T(1) - y); })};
-      case Act::Tanh: return {detail::zip(g, y_, [](T gv, T y) { return gv * (T(1) - y * y); })};
+      case Act::Relu: return {detail::zip(g, y, [](T gv, T yv) { return yv > T(0) ? gv : T(0); })};
+      case Act::Sigmoid: return {detail::zip(g, y, [](T gv, T yv) { return gv * yv * (T(1) - yv); })};
+      case Act::Tanh: return {detail::zip(g, y, [](T gv, T yv) { return gv * (T(1) - yv * yv); })};
     }
     return {std::nullopt};
   }
-  void release() override { y_ = Tensor<T>(); }
 
  private:
-  Act k_;
-  Tensor<T> y_;  // the output (relu's y > 0 exactly when x > 0)
+  Act k_;  // backward reads the output y (shared, not copied); relu's y > 0 exactly when x > 0
 };
 
+/// 1/(1 + e^-v) is exact at both ends in IEEE arithmetic: e^-v overflows to inf for v << 0, giving 0, never NaN.
 template <class T>
-T stable_sigmoid(T v) {
-  if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
-  const T e = std::exp(v);
-  return e / (T(1) + e);
+T sigmoid_value(T v) {
+  return T(1) / (T(1) + std::exp(-v));
 }
 
 template <class T, class F>
 Variable<T> activation(Act k, const Variable<T>& x, F f) {
-  Tensor<T> y = detail::map(x.value(), f);
-  if (!should_record<T>({&x})) return Variable<T>(std::move(y));
-  Tensor<T> saved = y;
-  return record<ActivationOp<T>>(std::move(y), {x}, k, std::move(saved));
+  return record<ActivationOp<T>>(detail::map(x.value(), f), {x}, k);
 }
 
 }  // namespace
@@ -61,7 +57,7 @@ template <class T> Variable<T> relu(const Variable<T>& x) {
   return activation(Act::Relu, x, [](T v) { return v > T(0) ? v : T(0); });
 }
 template <class T> Variable<T> sigmoid(const Variable<T>& x) {
-  return activation(Act::Sigmoid, x, [](T v) { return stable_sigmoid(v); });
+  return activation(Act::Sigmoid, x, [](T v) { return sigmoid_value(v); });
 }
 template <class T> Variable<T> tanh(const Variable<T>& x) {
   return activation(Act::Tanh, x, [](T v) { return std::tanh(v); });

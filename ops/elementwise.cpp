@@ -119,7 +119,7 @@ const char* unary_name(Unary k) {
 template <class T>
 class UnaryOp final : public Op<T> {
  public:
-  UnaryOp(Unary k, T s, Tensor<T> saved_out) : k_(k), s_(s), out_(std::move(saved_out)) {}
+  UnaryOp(Unary k, T s) : k_(k), s_(s) {}
   const char* name() const override { return unary_name(k_); }
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& x = this->inputs()[0].value();
@@ -127,26 +127,21 @@ class UnaryOp final : public Op<T> {
       case Unary::Scale: { const T s = s_; return {detail::map(g, [s](T v) { return s * v; })}; }
       case Unary::AddScalar: return {g};
       case Unary::Neg: return {detail::map(g, [](T v) { return -v; })};
-      case Unary::Exp: return {detail::zip(g, out_, [](T gv, T y) { return gv * y; })};
+      case Unary::Exp: return {detail::zip(g, this->output(), [](T gv, T y) { return gv * y; })};
       case Unary::Log: return {detail::zip(g, x, [](T gv, T xv) { return gv / xv; })};
       case Unary::Square: return {detail::zip(g, x, [](T gv, T xv) { return T(2) * xv * gv; })};
     }
     return {std::nullopt};
   }
-  void release() override { out_ = Tensor<T>(); }
 
  private:
   Unary k_;
   T s_;
-  Tensor<T> out_;  // exp only
 };
 
 template <class T, class F>
 Variable<T> unary(Unary k, const Variable<T>& x, T s, F f) {
-  Tensor<T> out = detail::map(x.value(), f);
-  if (!should_record<T>({&x})) return Variable<T>(std::move(out));
-  Tensor<T> saved = k == Unary::Exp ? out : Tensor<T>();
-  return record<UnaryOp<T>>(std::move(out), {x}, k, s, std::move(saved));
+  return record<UnaryOp<T>>(detail::map(x.value(), f), {x}, k, s);
 }
 
 }  // namespace

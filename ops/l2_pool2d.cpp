@@ -16,13 +16,13 @@ namespace {
 template <class T>
 class L2Pool2dOp final : public Op<T> {
  public:
-  L2Pool2dOp(detail::PoolGeom g, Tensor<T> y) : g_(g), y_(std::move(y)) {}
+  explicit L2Pool2dOp(detail::PoolGeom g) : g_(g) {}
   const char* name() const override { return "l2_pool2d"; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
     Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
     const T* px = this->inputs()[0].value().data();
-    const T* py = y_.data();
+    const T* py = this->output().data();
     const T* pg = gy.data();
     T* pd = dx.data();
     const std::size_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
@@ -47,11 +47,9 @@ class L2Pool2dOp final : public Op<T> {
     });
     return {std::move(dx)};
   }
-  void release() override { y_ = Tensor<T>(); }
 
  private:
   detail::PoolGeom g_;
-  Tensor<T> y_;
 };
 
 }  // namespace
@@ -80,9 +78,7 @@ Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> s
         }
     }
   });
-  if (!should_record<T>({&x})) return Variable<T>(std::move(y));
-  Tensor<T> saved = y;
-  return record<L2Pool2dOp<T>>(std::move(y), {x}, g, std::move(saved));
+  return record<L2Pool2dOp<T>>(std::move(y), {x}, g);
 }
 
 #define XG_INSTANTIATE(T) \

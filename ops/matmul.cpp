@@ -2,8 +2,8 @@
 //
 // matmul: C = A B,  A [M,K], B [K,N] -> [M,N]           dA = G Bᵀ,  dB = Aᵀ G
 // linear: Y = X Wᵀ + b, X [N,in], W [out,in], b [out]   dX = G W,   dW = Gᵀ X,  db = Σ_n G[n,:]
-// Each partial is computed only when its input needs it. One BLAS call per product: OpenBLAS on one thread gives the
-// same bits whatever xgrad's thread count.
+// Each partial is computed only when its input needs it. Large products are split into fixed row blocks (parallel_gemm),
+// each one single-threaded BLAS call: the same bits whatever xgrad's thread count.
 #include "core/linalg.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
@@ -22,12 +22,12 @@ class MatmulOp final : public Op<T> {
     GradList<T> grads(2);
     if (this->needs_grad(0)) {
       Tensor<T> da = Tensor<T>::from_shape({m, k});
-      gemm<T>(false, true, m, k, n, T(1), g.data(), n, b.data(), n, T(0), da.data(), k);
+      parallel_gemm<T>(false, true, m, k, n, T(1), g.data(), n, b.data(), n, T(0), da.data(), k);
       grads[0] = std::move(da);
     }
     if (this->needs_grad(1)) {
       Tensor<T> db = Tensor<T>::from_shape({k, n});
-      gemm<T>(true, false, k, n, m, T(1), a.data(), k, g.data(), n, T(0), db.data(), n);
+      parallel_gemm<T>(true, false, k, n, m, T(1), a.data(), k, g.data(), n, T(0), db.data(), n);
       grads[1] = std::move(db);
     }
     return grads;
@@ -45,12 +45,12 @@ class LinearOp final : public Op<T> {
     GradList<T> grads(3);
     if (this->needs_grad(0)) {
       Tensor<T> dx = Tensor<T>::from_shape({n, in});
-      gemm<T>(false, false, n, in, out, T(1), g.data(), out, w.data(), in, T(0), dx.data(), in);
+      parallel_gemm<T>(false, false, n, in, out, T(1), g.data(), out, w.data(), in, T(0), dx.data(), in);
       grads[0] = std::move(dx);
     }
     if (this->needs_grad(1)) {
       Tensor<T> dw = Tensor<T>::from_shape({out, in});
-      gemm<T>(true, false, out, in, n, T(1), g.data(), out, x.data(), in, T(0), dw.data(), in);
+      parallel_gemm<T>(true, false, out, in, n, T(1), g.data(), out, x.data(), in, T(0), dw.data(), in);
       grads[1] = std::move(dw);
     }
     if (this->needs_grad(2)) {
@@ -76,7 +76,7 @@ Variable<T> matmul(const Variable<T>& a, const Variable<T>& b) {
   if (k == 0)
     std::fill(c.begin(), c.end(), T(0));
   else
-    gemm<T>(false, false, m, n, k, T(1), a.value().data(), k, b.value().data(), n, T(0), c.data(), n);
+    parallel_gemm<T>(false, false, m, n, k, T(1), a.value().data(), k, b.value().data(), n, T(0), c.data(), n);
   return record<MatmulOp<T>>(std::move(c), {a, b});
 }
 
@@ -97,7 +97,7 @@ Variable<T> linear(const Variable<T>& x, const Variable<T>& w, const Variable<T>
   } else {
     std::fill(py, py + n * out, T(0));
   }
-  if (in > 0) gemm<T>(false, true, n, out, in, T(1), x.value().data(), in, w.value().data(), in, T(1), py, out);
+  if (in > 0) parallel_gemm<T>(false, true, n, out, in, T(1), x.value().data(), in, w.value().data(), in, T(1), py, out);
   return record<LinearOp<T>>(std::move(y), {x, w, b});
 }
 

@@ -35,12 +35,12 @@ void for_each_row(const Rows& r, F f) {
 template <class T>
 class SoftmaxOp final : public Op<T> {
  public:
-  SoftmaxOp(bool log, Rows r, Tensor<T> y) : log_(log), r_(r), y_(std::move(y)) {}
+  SoftmaxOp(bool log, Rows r) : log_(log), r_(r) {}
   const char* name() const override { return log_ ? "log_softmax" : "softmax"; }
   GradList<T> backward(const Tensor<T>& g) override {
     Tensor<T> dx = Tensor<T>::from_shape(g.shape());
     const T* pg = g.data();
-    const T* py = y_.data();
+    const T* py = this->output().data();
     T* pd = dx.data();
     const std::size_t n = r_.n;
     for_each_row(r_, [&](std::size_t b, std::size_t s) {
@@ -55,12 +55,10 @@ class SoftmaxOp final : public Op<T> {
     });
     return {std::move(dx)};
   }
-  void release() override { y_ = Tensor<T>(); }
 
  private:
   bool log_;
   Rows r_;
-  Tensor<T> y_;
 };
 
 template <class T>
@@ -84,9 +82,7 @@ Variable<T> softmax_impl(const Variable<T>& x, std::int64_t dim, bool log) {
       for (std::size_t k = 0; k < n; ++k) py[b + k * st] = std::exp(px[b + k * st] - m) / z;
     }
   });
-  if (!should_record<T>({&x})) return Variable<T>(std::move(y));
-  Tensor<T> saved = y;
-  return record<SoftmaxOp<T>>(std::move(y), {x}, log, r, std::move(saved));
+  return record<SoftmaxOp<T>>(std::move(y), {x}, log, r);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include "core/parallel.h"
+
 namespace xg {
 
 void init_blas() {
@@ -34,5 +36,24 @@ void gemm<double>(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std:
   cblas_dgemm(CblasRowMajor, tr(trans_a), tr(trans_b), bi(m), bi(n), bi(k), alpha, a, bi(lda), b, bi(ldb), beta, c,
               bi(ldc));
 }
+
+template <class T>
+void parallel_gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+                   std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+  if (m <= kGemmRowBlock || m * n * k < kParallelGemmFlops) {
+    gemm<T>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  parallel_for(0, m, kGemmRowBlock, [&](std::size_t lo, std::size_t hi) {
+    // Rows lo..hi of op(A): row offset in A as stored, or column offset when A is transposed.
+    const T* a_block = trans_a ? a + lo : a + lo * lda;
+    gemm<T>(trans_a, trans_b, hi - lo, n, k, alpha, a_block, lda, b, ldb, beta, c + lo * ldc, ldc);
+  });
+}
+
+template void parallel_gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
+                                   const float*, std::size_t, float, float*, std::size_t);
+template void parallel_gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*,
+                                    std::size_t, const double*, std::size_t, double, double*, std::size_t);
 
 }  // namespace xg

@@ -13,6 +13,16 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
           std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 
+/// gemm for large products: the rows of C are split into fixed blocks of `kGemmRowBlock` rows computed in parallel
+/// through `parallel_for` when m·n·k ≥ `kParallelGemmFlops`; otherwise one call. Each block is a single-threaded BLAS
+/// call, and the blocking depends only on the shapes, so results are bit-identical at any thread count.
+template <class T>
+void parallel_gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+                   std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+
+inline constexpr std::size_t kGemmRowBlock = 64;
+inline constexpr std::size_t kParallelGemmFlops = std::size_t(1) << 21;
+
 /// Pins OpenBLAS to one thread. Called automatically before the first gemm; idempotent.
 void init_blas();
 

@@ -148,6 +148,14 @@ class Op {
   bool needs_grad(std::size_t i) const { return inputs_[i].defined() && inputs_[i].requires_grad(); }
   const Shape& output_shape() const { return output_shape_; }
   bool released() const { return released_; }
+  /// The op's output value, for backward formulas that need it (sigmoid, softmax, ...): shared, not copied. It is
+  /// alive whenever backward reaches the op (the root, or an input of a later op, holds it). Do not modify an op
+  /// output in place before backward.
+  const Tensor<T>& output() const {
+    auto p = output_.lock();
+    if (!p) throw GraphError(std::string(name()) + ": the output this op saved for backward no longer exists");
+    return p->value;
+  }
 
  private:
   template <class U>
@@ -158,6 +166,7 @@ class Op {
   friend struct detail::VariableImpl;
 
   std::vector<Variable<T>> inputs_;
+  std::weak_ptr<detail::VariableImpl<T>> output_;
   Shape output_shape_;
   bool released_ = false;
   std::optional<Tensor<T>> pending_grad_;  // engine scratch during one backward walk

@@ -80,6 +80,8 @@ TEST_CASE("pools, matmul, linear and elementwise ops are bit-identical at 1, 2 a
   check_thread_invariant([](const auto& v) { return ops::linear(v[0], v[1], v[2]); },
                          {random_tensor<float>({64, 640}, 8), random_tensor<float>({100, 640}, 9),
                           random_tensor<float>({100}, 10)});
+  check_thread_invariant([](const auto& v) { return ops::matmul(v[0], v[1]); },  // large: split into row blocks
+                         {random_tensor<float>({300, 320}, 12), random_tensor<float>({320, 200}, 13)});
   check_thread_invariant([](const auto& v) { return ops::cross_entropy(v[0], ops::Labels(64, 3)); },
                          {random_tensor<float>({64, 10}, 11)});
 }

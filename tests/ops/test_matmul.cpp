@@ -31,6 +31,14 @@ TEST_CASE("matmul matches a plain triple loop and passes gradcheck over a sweep 
       }
 }
 
+TEST_CASE("a large matmul split into parallel row blocks matches the plain triple loop and passes gradcheck") {
+  const auto a = random_tensor({150, 130}, 30), b = random_tensor({130, 120}, 31);  // 2.3M multiply-adds: blocked
+  CHECK(xgt::max_abs_diff(ops::matmul(Variable<double>(a), Variable<double>(b)).value(), matmul_reference(a, b)) < 1e-11);
+  GradcheckOptions o;
+  o.max_checks_per_input = 40;
+  CHECK_GRADCHECK([](const auto& v) { return ops::matmul(v[0], v[1]); }, {a, b}, o);
+}
+
 TEST_CASE("linear equals x wT + b and passes gradcheck with and without bias") {
   const auto x = random_tensor({4, 6}, 10), w = random_tensor({3, 6}, 11), b = random_tensor({3}, 12);
   Tensor<double> wt = Tensor<double>::from_shape({6, 3});

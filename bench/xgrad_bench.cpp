@@ -1,0 +1,181 @@
+// xgrad_bench: medians of repeated timings (warm-up first) for the kernels, the engine and MNIST training.
+// Not a test: the machine is shared and noisy. Prints a table and, with --json PATH, writes the numbers.
+//
+//   xgrad_bench ops      matmul 1024³ and the conv/pool shapes of issue 3, forward and forward+backward
+//   xgrad_bench engine   a 10,000-op chain of tiny elementwise ops, forward + backward, time per op
+//   xgrad_bench train    training steps (forward, backward, SGD) in images/s for seed, seed-l2 and deep; inference
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/parallel.h"
+#include "models/mnist_cnn.h"
+#include "nn/optim.h"
+#include "ops/ops.h"
+
+using namespace xg;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int g_runs = 7;
+
+/// Median seconds per call of `fn` over g_runs timed runs (each at least ~30 ms of calls) after a warm-up.
+double median_seconds(const std::function<void()>& fn) {
+  fn();
+  auto t0 = Clock::now();
+  fn();
+  const double one = std::chrono::duration<double>(Clock::now() - t0).count();
+  const int reps = std::max(1, static_cast<int>(0.03 / std::max(one, 1e-9)));
+  std::vector<double> times;
+  for (int r = 0; r < g_runs; ++r) {
+    t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) fn();
+    times.push_back(std::chrono::duration<double>(Clock::now() - t0).count() / reps);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+Tensor<float> randn(const Shape& s, std::uint64_t seed) {
+  Rng rng(seed);
+  Tensor<float> t = Tensor<float>::from_shape(s);
+  for (auto& v : t) v = static_cast<float>(rng.normal());
+  return t;
+}
+
+nlohmann::json bench_ops() {
+  nlohmann::json rows = nlohmann::json::array();
+  auto row = [&](const std::string& name, double flops_fwd, double flops_fb, const std::function<Variable<float>()>& fwd,
+                 std::vector<Variable<float>*> params) {
+    for (std::size_t threads : {1, 2}) {
+      set_num_threads(threads);
+      const double tf = median_seconds([&] {
+        NoGradGuard g;
+        fwd();
+      });
+      const double tfb = median_seconds([&] {
+        for (auto* p : params) p->zero_grad();
+        Variable<float> y = fwd();
+        y.backward(Tensor<float>(xt::ones<float>(y.value().shape())));
+      });
+      std::printf("%-34s %d thr  fwd %9.3f ms %7.1f GFLOP/s   fwd+bwd %9.3f ms %7.1f GFLOP/s\n", name.c_str(),
+                  static_cast<int>(threads), tf * 1e3, flops_fwd / tf * 1e-9, tfb * 1e3, flops_fb / tfb * 1e-9);
+      rows.push_back({{"name", name}, {"threads", threads}, {"forward_ms", tf * 1e3}, {"forward_backward_ms", tfb * 1e3},
+                      {"forward_gflops", flops_fwd / tf * 1e-9}, {"forward_backward_gflops", flops_fb / tfb * 1e-9}});
+    }
+  };
+  {
+    Variable<float> a(randn({1024, 1024}, 1), true), b(randn({1024, 1024}, 2), true);
+    const double f = 2.0 * 1024 * 1024 * 1024;
+    row("matmul 1024x1024x1024", f, 3 * f, [&] { return ops::matmul(a, b); }, {&a, &b});
+  }
+  struct Conv {
+    const char* name;
+    std::size_t n, c, hw, f, k;
+  };
+  for (const Conv& c : {Conv{"conv2d N=64 1->20 28x28 k5", 64, 1, 28, 20, 5}, Conv{"conv2d N=64 20->40 12x12 k5", 64, 20, 12, 40, 5},
+                        Conv{"conv2d N=10 1->3 28x28 k5", 10, 1, 28, 3, 5}}) {
+    Variable<float> x(randn({c.n, c.c, c.hw, c.hw}, 3), false), w(randn({c.f, c.c, c.k, c.k}, 4), true), b(randn({c.f}, 5), true);
+    const std::size_t o = c.hw - c.k + 1;
+    const double f = 2.0 * static_cast<double>(c.n * c.f * o * o * c.c * c.k * c.k);
+    // backward computes dW (and db) only, as in a first layer; with dX it would be 3x the forward
+    Variable<float> xg_(randn({c.n, c.c, c.hw, c.hw}, 3), c.c > 1);
+    row(c.name, f, c.c > 1 ? 3 * f : 2 * f, [&] { return ops::conv2d(xg_, w, b); }, {&xg_, &w, &b});
+  }
+  Variable<float> px(randn({64, 20, 24, 24}, 6), true);
+  const double pool_elems = 64.0 * 20 * 24 * 24;
+  row("max_pool2d 2x2 N=64 C=20 24x24", pool_elems, 2 * pool_elems, [&] { return ops::max_pool2d(px, 2); }, {&px});
+  row("l2_pool2d 2x2 N=64 C=20 24x24", 2 * pool_elems, 5 * pool_elems, [&] { return ops::l2_pool2d(px, 2); }, {&px});
+  set_num_threads(0);
+  return rows;
+}
+
+nlohmann::json bench_engine() {
+  constexpr int kOps = 10000;
+  Variable<float> x(full<float>({4}, 1.0f), true);
+  const double t = median_seconds([&] {
+    Variable<float> y = x;
+    for (int i = 0; i < kOps / 2; ++i) y = (y * 1.0001f) + 0.0001f;
+    y.backward(Tensor<float>(xt::ones<float>({4})));
+    x.zero_grad();
+  });
+  const double per_op_us = t / kOps * 1e6;
+  std::printf("engine: %d-op chain of [4]-element scale/add ops, forward+backward: %.3f ms, %.3f us per op\n", kOps,
+              t * 1e3, per_op_us);
+  return {{"ops", kOps}, {"seconds", t}, {"us_per_op", per_op_us}};
+}
+
+nlohmann::json bench_train() {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const char* arch : {"seed", "seed-l2", "deep"}) {
+    for (std::size_t batch : {10, 64}) {
+      for (std::size_t threads : {1, 2}) {
+        set_num_threads(threads);
+        Rng rng(0);
+        mnist::MnistCnnConfig cfg = mnist::MnistCnnConfig::preset(arch);
+        cfg.init = mnist::InitScheme::PyTorch;
+        mnist::MnistCnn<float> model(cfg, rng);
+        nn::Sgd<float> opt(model.parameters(), {.lr = 0.01});
+        Variable<float> x(randn({batch, 1, 28, 28}, 7));
+        ops::Labels y(batch);
+        for (std::size_t i = 0; i < batch; ++i) y[i] = static_cast<std::int64_t>(i % 10);
+        const double t = median_seconds([&] {
+          opt.zero_grad();
+          ops::cross_entropy(model(x), y).backward();
+          opt.step();
+        });
+        const double ips = static_cast<double>(batch) / t;
+        std::printf("train %-8s batch %-3zu %zu thr  %9.1f images/s  (%.3f ms/step)\n", arch, batch, threads, ips, t * 1e3);
+        rows.push_back({{"workload", "train"}, {"arch", arch}, {"batch", batch}, {"threads", threads}, {"images_per_second", ips}});
+      }
+    }
+  }
+  for (std::size_t threads : {1, 2}) {
+    set_num_threads(threads);
+    Rng rng(0);
+    mnist::MnistCnn<float> model(mnist::MnistCnnConfig::preset("seed"), rng);
+    model.eval();
+    Variable<float> x(randn({1000, 1, 28, 28}, 8));
+    const double t = median_seconds([&] {
+      NoGradGuard g;
+      model(x);
+    });
+    std::printf("infer seed     batch 1000 %zu thr  %9.1f images/s\n", threads, 1000.0 / t);
+    rows.push_back({{"workload", "infer"}, {"arch", "seed"}, {"batch", 1000}, {"threads", threads}, {"images_per_second", 1000.0 / t}});
+  }
+  set_num_threads(0);
+  return rows;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> what;
+  std::string json_path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json" && i + 1 < argc) json_path = argv[++i];
+    else if (a == "--runs" && i + 1 < argc) g_runs = std::max(3, std::atoi(argv[++i]));
+    else if (a == "ops" || a == "engine" || a == "train") what.push_back(a);
+    else {
+      std::fprintf(stderr, "usage: xgrad_bench [ops] [engine] [train] [--runs N] [--json PATH]\n");
+      return 2;
+    }
+  }
+  if (what.empty()) what = {"ops", "engine", "train"};
+  nlohmann::json out;
+  out["runs"] = g_runs;
+  for (const auto& w : what) {
+    if (w == "ops") out["ops"] = bench_ops();
+    if (w == "engine") out["engine"] = bench_engine();
+    if (w == "train") out["train"] = bench_train();
+  }
+  if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
+  return 0;
+}
