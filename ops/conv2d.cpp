@@ -8,10 +8,13 @@
 // Shapes:   x [N,C,H,W], w [F,C,KH,KW], b [F] -> y [N,F,OH,OW],
 //           OH = (H + 2ph - dh(KH-1) - 1)/sh + 1, OW likewise; stride, dilation >= 1, padding >= 0.
 //
-// Kernel: per image, im2col (col [C·KH·KW, OH·OW]) then one GEMM: y_n [F, OH·OW] = w [F, C·KH·KW] · col.
-// dx_n = col2im(wᵀ · g_n), written into image n's own slice. dw = Σ_n g_n · col_nᵀ accumulated per fixed chunk of
-// images, then the chunk partials are summed in chunk order. Chunks depend on N only, never on the thread count, so
-// every result is bit-identical at any thread count. BLAS runs on one thread inside each task.
+// Kernel: images are processed in blocks of B (col within 512 KiB, B <= N/4 and 16: a function of the shape only). Per
+// block, im2col writes col [C·KH·KW, B·OH·OW] and one GEMM gives y_block [F, B·OH·OW] = w [F, C·KH·KW] · col, copied
+// into NCHW. When w needs a gradient the cols of the whole batch are kept as one [C·KH·KW, N·OH·OW] matrix (freed after
+// backward). Backward: g is laid out as [F, N·OH·OW]; dw = Σ over fixed chunks of images of g_chunk · col_chunkᵀ (one
+// GEMM each, long inner dimension), summed in chunk order; dx = col2im(wᵀ · g_block) into each block's own images.
+// Blocks and chunks never depend on the thread count, so every result is bit-identical at any thread count; BLAS runs
+// on one thread inside each task, TBB over blocks owns the cores.
 #include <algorithm>
 
 #include "core/linalg.h"
@@ -24,10 +27,24 @@ namespace {
 struct ConvGeom {
   std::size_t n, c, h, w, f, kh, kw, oh, ow;
   std::int64_t sh, sw, ph, pw, dh, dw;
+  std::size_t block;  ///< images per GEMM block
   std::size_t ckk() const { return c * kh * kw; }
   std::size_t ohw() const { return oh * ow; }
-  bool is_pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+  std::size_t blocks() const { return (n + block - 1) / block; }
+  /// First image and image count of block `b`.
+  std::size_t first(std::size_t b) const { return b * block; }
+  std::size_t count(std::size_t b) const { return std::min(block, n - b * block); }
 };
+
+/// Images per block: as many as keep a block's col within 128k values (512 KiB of floats: it stays in L2 between
+/// im2col and the GEMM that reads it), at most a quarter of the batch (so the blocks spread over the cores) and 16.
+/// Images with 256 or more output positions go one per block. A function of the shape only.
+std::size_t block_size(std::size_t n, std::size_t ckk, std::size_t ohw) {
+  if (ohw >= 256) return 1;  // large maps: one image already gives BLAS enough columns, and writes straight into y
+  const std::size_t by_cache = (std::size_t(1) << 17) / std::max<std::size_t>(1, ckk * ohw);
+  const std::size_t by_batch = (n + 3) / 4;
+  return std::clamp<std::size_t>(std::min(by_cache, by_batch), 1, 16);
+}
 
 /// First and one-past-last output column whose input column ow·s - p + j·d lies inside [0, extent).
 void valid_range(std::int64_t extent, std::int64_t out, std::int64_t s, std::int64_t p, std::int64_t off,
@@ -41,15 +58,24 @@ void valid_range(std::int64_t extent, std::int64_t out, std::int64_t s, std::int
   hi = std::max(lo, std::min(hi, out));
 }
 
+// Rows of im2col are short (OW elements: 8 to 24 here). GCC would turn the copy and zero loops below into memmove and
+// memset calls, whose call overhead then dominates (measured: 19% of a 20->40 forward); keep them as loops.
+#if defined(__GNUC__) && !defined(__clang__)
+#define XG_PLAIN_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define XG_PLAIN_LOOPS
+#endif
+
+/// Writes image x's patches into col (rows C·KH·KW, row stride `ld`, OH·OW columns from the pointer on).
 template <class T>
-void im2col(const T* x, const ConvGeom& g, T* col) {
+XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld) {
   const auto H = static_cast<std::int64_t>(g.h), W = static_cast<std::int64_t>(g.w);
   const auto OH = static_cast<std::int64_t>(g.oh), OW = static_cast<std::int64_t>(g.ow);
   for (std::size_t c = 0; c < g.c; ++c) {
     const T* xc = x + c * g.h * g.w;
     for (std::size_t i = 0; i < g.kh; ++i) {
       for (std::size_t j = 0; j < g.kw; ++j) {
-        T* row = col + ((c * g.kh + i) * g.kw + j) * g.ohw();
+        T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
         const std::int64_t ioff = static_cast<std::int64_t>(i) * g.dh, joff = static_cast<std::int64_t>(j) * g.dw;
         std::int64_t lo, hi;
         valid_range(W, OW, g.sw, g.pw, joff, lo, hi);
@@ -57,32 +83,33 @@ void im2col(const T* x, const ConvGeom& g, T* col) {
           T* dst = row + oh * OW;
           const std::int64_t ih = oh * g.sh - g.ph + ioff;
           if (ih < 0 || ih >= H) {
-            std::fill(dst, dst + OW, T(0));
+            for (std::int64_t ow = 0; ow < OW; ++ow) dst[ow] = T(0);
             continue;
           }
           const std::int64_t base = ih * W - g.pw + joff;  // input index of output column 0
-          std::fill(dst, dst + lo, T(0));
-          if (g.sw == 1)
-            std::copy(xc + (base + lo), xc + (base + hi), dst + lo);
-          else
+          for (std::int64_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
+          if (g.sw == 1) {
+            for (std::int64_t ow = lo; ow < hi; ++ow) dst[ow] = xc[base + ow];
+          } else {
             for (std::int64_t ow = lo; ow < hi; ++ow) dst[ow] = xc[base + ow * g.sw];
-          std::fill(dst + hi, dst + OW, T(0));
+          }
+          for (std::int64_t ow = hi; ow < OW; ++ow) dst[ow] = T(0);
         }
       }
     }
   }
 }
 
-/// dx += col2im(dcol): the adjoint of im2col. dx must be zeroed by the caller.
+/// dx += col2im(dcol): the adjoint of im2col (same layout and row stride `ld`). dx must be zeroed by the caller.
 template <class T>
-void col2im(const T* dcol, const ConvGeom& g, T* dx) {
+XG_PLAIN_LOOPS void col2im(const T* dcol, const ConvGeom& g, T* dx, std::size_t ld) {
   const auto H = static_cast<std::int64_t>(g.h), W = static_cast<std::int64_t>(g.w);
   const auto OH = static_cast<std::int64_t>(g.oh), OW = static_cast<std::int64_t>(g.ow);
   for (std::size_t c = 0; c < g.c; ++c) {
     T* xc = dx + c * g.h * g.w;
     for (std::size_t i = 0; i < g.kh; ++i) {
       for (std::size_t j = 0; j < g.kw; ++j) {
-        const T* row = dcol + ((c * g.kh + i) * g.kw + j) * g.ohw();
+        const T* row = dcol + ((c * g.kh + i) * g.kw + j) * ld;
         const std::int64_t ioff = static_cast<std::int64_t>(i) * g.dh, joff = static_cast<std::int64_t>(j) * g.dw;
         std::int64_t lo, hi;
         valid_range(W, OW, g.sw, g.pw, joff, lo, hi);
@@ -98,83 +125,80 @@ void col2im(const T* dcol, const ConvGeom& g, T* dx) {
   }
 }
 
-/// Images per task in backward: at most 16 chunks, a function of N alone (never of the thread count).
-std::size_t backward_grain(std::size_t n) { return std::max<std::size_t>(1, (n + 15) / 16); }
+/// Writes the patches of block `b`'s images into col (rows C·KH·KW, row stride `ld`, image k at column k·OH·OW).
+template <class T>
+void block_cols(const T* x, const ConvGeom& g, std::size_t b, T* col, std::size_t ld) {
+  for (std::size_t k = 0; k < g.count(b); ++k) im2col(x + (g.first(b) + k) * g.c * g.h * g.w, g, col + k * g.ohw(), ld);
+}
+
+/// Images per weight-gradient chunk: about 8 chunks over the batch (a function of N only).
+std::size_t weight_chunk(std::size_t n) { return std::max<std::size_t>(1, (n + 7) / 8); }
 
 template <class T>
 class Conv2dOp final : public Op<T> {
  public:
-  explicit Conv2dOp(ConvGeom g) : g_(g) {}
+  Conv2dOp(ConvGeom g, detail::Buffer<T> cols) : g_(g), cols_(std::move(cols)) {}
   const char* name() const override { return "conv2d"; }
+  void release() override { cols_ = {}; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const ConvGeom& g = g_;
-    const T* x = this->inputs()[0].value().data();
     const T* w = this->inputs()[1].value().data();
-    const T* py = gy.data();
     const bool need_x = this->needs_grad(0), need_w = this->needs_grad(1), need_b = this->needs_grad(2);
-    const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, out_img = g.f * ohw;
+    const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, out_img = g.f * ohw, L = g.n * ohw;
     GradList<T> grads(3);
-
-    Tensor<T> dx;
-    if (need_x) dx = zeros<T>({g.n, g.c, g.h, g.w});
-    const std::size_t grain = backward_grain(g.n);
-    const std::size_t chunks = (g.n + grain - 1) / grain;
-    std::vector<T> dw_partial(need_w ? chunks * g.f * ckk : 0, T(0));
-
-    if (need_x || need_w) {
-      T* pdx = need_x ? dx.data() : nullptr;
-      parallel_for(0, g.n, grain, [&](std::size_t lo, std::size_t hi) {
-        std::vector<T> col(g.is_pointwise() ? 0 : ckk * ohw);
-        std::vector<T> dcol(need_x && !g.is_pointwise() ? ckk * ohw : 0);
-        T* part = need_w ? dw_partial.data() + (lo / grain) * g.f * ckk : nullptr;
-        for (std::size_t n = lo; n < hi; ++n) {
-          const T* gn = py + n * out_img;
-          if (need_w) {
-            const T* cn = x + n * in_img;
-            if (!g.is_pointwise()) {
-              im2col(cn, g, col.data());
-              cn = col.data();
-            }
-            gemm<T>(false, true, g.f, ckk, ohw, T(1), gn, ohw, cn, ohw, T(1), part, ckk);
-          }
-          if (need_x) {
-            if (g.is_pointwise()) {
-              gemm<T>(true, false, ckk, ohw, g.f, T(1), w, ckk, gn, ohw, T(0), pdx + n * in_img, ohw);
-            } else {
-              gemm<T>(true, false, ckk, ohw, g.f, T(1), w, ckk, gn, ohw, T(0), dcol.data(), ohw);
-              col2im(dcol.data(), g, pdx + n * in_img);
-            }
-          }
+    // g as [F, N·OH·OW] (image n at column n·OH·OW), the layout of the cached cols; db summed on the way.
+    detail::Buffer<T> gt(need_x || need_w ? g.f * L : 0);
+    const T* py = gy.data();
+    Tensor<T> db = zeros<T>({g.f});
+    parallel_for(0, g.f, 1, [&](std::size_t f0, std::size_t f1) {  // each task owns rows f of gt and db[f]
+      for (std::size_t f = f0; f < f1; ++f)
+        for (std::size_t n = 0; n < g.n; ++n) {
+          const T* src = py + n * out_img + f * ohw;
+          if (!gt.empty()) std::copy_n(src, ohw, gt.data() + f * L + n * ohw);
+          if (need_b) db.data()[f] += detail::sum_contiguous(src, ohw);
         }
-      });
-    }
-    if (need_x) grads[0] = std::move(dx);
+    });
+    if (need_b) grads[2] = std::move(db);
     if (need_w) {
+      if (cols_.empty()) {  // w started requiring grad after the forward: rebuild the cols
+        cols_ = detail::Buffer<T>(ckk * L);
+        const T* x = this->inputs()[0].value().data();
+        parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
+          for (std::size_t b = lo; b < hi; ++b) block_cols(x, g, b, cols_.data() + g.first(b) * ohw, L);
+        });
+      }
+      // dw = Σ_chunks g_chunk · col_chunkᵀ: one GEMM per fixed chunk of images, summed in chunk order.
+      const std::size_t chunk = weight_chunk(g.n), chunks = (g.n + chunk - 1) / chunk;
+      detail::Buffer<T> partial(chunks * g.f * ckk);
+      parallel_for(0, g.n, chunk, [&](std::size_t lo, std::size_t hi) {
+        gemm<T>(false, true, g.f, ckk, (hi - lo) * ohw, T(1), gt.data() + lo * ohw, L, cols_.data() + lo * ohw, L, T(0),
+                partial.data() + (lo / chunk) * g.f * ckk, ckk);
+      });
       Tensor<T> dw = zeros<T>({g.f, g.c, g.kh, g.kw});
       T* pdw = dw.data();
-      for (std::size_t k = 0; k < chunks; ++k) {  // fixed chunk order
-        const T* part = dw_partial.data() + k * g.f * ckk;
-        for (std::size_t i = 0; i < g.f * ckk; ++i) pdw[i] += part[i];
-      }
+      for (std::size_t k = 0; k < chunks; ++k)
+        for (std::size_t i = 0; i < g.f * ckk; ++i) pdw[i] += partial.data()[k * g.f * ckk + i];
       grads[1] = std::move(dw);
     }
-    if (need_b) {
-      Tensor<T> db = zeros<T>({g.f});
-      T* pdb = db.data();
-      for (std::size_t n = 0; n < g.n; ++n)
-        for (std::size_t f = 0; f < g.f; ++f) {
-          const T* row = py + n * out_img + f * ohw;
-          T acc = T(0);
-          for (std::size_t p = 0; p < ohw; ++p) acc += row[p];
-          pdb[f] += acc;
+    if (need_x) {
+      Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
+      T* pdx = dx.data();
+      parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
+        for (std::size_t b = lo; b < hi; ++b) {
+          const std::size_t n0 = g.first(b), nb = g.count(b), ld = nb * ohw;
+          T* dcol = detail::scratch<T>(0, ckk * ld);
+          gemm<T>(true, false, ckk, ld, g.f, T(1), w, ckk, gt.data() + n0 * ohw, L, T(0), dcol, ld);
+          for (std::size_t k = 0; k < nb; ++k) col2im(dcol + k * ohw, g, pdx + (n0 + k) * in_img, ld);
         }
-      grads[2] = std::move(db);
+      });
+      grads[0] = std::move(dx);
     }
     return grads;
   }
 
  private:
   ConvGeom g_;
+  detail::Buffer<T> cols_;  // the forward's im2col, [C·KH·KW, N·OH·OW], kept for dw (empty when w needs no gradient)
 };
 
 std::string pair_str(std::int64_t a, std::int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
@@ -213,6 +237,7 @@ ConvGeom conv_geometry(const Variable<T>& x, const Variable<T>& w, const Variabl
                      " (input " + shape_str(xs) + ", weight " + shape_str(ws) + ")");
   g.oh = static_cast<std::size_t>((hp - eh) / g.sh + 1);
   g.ow = static_cast<std::size_t>((wp - ew) / g.sw + 1);
+  g.block = block_size(g.n, g.ckk(), g.oh * g.ow);
   return g;
 }
 
@@ -227,21 +252,35 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
   const T* pw = w.value().data();
   const T* pb = b.defined() ? b.value().data() : nullptr;
   T* py = y.data();
-  const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, out_img = g.f * ohw;
-  parallel_for(0, g.n, 1, [&](std::size_t lo, std::size_t hi) {
-    std::vector<T> col(g.is_pointwise() ? 0 : ckk * ohw);
-    for (std::size_t n = lo; n < hi; ++n) {
-      T* yn = py + n * out_img;
-      for (std::size_t f = 0; f < g.f; ++f) std::fill(yn + f * ohw, yn + (f + 1) * ohw, pb ? pb[f] : T(0));
-      const T* cn = px + n * in_img;
-      if (!g.is_pointwise()) {
-        im2col(cn, g, col.data());
-        cn = col.data();
+  const std::size_t ckk = g.ckk(), ohw = g.ohw(), out_img = g.f * ohw, L = g.n * ohw;
+  // When w will need a gradient, the cols of the whole batch are kept as one [C·KH·KW, N·OH·OW] matrix.
+  const bool keep_cols = is_grad_enabled() && w.requires_grad();
+  detail::Buffer<T> cols(keep_cols ? ckk * L : 0);
+  parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t blk = lo; blk < hi; ++blk) {
+      const std::size_t n0 = g.first(blk), nb = g.count(blk);
+      const std::size_t ld = keep_cols ? L : nb * ohw;
+      T* col = keep_cols ? cols.data() + n0 * ohw : detail::scratch<T>(0, ckk * ld);
+      block_cols(px, g, blk, col, ld);
+      if (nb == 1) {  // straight into image n0's [F, OH·OW] slice
+        T* yn = py + n0 * out_img;
+        for (std::size_t f = 0; f < g.f; ++f) std::fill(yn + f * ohw, yn + (f + 1) * ohw, pb ? pb[f] : T(0));
+        gemm<T>(false, false, g.f, ohw, ckk, T(1), pw, ckk, col, ld, T(1), yn, ohw);
+        continue;
       }
-      gemm<T>(false, false, g.f, ohw, ckk, T(1), pw, ckk, cn, ohw, T(1), yn, ohw);
+      const std::size_t cols_out = nb * ohw;
+      T* out = detail::scratch<T>(1, g.f * cols_out);
+      gemm<T>(false, false, g.f, cols_out, ckk, T(1), pw, ckk, col, ld, T(0), out, cols_out);
+      for (std::size_t k = 0; k < nb; ++k)
+        for (std::size_t f = 0; f < g.f; ++f) {
+          const T* src = out + f * cols_out + k * ohw;
+          T* dst = py + (n0 + k) * out_img + f * ohw;
+          const T bias = pb ? pb[f] : T(0);
+          for (std::size_t p = 0; p < ohw; ++p) dst[p] = src[p] + bias;
+        }
     }
   });
-  return record<Conv2dOp<T>>(std::move(y), {x, w, b}, g);
+  return record<Conv2dOp<T>>(std::move(y), {x, w, b}, g, std::move(cols));
 }
 
 #define XG_INSTANTIATE(T)                                                                                 \

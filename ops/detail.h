@@ -3,6 +3,7 @@
 /// Helpers shared by op files (not part of the public API, but installed so out-of-tree ops may use them).
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,34 @@ namespace xg::ops::detail {
 
 /// Grain (elements per task) for memory-bound elementwise loops: fixed, never derived from the thread count.
 inline constexpr std::size_t kElementwiseGrain = 1 << 15;
+
+/// An uninitialised heap array (std::vector would zero it first: a measurable cost for im2col-sized buffers).
+template <class T>
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(std::size_t n) : data_(n ? new T[n] : nullptr), size_(n) {}
+  T* data() { return data_.get(); }
+  const T* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+ private:
+  std::unique_ptr<T[]> data_;
+  std::size_t size_ = 0;
+};
+
+/// A per-thread scratch buffer of at least `n` values, reused across calls (no allocation, no zeroing, no page
+/// faults in steady state). `slot` tells apart buffers needed at the same time. The contents are unspecified; a
+/// kernel must not call another kernel (or parallel_for) while it uses its scratch.
+template <class T>
+T* scratch(std::size_t slot, std::size_t n) {
+  thread_local std::vector<std::vector<T>> buffers;
+  if (buffers.size() <= slot) buffers.resize(slot + 1);
+  auto& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
 
 /// Resolves a possibly negative `dim` against `rank`, or throws naming `op`.
 inline std::size_t normalize_dim(const char* op, std::int64_t dim, std::size_t rank) {
@@ -88,6 +117,19 @@ void for_each_broadcast(const Shape& out, const std::vector<std::size_t>& sa, co
       idx[d] = 0;
     }
   }
+}
+
+/// Σ p[0..n) with 8 interleaved partial sums combined in a fixed order: deterministic, and the compiler can vectorise
+/// it (a single running sum is one long chain of dependent additions).
+template <class T>
+T sum_contiguous(const T* p, std::size_t n) {
+  T acc[8] = {};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (std::size_t k = 0; k < 8; ++k) acc[k] += p[i + k];
+  T s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; ++i) s += p[i];
+  return s;
 }
 
 /// Sums `g` (shape `from`) down to `target`, the inverse of broadcasting `target` to `from`. Serial, fixed order.

@@ -54,8 +54,7 @@ template <class T>
 Variable<T> reduce_all(const Variable<T>& x, bool mean) {
   const Tensor<T>& v = x.value();
   const T* p = v.data();
-  T acc = T(0);
-  for (std::size_t i = 0; i < v.size(); ++i) acc += p[i];
+  T acc = detail::sum_contiguous(p, v.size());
   const T scale = mean ? T(1) / static_cast<T>(v.size()) : T(1);
   if (mean) acc *= scale;
   Tensor<T> out = full<T>({}, acc);
