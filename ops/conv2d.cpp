@@ -146,18 +146,25 @@ class Conv2dOp final : public Op<T> {
     const bool need_x = this->needs_grad(0), need_w = this->needs_grad(1), need_b = this->needs_grad(2);
     const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, out_img = g.f * ohw, L = g.n * ohw;
     GradList<T> grads(3);
-    // g as [F, N·OH·OW] (image n at column n·OH·OW), the layout of the cached cols; db summed on the way.
-    detail::Buffer<T> gt(need_x || need_w ? g.f * L : 0);
+    // With blocks of several images, g is laid out as [F, N·OH·OW] (image n at column n·OH·OW, the layout of the
+    // cached cols) so a block or chunk is one matrix; with one image per block, image n's [F, OH·OW] slice of g is
+    // used in place. db is summed on the way, each task owning its rows f.
     const T* py = gy.data();
+    const bool transpose_g = g.block > 1 && (need_x || need_w);
+    detail::Buffer<T> gt(transpose_g ? g.f * L : 0);
     Tensor<T> db = zeros<T>({g.f});
-    parallel_for(0, g.f, 1, [&](std::size_t f0, std::size_t f1) {  // each task owns rows f of gt and db[f]
-      for (std::size_t f = f0; f < f1; ++f)
-        for (std::size_t n = 0; n < g.n; ++n) {
-          const T* src = py + n * out_img + f * ohw;
-          if (!gt.empty()) std::copy_n(src, ohw, gt.data() + f * L + n * ohw);
-          if (need_b) db.data()[f] += detail::sum_contiguous(src, ohw);
-        }
-    });
+    if (transpose_g || need_b)
+      parallel_for(0, g.f, 1, [&](std::size_t f0, std::size_t f1) {
+        for (std::size_t f = f0; f < f1; ++f)
+          for (std::size_t n = 0; n < g.n; ++n) {
+            const T* src = py + n * out_img + f * ohw;
+            if (transpose_g) std::copy_n(src, ohw, gt.data() + f * L + n * ohw);
+            if (need_b) db.data()[f] += detail::sum_contiguous(src, ohw);
+          }
+      });
+    // g of images [n0, n0 + count) as a matrix: pointer and row stride.
+    auto g_at = [&](std::size_t n0) { return transpose_g ? gt.data() + n0 * ohw : py + n0 * out_img; };
+    const std::size_t g_ld = transpose_g ? L : ohw;
     if (need_b) grads[2] = std::move(db);
     if (need_w) {
       if (cols_.empty()) {  // w started requiring grad after the forward: rebuild the cols
@@ -171,8 +178,13 @@ class Conv2dOp final : public Op<T> {
       const std::size_t chunk = weight_chunk(g.n), chunks = (g.n + chunk - 1) / chunk;
       detail::Buffer<T> partial(chunks * g.f * ckk);
       parallel_for(0, g.n, chunk, [&](std::size_t lo, std::size_t hi) {
-        gemm<T>(false, true, g.f, ckk, (hi - lo) * ohw, T(1), gt.data() + lo * ohw, L, cols_.data() + lo * ohw, L, T(0),
-                partial.data() + (lo / chunk) * g.f * ckk, ckk);
+        T* part = partial.data() + (lo / chunk) * g.f * ckk;
+        if (transpose_g) {  // the whole chunk is one matrix: one GEMM with a long inner dimension
+          gemm<T>(false, true, g.f, ckk, (hi - lo) * ohw, T(1), g_at(lo), g_ld, cols_.data() + lo * ohw, L, T(0), part, ckk);
+          return;
+        }
+        for (std::size_t n = lo; n < hi; ++n)  // image by image, in order, accumulating
+          gemm<T>(false, true, g.f, ckk, ohw, T(1), g_at(n), g_ld, cols_.data() + n * ohw, L, n == lo ? T(0) : T(1), part, ckk);
       });
       Tensor<T> dw = zeros<T>({g.f, g.c, g.kh, g.kw});
       T* pdw = dw.data();
@@ -187,7 +199,7 @@ class Conv2dOp final : public Op<T> {
         for (std::size_t b = lo; b < hi; ++b) {
           const std::size_t n0 = g.first(b), nb = g.count(b), ld = nb * ohw;
           T* dcol = detail::scratch<T>(0, ckk * ld);
-          gemm<T>(true, false, ckk, ld, g.f, T(1), w, ckk, gt.data() + n0 * ohw, L, T(0), dcol, ld);
+          gemm<T>(true, false, ckk, ld, g.f, T(1), w, ckk, g_at(n0), g_ld, T(0), dcol, ld);
           for (std::size_t k = 0; k < nb; ++k) col2im(dcol + k * ohw, g, pdx + (n0 + k) * in_img, ld);
         }
       });
