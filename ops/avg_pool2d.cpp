@@ -25,19 +25,13 @@ class AvgPool2dOp final : public Op<T> {
     Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
     const T* pg = gy.data();
     T* pd = dx.data();
-    const std::size_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
-    parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t p = lo; p < hi; ++p) {
-        T* dp = pd + p * plane_in;
-        for (std::size_t i = 0; i < g.oh; ++i)
-          for (std::size_t j = 0; j < g.ow; ++j) {
-            std::int64_t h0, h1, w0, w1;
-            g.window(i, j, h0, h1, w0, w1);
-            const T v = pg[p * plane_out + i * g.ow + j] / divisor<T>(g, include_pad_, h0, h1, w0, w1);
-            for (std::int64_t r = h0; r < h1; ++r)
-              for (std::int64_t c = w0; c < w1; ++c) dp[r * static_cast<std::int64_t>(g.w) + c] += v;
-          }
-      }
+    const auto W = static_cast<std::int64_t>(g.w);
+    const std::size_t plane_in = g.h * g.w;
+    detail::for_each_window(g, [&](const detail::Window& w) {
+      const T v = pg[w.out] / divisor<T>(g, include_pad_, w.h0, w.h1, w.w0, w.w1);
+      T* dp = pd + w.plane * plane_in;
+      for (std::int64_t r = w.h0; r < w.h1; ++r)
+        for (std::int64_t c = w.w0; c < w.w1; ++c) dp[r * W + c] += v;
     });
     return {std::move(dx)};
   }
@@ -56,20 +50,14 @@ Variable<T> avg_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> 
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
   T* py = y.data();
-  const std::size_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
-  parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
-    for (std::size_t p = lo; p < hi; ++p) {
-      const T* xp = px + p * plane_in;
-      for (std::size_t i = 0; i < g.oh; ++i)
-        for (std::size_t j = 0; j < g.ow; ++j) {
-          std::int64_t h0, h1, w0, w1;
-          g.window(i, j, h0, h1, w0, w1);
-          T acc = T(0);
-          for (std::int64_t r = h0; r < h1; ++r)
-            for (std::int64_t c = w0; c < w1; ++c) acc += xp[r * static_cast<std::int64_t>(g.w) + c];
-          py[p * plane_out + i * g.ow + j] = acc / divisor<T>(g, count_include_pad, h0, h1, w0, w1);
-        }
-    }
+  const auto W = static_cast<std::int64_t>(g.w);
+  const std::size_t plane_in = g.h * g.w;
+  detail::for_each_window(g, [&](const detail::Window& w) {
+    const T* xp = px + w.plane * plane_in;
+    T acc = T(0);
+    for (std::int64_t r = w.h0; r < w.h1; ++r)
+      for (std::int64_t c = w.w0; c < w.w1; ++c) acc += xp[r * W + c];
+    py[w.out] = acc / divisor<T>(g, count_include_pad, w.h0, w.h1, w.w0, w.w1);
   });
   return record<AvgPool2dOp<T>>(std::move(y), {x}, g, count_include_pad);
 }

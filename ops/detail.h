@@ -57,6 +57,17 @@ inline std::size_t normalize_dim(const char* op, std::int64_t dim, std::size_t r
   return static_cast<std::size_t>(dim < 0 ? dim + r : dim);
 }
 
+/// A tensor seen as [outer, n, inner] around axis `d`: element (o, k, i) is at (o·n + k)·inner + i.
+struct AxisSplit {
+  std::size_t outer, n, inner;
+};
+inline AxisSplit split_axis(const Shape& s, std::size_t d) {
+  AxisSplit a{1, s[d], 1};
+  for (std::size_t i = 0; i < d; ++i) a.outer *= s[i];
+  for (std::size_t i = d + 1; i < s.size(); ++i) a.inner *= s[i];
+  return a;
+}
+
 /// Throws unless `x` has rank `rank`.
 template <class T>
 void check_rank(const char* op, const char* what, const Variable<T>& x, std::size_t rank, const char* layout) {

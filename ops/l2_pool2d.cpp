@@ -25,25 +25,15 @@ class L2Pool2dOp final : public Op<T> {
     const T* py = this->output().data();
     const T* pg = gy.data();
     T* pd = dx.data();
-    const std::size_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
-    parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t p = lo; p < hi; ++p) {
-        const T* xp = px + p * plane_in;
-        T* dp = pd + p * plane_in;
-        for (std::size_t i = 0; i < g.oh; ++i)
-          for (std::size_t j = 0; j < g.ow; ++j) {
-            const std::size_t o = p * plane_out + i * g.ow + j;
-            if (py[o] == T(0)) continue;  // all-zero window: gradient 0
-            const T s = pg[o] / py[o];
-            std::int64_t h0, h1, w0, w1;
-            g.window(i, j, h0, h1, w0, w1);
-            for (std::int64_t r = h0; r < h1; ++r)
-              for (std::int64_t c = w0; c < w1; ++c) {
-                const std::int64_t idx = r * static_cast<std::int64_t>(g.w) + c;
-                dp[idx] += s * xp[idx];
-              }
-          }
-      }
+    const auto W = static_cast<std::int64_t>(g.w);
+    const std::size_t plane_in = g.h * g.w;
+    detail::for_each_window(g, [&](const detail::Window& w) {
+      if (py[w.out] == T(0)) return;  // all-zero window: gradient 0
+      const T s = pg[w.out] / py[w.out];
+      const T* xp = px + w.plane * plane_in;
+      T* dp = pd + w.plane * plane_in;
+      for (std::int64_t r = w.h0; r < w.h1; ++r)
+        for (std::int64_t c = w.w0; c < w.w1; ++c) dp[r * W + c] += s * xp[r * W + c];
     });
     return {std::move(dx)};
   }
@@ -60,23 +50,14 @@ Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> s
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
   T* py = y.data();
-  const std::size_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
-  parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
-    for (std::size_t p = lo; p < hi; ++p) {
-      const T* xp = px + p * plane_in;
-      for (std::size_t i = 0; i < g.oh; ++i)
-        for (std::size_t j = 0; j < g.ow; ++j) {
-          std::int64_t h0, h1, w0, w1;
-          g.window(i, j, h0, h1, w0, w1);
-          T acc = T(0);
-          for (std::int64_t r = h0; r < h1; ++r)
-            for (std::int64_t c = w0; c < w1; ++c) {
-              const T v = xp[r * static_cast<std::int64_t>(g.w) + c];
-              acc += v * v;
-            }
-          py[p * plane_out + i * g.ow + j] = std::sqrt(acc);
-        }
-    }
+  const auto W = static_cast<std::int64_t>(g.w);
+  const std::size_t plane_in = g.h * g.w;
+  detail::for_each_window(g, [&](const detail::Window& w) {
+    const T* xp = px + w.plane * plane_in;
+    T acc = T(0);
+    for (std::int64_t r = w.h0; r < w.h1; ++r)
+      for (std::int64_t c = w.w0; c < w.w1; ++c) acc += xp[r * W + c] * xp[r * W + c];
+    py[w.out] = std::sqrt(acc);
   });
   return record<L2Pool2dOp<T>>(std::move(y), {x}, g);
 }

@@ -28,6 +28,27 @@ struct PoolGeom {
   }
 };
 
+/// One output of a pool: its plane (n·C + c), its flat output index, and its window clipped to the input.
+struct Window {
+  std::size_t plane, out;
+  std::int64_t h0, h1, w0, w1;
+};
+
+/// Calls f(window) for every output of every plane, in parallel over fixed chunks of planes: each task owns whole
+/// planes (of the output, and of the input gradient in backward), so writes never cross tasks.
+template <class F>
+void for_each_window(const PoolGeom& g, F&& f) {
+  parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t p = lo; p < hi; ++p)
+      for (std::size_t i = 0; i < g.oh; ++i)
+        for (std::size_t j = 0; j < g.ow; ++j) {
+          Window w{p, (p * g.oh + i) * g.ow + j, 0, 0, 0, 0};
+          g.window(i, j, w.h0, w.h1, w.w0, w.w1);
+          f(w);
+        }
+  });
+}
+
 /// Checks a pooling call and computes its geometry; errors name `op` and the offending values (as PyTorch's do).
 template <class T>
 PoolGeom pool_geometry(const char* op, const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding) {

@@ -10,17 +10,6 @@
 namespace xg::ops {
 namespace {
 
-struct Axis {
-  std::size_t outer, n, inner;
-};
-
-Axis split(const Shape& s, std::size_t d) {
-  Axis a{1, s[d], 1};
-  for (std::size_t i = 0; i < d; ++i) a.outer *= s[i];
-  for (std::size_t i = d + 1; i < s.size(); ++i) a.inner *= s[i];
-  return a;
-}
-
 template <class T>
 class ReduceOp final : public Op<T> {
  public:
@@ -36,7 +25,7 @@ class ReduceOp final : public Op<T> {
       std::fill(pd, pd + dx.size(), v);
       return {std::move(dx)};
     }
-    const Axis a = split(s, dim_);
+    const detail::AxisSplit a = detail::split_axis(s, dim_);
     for (std::size_t o = 0; o < a.outer; ++o)
       for (std::size_t k = 0; k < a.n; ++k)
         for (std::size_t i = 0; i < a.inner; ++i) pd[(o * a.n + k) * a.inner + i] = pg[o * a.inner + i] * scale_;
@@ -66,7 +55,7 @@ Variable<T> reduce_dim(const Variable<T>& x, std::int64_t dim, bool keepdim, boo
   const char* op = mean ? "mean" : "sum";
   const Shape s = x.shape();
   const std::size_t d = detail::normalize_dim(op, dim, s.size());
-  const Axis a = split(s, d);
+  const detail::AxisSplit a = detail::split_axis(s, d);
   Shape os = s;
   if (keepdim)
     os[d] = 1;

@@ -11,16 +11,7 @@
 namespace xg::ops {
 namespace {
 
-struct Rows {
-  std::size_t outer, n, inner;
-};
-
-Rows rows_of(const Shape& s, std::size_t d) {
-  Rows r{1, s[d], 1};
-  for (std::size_t i = 0; i < d; ++i) r.outer *= s[i];
-  for (std::size_t i = d + 1; i < s.size(); ++i) r.inner *= s[i];
-  return r;
-}
+using Rows = detail::AxisSplit;
 
 /// Calls f(base, stride) for every row: elements base + k*stride, k < n. Parallel over `outer`.
 template <class F>
@@ -65,7 +56,7 @@ template <class T>
 Variable<T> softmax_impl(const Variable<T>& x, std::int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
   const Shape s = x.shape();
-  const Rows r = rows_of(s, detail::normalize_dim(op, dim, s.size()));
+  const Rows r = detail::split_axis(s, detail::normalize_dim(op, dim, s.size()));
   Tensor<T> y = Tensor<T>::from_shape(s);
   const T* px = x.value().data();
   T* py = y.data();
