@@ -18,6 +18,7 @@ MnistCnnConfig MnistCnnConfig::preset(const std::string& name) {
     c.stages = {ConvStage{20, 5, nn::PoolKind::Max, 2}, ConvStage{40, 5, nn::PoolKind::Max, 2}};
     c.hidden = {100};
     c.activation = Activation::Relu;
+    c.init = InitScheme::PyTorch;  // network3's N(0, 1) biases suit sigmoid units, not ReLU (docs/mnist.md, results)
     return c;
   }
   throw std::invalid_argument("unknown architecture '" + name + "' (valid: seed, seed-l2, deep)");

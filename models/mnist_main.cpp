@@ -51,7 +51,7 @@ struct Options {
   std::string dataset = "mnist";
   std::string data_dir;
   std::string arch = "seed";
-  std::string pool, activation, init = "network3";
+  std::string pool, activation, init;
   double dropout = -1.0;
   std::size_t epochs = 10, batch_size = 10, test_batch_size = 1000, limit = 0, test_limit = 0, validation = 0;
   double lr = 0.1, momentum = 0.0, weight_decay = 0.0;
@@ -120,7 +120,7 @@ RunConfig run_config(const Options& o) {
     throw UsageError(e.what());
   }
   if (o.dropout >= 0) c.model.dropout = o.dropout;
-  c.model.init = o.init == "pytorch" ? InitScheme::PyTorch : InitScheme::Network3;
+  if (!o.init.empty()) c.model.init = o.init == "pytorch" ? InitScheme::PyTorch : InitScheme::Network3;
   c.optimizer = o.optimizer;
   c.lr = o.lr;
   c.momentum = o.momentum;
@@ -232,7 +232,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"sigmoid", "relu", "tanh"}));
   app.add_option("--dropout", o.dropout, "dropout before each fully connected layer after the first")
       ->check(CLI::Range(0.0, 0.99));
-  app.add_option("--init", o.init, "network3 (the book's code, default) or pytorch")
+  app.add_option("--init", o.init, "network3 (the book's code; default for seed, seed-l2) or pytorch (default for deep)")
       ->check(CLI::IsMember({"network3", "pytorch"}));
   app.add_option("--epochs", o.epochs, "epochs to train (default 10)")->check(CLI::Range(1, 100000));
   app.add_option("--batch-size", o.batch_size, "mini-batch size (default 10)")->check(CLI::Range(1, 1000000));
