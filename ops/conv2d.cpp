@@ -69,6 +69,18 @@ void valid_range(std::int64_t extent, std::int64_t out, std::int64_t s, std::int
 /// Writes image x's patches into col (rows C·KH·KW, row stride `ld`, OH·OW columns from the pointer on).
 template <class T>
 XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld) {
+  if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1) {
+    // The common "valid" convolution: every patch row is OW contiguous input values, no bounds to check.
+    for (std::size_t c = 0; c < g.c; ++c)
+      for (std::size_t i = 0; i < g.kh; ++i)
+        for (std::size_t j = 0; j < g.kw; ++j) {
+          T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
+          const T* src = x + (c * g.h + i) * g.w + j;
+          for (std::size_t oh = 0; oh < g.oh; ++oh)
+            for (std::size_t ow = 0; ow < g.ow; ++ow) row[oh * g.ow + ow] = src[oh * g.w + ow];
+        }
+    return;
+  }
   const auto H = static_cast<std::int64_t>(g.h), W = static_cast<std::int64_t>(g.w);
   const auto OH = static_cast<std::int64_t>(g.oh), OW = static_cast<std::int64_t>(g.ow);
   for (std::size_t c = 0; c < g.c; ++c) {
@@ -103,6 +115,17 @@ XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld
 /// dx += col2im(dcol): the adjoint of im2col (same layout and row stride `ld`). dx must be zeroed by the caller.
 template <class T>
 XG_PLAIN_LOOPS void col2im(const T* dcol, const ConvGeom& g, T* dx, std::size_t ld) {
+  if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1) {  // "valid" convolution
+    for (std::size_t c = 0; c < g.c; ++c)
+      for (std::size_t i = 0; i < g.kh; ++i)
+        for (std::size_t j = 0; j < g.kw; ++j) {
+          const T* row = dcol + ((c * g.kh + i) * g.kw + j) * ld;
+          T* dst = dx + (c * g.h + i) * g.w + j;
+          for (std::size_t oh = 0; oh < g.oh; ++oh)
+            for (std::size_t ow = 0; ow < g.ow; ++ow) dst[oh * g.w + ow] += row[oh * g.ow + ow];
+        }
+    return;
+  }
   const auto H = static_cast<std::int64_t>(g.h), W = static_cast<std::int64_t>(g.w);
   const auto OH = static_cast<std::int64_t>(g.oh), OW = static_cast<std::int64_t>(g.ow);
   for (std::size_t c = 0; c < g.c; ++c) {
