@@ -10,9 +10,10 @@
 //
 // Kernel: images are processed in blocks of B (col within 512 KiB, B <= N/4 and 16: a function of the shape only). Per
 // block, im2col writes col [C·KH·KW, B·OH·OW] and one GEMM gives y_block [F, B·OH·OW] = w [F, C·KH·KW] · col, copied
-// into NCHW. When w needs a gradient the cols of the whole batch are kept as one [C·KH·KW, N·OH·OW] matrix (freed after
-// backward). Backward: g is laid out as [F, N·OH·OW]; dw = Σ over fixed chunks of images of g_chunk · col_chunkᵀ (one
-// GEMM each, long inner dimension), summed in chunk order; dx = col2im(wᵀ · g_block) into each block's own images.
+// into NCHW. When w needs a gradient every block's cols are kept (freed after backward). Backward: g is regrouped per
+// block to [F, B·OH·OW]; dw = Σ_blocks g_block · col_blockᵀ accumulated per fixed chunk of blocks, the chunks summed in
+// chunk order; dx = col2im(wᵀ · g_block) into each block's own images. (Block-major storage keeps each block's rows
+// close together: one [C·KH·KW, N·OH·OW] matrix for the whole batch had 16 KiB row strides that thrashed the cache.)
 // Blocks and chunks never depend on the thread count, so every result is bit-identical at any thread count; BLAS runs
 // on one thread inside each task, TBB over blocks owns the cores.
 #include <algorithm>
@@ -154,8 +155,8 @@ void block_cols(const T* x, const ConvGeom& g, std::size_t b, T* col, std::size_
   for (std::size_t k = 0; k < g.count(b); ++k) im2col(x + (g.first(b) + k) * g.c * g.h * g.w, g, col + k * g.ohw(), ld);
 }
 
-/// Images per weight-gradient chunk: about 8 chunks over the batch (a function of N only).
-std::size_t weight_chunk(std::size_t n) { return std::max<std::size_t>(1, (n + 7) / 8); }
+/// Blocks per weight-gradient chunk: about 8 chunks over the batch (a function of the shape only).
+std::size_t weight_chunk(std::size_t blocks) { return std::max<std::size_t>(1, (blocks + 7) / 8); }
 
 template <class T>
 class Conv2dOp final : public Op<T> {
@@ -167,47 +168,46 @@ class Conv2dOp final : public Op<T> {
     const ConvGeom& g = g_;
     const T* w = this->inputs()[1].value().data();
     const bool need_x = this->needs_grad(0), need_w = this->needs_grad(1), need_b = this->needs_grad(2);
-    const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, out_img = g.f * ohw, L = g.n * ohw;
+    const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, out_img = g.f * ohw;
     GradList<T> grads(3);
-    // With blocks of several images, g is laid out as [F, N·OH·OW] (image n at column n·OH·OW, the layout of the
-    // cached cols) so a block or chunk is one matrix; with one image per block, image n's [F, OH·OW] slice of g is
-    // used in place. db is summed on the way, each task owning its rows f.
+    // Block-major layouts (block b, images n0.., at offset n0·rows·OH·OW, row stride nb·OH·OW): the cached cols are
+    // [C·KH·KW, nb·OH·OW] per block and g is regrouped to [F, nb·OH·OW] per block (a one-image block is g's own
+    // [F, OH·OW] slice, used in place). db is summed on the way, each task owning its rows f.
     const T* py = gy.data();
-    const bool transpose_g = g.block > 1 && (need_x || need_w);
-    detail::Buffer<T> gt(transpose_g ? g.f * L : 0);
+    const bool regroup = g.block > 1 && (need_x || need_w);
+    detail::Buffer<T> gb(regroup ? g.n * out_img : 0);
     Tensor<T> db = zeros<T>({g.f});
-    if (transpose_g || need_b)
+    if (regroup || need_b)
       parallel_for(0, g.f, 1, [&](std::size_t f0, std::size_t f1) {
         for (std::size_t f = f0; f < f1; ++f)
           for (std::size_t n = 0; n < g.n; ++n) {
             const T* src = py + n * out_img + f * ohw;
-            if (transpose_g) std::copy_n(src, ohw, gt.data() + f * L + n * ohw);
+            if (regroup) {
+              const std::size_t b = n / g.block, n0 = g.first(b), ld = g.count(b) * ohw;
+              std::copy_n(src, ohw, gb.data() + n0 * out_img + f * ld + (n - n0) * ohw);
+            }
             if (need_b) db.data()[f] += detail::sum_contiguous(src, ohw);
           }
       });
-    // g of images [n0, n0 + count) as a matrix: pointer and row stride.
-    auto g_at = [&](std::size_t n0) { return transpose_g ? gt.data() + n0 * ohw : py + n0 * out_img; };
-    const std::size_t g_ld = transpose_g ? L : ohw;
-    if (need_b) grads[2] = std::move(db);
+    auto g_block = [&](std::size_t b) { return (regroup ? gb.data() : py) + g.first(b) * out_img; };
     if (need_w) {
       if (cols_.empty()) {  // w started requiring grad after the forward: rebuild the cols
-        cols_ = detail::Buffer<T>(ckk * L);
+        cols_ = detail::Buffer<T>(ckk * g.n * ohw);
         const T* x = this->inputs()[0].value().data();
         parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
-          for (std::size_t b = lo; b < hi; ++b) block_cols(x, g, b, cols_.data() + g.first(b) * ohw, L);
+          for (std::size_t b = lo; b < hi; ++b) block_cols(x, g, b, cols_.data() + g.first(b) * ckk * ohw, g.count(b) * ohw);
         });
       }
-      // dw = Σ_chunks g_chunk · col_chunkᵀ: one GEMM per fixed chunk of images, summed in chunk order.
-      const std::size_t chunk = weight_chunk(g.n), chunks = (g.n + chunk - 1) / chunk;
+      // dw = Σ_blocks g_block · col_blockᵀ, accumulated per fixed chunk of blocks, then summed in chunk order.
+      const std::size_t chunk = weight_chunk(g.blocks()), chunks = (g.blocks() + chunk - 1) / chunk;
       detail::Buffer<T> partial(chunks * g.f * ckk);
-      parallel_for(0, g.n, chunk, [&](std::size_t lo, std::size_t hi) {
+      parallel_for(0, g.blocks(), chunk, [&](std::size_t lo, std::size_t hi) {
         T* part = partial.data() + (lo / chunk) * g.f * ckk;
-        if (transpose_g) {  // the whole chunk is one matrix: one GEMM with a long inner dimension
-          gemm<T>(false, true, g.f, ckk, (hi - lo) * ohw, T(1), g_at(lo), g_ld, cols_.data() + lo * ohw, L, T(0), part, ckk);
-          return;
+        for (std::size_t b = lo; b < hi; ++b) {
+          const std::size_t ld = g.count(b) * ohw;
+          gemm<T>(false, true, g.f, ckk, ld, T(1), g_block(b), ld, cols_.data() + g.first(b) * ckk * ohw, ld,
+                  b == lo ? T(0) : T(1), part, ckk);
         }
-        for (std::size_t n = lo; n < hi; ++n)  // image by image, in order, accumulating
-          gemm<T>(false, true, g.f, ckk, ohw, T(1), g_at(n), g_ld, cols_.data() + n * ohw, L, n == lo ? T(0) : T(1), part, ckk);
       });
       Tensor<T> dw = zeros<T>({g.f, g.c, g.kh, g.kw});
       T* pdw = dw.data();
@@ -222,18 +222,19 @@ class Conv2dOp final : public Op<T> {
         for (std::size_t b = lo; b < hi; ++b) {
           const std::size_t n0 = g.first(b), nb = g.count(b), ld = nb * ohw;
           T* dcol = detail::scratch<T>(0, ckk * ld);
-          gemm<T>(true, false, ckk, ld, g.f, T(1), w, ckk, g_at(n0), g_ld, T(0), dcol, ld);
+          gemm<T>(true, false, ckk, ld, g.f, T(1), w, ckk, g_block(b), ld, T(0), dcol, ld);
           for (std::size_t k = 0; k < nb; ++k) col2im(dcol + k * ohw, g, pdx + (n0 + k) * in_img, ld);
         }
       });
       grads[0] = std::move(dx);
     }
+    if (need_b) grads[2] = std::move(db);
     return grads;
   }
 
  private:
   ConvGeom g_;
-  detail::Buffer<T> cols_;  // the forward's im2col, [C·KH·KW, N·OH·OW], kept for dw (empty when w needs no gradient)
+  detail::Buffer<T> cols_;  // the forward's im2col blocks, kept for dw (empty when w needs no gradient)
 };
 
 std::string pair_str(std::int64_t a, std::int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
@@ -287,15 +288,15 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
   const T* pw = w.value().data();
   const T* pb = b.defined() ? b.value().data() : nullptr;
   T* py = y.data();
-  const std::size_t ckk = g.ckk(), ohw = g.ohw(), out_img = g.f * ohw, L = g.n * ohw;
-  // When w will need a gradient, the cols of the whole batch are kept as one [C·KH·KW, N·OH·OW] matrix.
+  const std::size_t ckk = g.ckk(), ohw = g.ohw(), out_img = g.f * ohw;
+  // When w will need a gradient, every block's cols are kept (block b at offset n0·C·KH·KW·OH·OW).
   const bool keep_cols = is_grad_enabled() && w.requires_grad();
-  detail::Buffer<T> cols(keep_cols ? ckk * L : 0);
+  detail::Buffer<T> cols(keep_cols ? ckk * g.n * ohw : 0);
   parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t blk = lo; blk < hi; ++blk) {
       const std::size_t n0 = g.first(blk), nb = g.count(blk);
-      const std::size_t ld = keep_cols ? L : nb * ohw;
-      T* col = keep_cols ? cols.data() + n0 * ohw : detail::scratch<T>(0, ckk * ld);
+      const std::size_t ld = nb * ohw;
+      T* col = keep_cols ? cols.data() + n0 * ckk * ohw : detail::scratch<T>(0, ckk * ld);
       block_cols(px, g, blk, col, ld);
       if (nb == 1) {  // straight into image n0's [F, OH·OW] slice
         T* yn = py + n0 * out_img;
