@@ -67,20 +67,31 @@ void valid_range(std::int64_t extent, std::int64_t out, std::int64_t s, std::int
 #define XG_PLAIN_LOOPS
 #endif
 
+/// im2col of a valid convolution; kOW > 0 fixes the output width at compile time (0: g.ow at run time).
+template <class T, std::size_t kOW>
+XG_PLAIN_LOOPS void valid_im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld) {
+  const std::size_t ow_n = kOW ? kOW : g.ow, oh_n = g.oh, w = g.w;
+  for (std::size_t c = 0; c < g.c; ++c)
+    for (std::size_t i = 0; i < g.kh; ++i)
+      for (std::size_t j = 0; j < g.kw; ++j) {
+        T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
+        const T* src = x + (c * g.h + i) * w + j;
+        for (std::size_t oh = 0; oh < oh_n; ++oh)
+          for (std::size_t ow = 0; ow < ow_n; ++ow) row[oh * ow_n + ow] = src[oh * w + ow];
+      }
+}
+
 /// Writes image x's patches into col (rows C·KH·KW, row stride `ld`, OH·OW columns from the pointer on).
 template <class T>
 XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld) {
   if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1) {
-    // The common "valid" convolution: every patch row is OW contiguous input values, no bounds to check.
-    for (std::size_t c = 0; c < g.c; ++c)
-      for (std::size_t i = 0; i < g.kh; ++i)
-        for (std::size_t j = 0; j < g.kw; ++j) {
-          T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
-          const T* src = x + (c * g.h + i) * g.w + j;
-          for (std::size_t oh = 0; oh < g.oh; ++oh)
-            for (std::size_t ow = 0; ow < g.ow; ++ow) row[oh * g.ow + ow] = src[oh * g.w + ow];
-        }
-    return;
+    // The common "valid" convolution: every patch row is OH runs of OW contiguous input values, no bounds to check.
+    // Widths of the MNIST networks get a compile-time run length (the copies then become a few vector moves).
+    switch (g.ow) {
+      case 8: valid_im2col<T, 8>(x, g, col, ld); return;
+      case 24: valid_im2col<T, 24>(x, g, col, ld); return;
+      default: valid_im2col<T, 0>(x, g, col, ld); return;
+    }
   }
   const auto H = static_cast<std::int64_t>(g.h), W = static_cast<std::int64_t>(g.w);
   const auto OH = static_cast<std::int64_t>(g.oh), OW = static_cast<std::int64_t>(g.ow);
@@ -113,19 +124,29 @@ XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld
   }
 }
 
+/// col2im of a valid convolution (the adjoint of valid_im2col); kOW as there.
+template <class T, std::size_t kOW>
+XG_PLAIN_LOOPS void valid_col2im(const T* dcol, const ConvGeom& g, T* dx, std::size_t ld) {
+  const std::size_t ow_n = kOW ? kOW : g.ow, oh_n = g.oh, w = g.w;
+  for (std::size_t c = 0; c < g.c; ++c)
+    for (std::size_t i = 0; i < g.kh; ++i)
+      for (std::size_t j = 0; j < g.kw; ++j) {
+        const T* row = dcol + ((c * g.kh + i) * g.kw + j) * ld;
+        T* dst = dx + (c * g.h + i) * w + j;
+        for (std::size_t oh = 0; oh < oh_n; ++oh)
+          for (std::size_t ow = 0; ow < ow_n; ++ow) dst[oh * w + ow] += row[oh * ow_n + ow];
+      }
+}
+
 /// dx += col2im(dcol): the adjoint of im2col (same layout and row stride `ld`). dx must be zeroed by the caller.
 template <class T>
 XG_PLAIN_LOOPS void col2im(const T* dcol, const ConvGeom& g, T* dx, std::size_t ld) {
   if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1) {  // "valid" convolution
-    for (std::size_t c = 0; c < g.c; ++c)
-      for (std::size_t i = 0; i < g.kh; ++i)
-        for (std::size_t j = 0; j < g.kw; ++j) {
-          const T* row = dcol + ((c * g.kh + i) * g.kw + j) * ld;
-          T* dst = dx + (c * g.h + i) * g.w + j;
-          for (std::size_t oh = 0; oh < g.oh; ++oh)
-            for (std::size_t ow = 0; ow < g.ow; ++ow) dst[oh * g.w + ow] += row[oh * g.ow + ow];
-        }
-    return;
+    switch (g.ow) {
+      case 8: valid_col2im<T, 8>(dcol, g, dx, ld); return;
+      case 24: valid_col2im<T, 24>(dcol, g, dx, ld); return;
+      default: valid_col2im<T, 0>(dcol, g, dx, ld); return;
+    }
   }
   const auto H = static_cast<std::int64_t>(g.h), W = static_cast<std::int64_t>(g.w);
   const auto OH = static_cast<std::int64_t>(g.oh), OW = static_cast<std::int64_t>(g.ow);

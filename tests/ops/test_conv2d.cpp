@@ -107,6 +107,24 @@ TEST_CASE("conv2d forward matches the plain-loop reference over the seeded sweep
   }
 }
 
+TEST_CASE("conv2d matches the reference on the MNIST layer shapes (the fixed-width im2col paths, OW 8 and 24)") {
+  for (const ConvCase& k : {ConvCase{2, 1, 28, 28, 3, 5, 5, 1, 1, 0, 0, 1, 1, true},
+                            ConvCase{3, 20, 12, 12, 4, 5, 5, 1, 1, 0, 0, 1, 1, true},
+                            ConvCase{2, 2, 28, 13, 2, 5, 5, 1, 1, 0, 0, 1, 1, false}}) {
+    CAPTURE(describe(k));
+    const auto x = random_tensor({k.n, k.c, k.h, k.w}, 50), w = random_tensor({k.f, k.c, k.kh, k.kw}, 51),
+               b = random_tensor({k.f}, 52);
+    const auto ref = conv_reference(x, w, k.bias ? &b : nullptr, k);
+    Variable<double> xv(x, true), wv(w, true), bv = k.bias ? Variable<double>(b, true) : Variable<double>();
+    auto y = ops::conv2d(xv, wv, bv);
+    CHECK(xgt::max_abs_diff(y.value(), ref) < 1e-12);
+    GradcheckOptions o;
+    o.max_checks_per_input = 40;
+    CHECK_GRADCHECK([&](const auto& v) { return ops::conv2d(v[0], v[1], k.bias ? v[2] : Variable<double>()); },
+                    k.bias ? std::vector<Tensor<double>>{x, w, b} : std::vector<Tensor<double>>{x, w}, o);
+  }
+}
+
 TEST_CASE("conv2d passes gradcheck for x, w and b over the seeded sweep") {
   std::uint64_t seed = 100;
   for (const auto& k : sweep()) {
