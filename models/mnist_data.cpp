@@ -102,6 +102,43 @@ std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_byt
   return out;
 }
 
+std::vector<std::uint8_t> gunzip(const std::uint8_t* data, std::size_t size, const std::string& source,
+                                 std::size_t max_bytes) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw DataError(source + ": cannot initialise zlib");
+  std::vector<std::uint8_t> out;
+  std::vector<std::uint8_t> chunk(1 << 16);
+  zs.next_in = const_cast<Bytef*>(data);
+  zs.avail_in = static_cast<uInt>(std::min<std::size_t>(size, UINT32_MAX));
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    zs.next_out = chunk.data();
+    zs.avail_out = static_cast<uInt>(chunk.size());
+    rc = inflate(&zs, Z_NO_FLUSH);
+    const std::size_t produced = chunk.size() - zs.avail_out;
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0) {  // no progress and no input left: the stream was cut short
+      inflateEnd(&zs);
+      throw DataError(source + ": byte offset " + std::to_string(size) + ": truncated gzip stream");
+    }
+    if (rc != Z_OK && rc != Z_STREAM_END) {
+      const std::string msg = zs.msg ? zs.msg : "inflate error";
+      inflateEnd(&zs);
+      throw DataError(source + ": byte offset " + std::to_string(zs.total_in) + " (compressed): damaged gzip stream: " + msg);
+    }
+    if (out.size() + produced > max_bytes) {
+      inflateEnd(&zs);
+      throw DataError(source + ": inflates to more than the limit of " + std::to_string(max_bytes) + " bytes");
+    }
+    out.insert(out.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(produced));
+    if (rc == Z_OK && zs.avail_in == 0 && produced == 0) {
+      inflateEnd(&zs);
+      throw DataError(source + ": byte offset " + std::to_string(size) + ": truncated gzip stream");
+    }
+  }
+  inflateEnd(&zs);
+  return out;
+}
+
 Dataset::Dataset(std::vector<std::uint8_t> pixels, std::vector<std::uint8_t> labels)
     : pixels_(std::move(pixels)), labels_(std::move(labels)) {
   if (pixels_.size() != labels_.size() * kPixels)

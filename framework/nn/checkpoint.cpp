@@ -1,6 +1,8 @@
 #include "nn/checkpoint.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -127,12 +129,33 @@ Tensor<T> Checkpoint::get(const std::string& name) const {
   throw CheckpointError("checkpoint: no tensor named '" + name + "'");
 }
 
+namespace {
+/// Removes temporary files of earlier saves to the same target whose process no longer exists (a save killed
+/// mid-write leaves one behind; it never carries the target's name, so it is only clutter).
+void remove_stale_temporaries(const std::string& dir, const std::string& base) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  const std::string prefix = "." + base + ".tmp.";
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::stol(pid_text);
+    if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(d);
+}
+}  // namespace
+
 void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   const std::vector<std::uint8_t> bytes = serialize(ck);
   const auto slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   if (base.empty()) throw CheckpointError("checkpoint: '" + path + "' names a directory, not a file");
+  remove_stale_temporaries(dir, base);
   const std::string tmp = dir + "/." + base + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw CheckpointError(os_error("create a temporary file in the directory of", path));

@@ -140,6 +140,12 @@ TEST_CASE("set_requires_grad is refused on a non-leaf and an undefined Variable 
   CHECK_THROWS_AS(u.value(), GraphError);
 }
 
+TEST_CASE("item on a Variable with more than one element raises a ShapeError naming the shape") {
+  Variable<double> x(random_tensor({2, 2}, 16));
+  CHECK_THROWS_WITH_AS(x.item(), doctest::Contains("item: expected a Variable with one element, got shape [2,2]"), ShapeError);
+  CHECK(ops::sum(x).item() == doctest::Approx(x.value()(0, 0) + x.value()(0, 1) + x.value()(1, 0) + x.value()(1, 1)));
+}
+
 TEST_CASE("backward on a leaf seeds its own gradient") {
   Variable<double> x(full<double>({}, 2.0), true);
   x.backward();
@@ -154,6 +160,31 @@ TEST_CASE("a custom op whose backward returns a wrong shape is caught naming the
   Variable<double> x(random_tensor({2}, 15), true);
   auto y = record<BadOp>(x.value(), {x});
   CHECK_THROWS_WITH_AS(ops::sum(y).backward(), doctest::Contains("bad_op"), GraphError);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("anomaly mode") {
+
+TEST_CASE("anomaly mode names the op whose output is NaN or Inf, and is off by default") {
+  Variable<double> x(Tensor<double>{-1.0, 2.0}, true);
+  CHECK_NOTHROW(ops::log(x));  // off by default: NaN passes silently, as in PyTorch
+  AnomalyModeGuard guard;
+  CHECK_THROWS_WITH_AS(ops::log(x), doctest::Contains("anomaly: 'log' produced NaN in its output at element [0]"), NumericError);
+  NoGradGuard no_grad;  // checked even when nothing is recorded
+  CHECK_THROWS_AS(ops::log(x), NumericError);
+}
+
+TEST_CASE("anomaly mode names the op whose backward returns a non-finite gradient, and leaves the graph clean") {
+  Variable<float> x(Tensor<float>{1e-45f, 1.0f}, true);  // log is finite at the smallest denormal, 1/x is not
+  AnomalyModeGuard guard;
+  auto y = ops::sum(ops::log(x));
+  CHECK_THROWS_WITH_AS(y.backward(true), doctest::Contains("anomaly: 'log' produced Inf in its gradient for input 0"), NumericError);
+  CHECK_FALSE(x.has_grad());
+  set_anomaly_enabled(false);
+  y.backward();  // retained graph, no stale partial gradients
+  CHECK(std::isinf(x.grad().data()[0]));
+  CHECK(x.grad().data()[1] == 1.0f);
 }
 
 }  // TEST_SUITE

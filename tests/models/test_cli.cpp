@@ -95,6 +95,14 @@ TEST_CASE("missing or corrupt data prints one error line and exits 3") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("any other failure (an unwritable metrics file) prints one error line and exits 1") {
+  auto r = run("--data-dir " + kFixture + " --epochs 1 --metrics /nonexistent-xgrad-dir/m.jsonl");
+  CHECK(r.code == 1);
+  const auto pos = r.out.find("error:");
+  REQUIRE(pos != std::string::npos);
+  CHECK(r.out.find("cannot write metrics to '/nonexistent-xgrad-dir/m.jsonl'") != std::string::npos);
+}
+
 TEST_CASE("a corrupt checkpoint prints one error line and exits 4") {
   const auto bad = temp("badckpt");
   std::ofstream(bad) << "not a checkpoint at all, just some text";

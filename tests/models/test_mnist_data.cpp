@@ -52,7 +52,7 @@ void check_rejects(F f, const char* needle) {
     f();
     FAIL_CHECK("expected a DataError containing: " << needle);
   } catch (const DataError& e) {
-    CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, "message: " << e.what());
+    CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, "message: " << std::string(e.what()));
   }
 }
 
@@ -160,3 +160,18 @@ TEST_CASE("the committed fixture of 300 + 100 npm digits loads with all ten digi
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("gunzip inflates a valid stream and rejects truncated, corrupt and oversized ones") {
+  std::vector<std::uint8_t> raw(5000);
+  for (std::size_t i = 0; i < raw.size(); ++i) raw[i] = static_cast<std::uint8_t>(i * 31);
+  TempDir d("gunzip");
+  const auto p = d.write_gz("x.gz", raw);
+  std::ifstream in(p, std::ios::binary);
+  std::vector<std::uint8_t> gz{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  CHECK(gunzip(gz.data(), gz.size(), "x.gz") == raw);
+  check_rejects([&] { gunzip(gz.data(), gz.size() / 2, "x.gz"); }, "truncated gzip stream");
+  auto bad = gz;
+  bad[gz.size() - 5] ^= 0xff;  // the length/CRC trailer
+  check_rejects([&] { gunzip(bad.data(), bad.size(), "x.gz"); }, "damaged gzip stream");
+  check_rejects([&] { gunzip(gz.data(), gz.size(), "x.gz", 1000); }, "more than the limit of 1000 bytes");
+}

@@ -120,3 +120,79 @@ TEST_CASE("a failed save keeps the previous checkpoint intact and names the path
 }
 
 }  // TEST_SUITE
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+TEST_SUITE("checkpoint faults") {
+
+TEST_CASE("a save killed with SIGKILL at 40 moments always leaves a complete old or new checkpoint") {
+  const auto dir = temp_dir("kill");
+  const auto path = (dir / "m.xgck").string();
+  manual_seed(10);
+  Linear<> a(300, 300), b(300, 300);  // ~360 KB each, so a write takes a while
+  Checkpoint ca = small_checkpoint(a), cb = small_checkpoint(b);
+  save_checkpoint(path, ca);
+  int completed_kills = 0;
+  for (int k = 0; k < 40; ++k) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {  // the child saves alternately until it is killed
+      for (int i = 0;; ++i) save_checkpoint(path, (i + k) % 2 ? ca : cb);
+    }
+    ::usleep(static_cast<useconds_t>(200 + 500 * k));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    completed_kills += WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    const Checkpoint got = load_checkpoint(path);  // must not throw: never half-written under the final name
+    REQUIRE(got.tensors.size() == 2);
+    const bool is_a = got.tensors[0].bytes == ca.tensors[0].bytes, is_b = got.tensors[0].bytes == cb.tensors[0].bytes;
+    CHECK((is_a || is_b));
+  }
+  CHECK(completed_kills == 40);
+  save_checkpoint(path, ca);  // a later save removes the temporaries the killed saves left behind
+  std::size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    ++files;
+    CHECK(e.path().filename() == "m.xgck");
+  }
+  CHECK(files == 1);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a save that runs out of space fails with a clear error and keeps the previous checkpoint intact") {
+  const auto dir = temp_dir("full");
+  const auto path = (dir / "m.xgck").string();
+  manual_seed(11);
+  Linear<> small(3, 2), big(300, 300);
+  save_checkpoint(path, small_checkpoint(small));
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // a file-size limit of 64 KiB makes write() fail with EFBIG, like a full disk
+    ::signal(SIGXFSZ, SIG_IGN);
+    rlimit rl{65536, 65536};
+    ::setrlimit(RLIMIT_FSIZE, &rl);
+    try {
+      save_checkpoint(path, small_checkpoint(big));
+      ::_exit(1);
+    } catch (const CheckpointError& e) {
+      const std::string m = e.what();
+      ::_exit(m.find("cannot write") != std::string::npos && m.find("unchanged") != std::string::npos ? 0 : 2);
+    } catch (...) {
+      ::_exit(3);
+    }
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  Linear<> restored(3, 2);
+  load_module(restored, load_checkpoint(path));
+  CHECK(xgt::bit_equal(restored.weight.value(), small.weight.value()));
+  for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().filename() == "m.xgck");  // the temp file is gone
+  fs::remove_all(dir);
+}
+
+}  // TEST_SUITE

@@ -86,6 +86,11 @@ TEST_CASE("initialisers draw from the seeded generator with the documented scale
   CHECK(xgt::bit_equal(a.value(), b.value()));
 }
 
+TEST_CASE("initialisers that need fans reject tensors of rank below 2") {
+  Variable<double> v(zeros<double>({5}), true);
+  CHECK_THROWS_WITH_AS(init::xavier_uniform_(v), doctest::Contains("init: fan in and fan out cannot be computed for a tensor of shape [5]"), ShapeError);
+}
+
 TEST_CASE("layers reject bad constructor arguments naming the layer") {
   CHECK_THROWS_WITH_AS(Linear<>(0, 3), doctest::Contains("Linear"), ShapeError);
   CHECK_THROWS_WITH_AS(Conv2d<>(1, 3, 0), doctest::Contains("Conv2d"), ShapeError);

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The hardening suites (run by CI after scripts/test.sh): the whole test suite under ASan+UBSan, the whole suite under
+# ThreadSanitizer with the std::thread backend (Debian's TBB is not instrumented), and the fuzz corpora replayed
+# through the libFuzzer targets built with clang. Each prints ctest's summary; any failure fails the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --fuzz
+export OPENBLAS_NUM_THREADS=1
+JOBS=$(nproc)
+# Runs ctest in build dir $1 (extra arguments go to ctest): the summary on success, everything on failure.
+run_ctest() {
+  local dir=$1
+  shift
+  if (cd "$dir" && ctest --output-on-failure -j"$JOBS" "$@" >ctest.log 2>&1); then
+    tail -n 3 "$dir/ctest.log"
+  else
+    cat "$dir/ctest.log"
+    return 1
+  fi
+}
+
+echo "=== ASan + UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DXGRAD_BUILD_BENCH=OFF \
+  "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" >/dev/null
+cmake --build build-asan -j"$JOBS" >/dev/null
+run_ctest build-asan
+
+echo "=== ThreadSanitizer (std::thread backend)"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXGRAD_BUILD_BENCH=OFF -DXGRAD_PARALLEL_BACKEND=std_thread \
+  "-DCMAKE_CXX_FLAGS=-fsanitize=thread" >/dev/null
+cmake --build build-tsan -j"$JOBS" >/dev/null
+TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan
+
+echo "=== fuzz corpus replay (libFuzzer, clang)"
+CXX=clang++-14 cmake -S . -B build-fuzz -DXGRAD_FUZZ=ON -DXGRAD_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-fuzz -j"$JOBS" --target fuzz_idx fuzz_npm fuzz_checkpoint >/dev/null
+run_ctest build-fuzz -R '^fuzz_'
