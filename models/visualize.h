@@ -1,0 +1,38 @@
+#pragma once
+/// \file visualize.h
+/// Pictures of what the seed chapter draws, from a real network: an input digit, the feature maps after the
+/// convolution (and activation), the maps after pooling, and the learned first-layer filters. PNG via stb.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/mnist_cnn.h"
+#include "models/mnist_data.h"
+
+namespace xg::mnist {
+
+/// A grey image, row-major, 0 = black.
+struct Image {
+  std::size_t width = 0, height = 0;
+  std::vector<std::uint8_t> pixels;
+};
+
+/// Writes a grey PNG; throws std::runtime_error naming the path on failure.
+void write_png(const std::string& path, const Image& img);
+
+/// The files written by `visualize`, with their sizes (scale factors and gaps are fixed; see visualize.cpp).
+struct VisualizeOutput {
+  std::vector<std::string> files;
+};
+
+/// Writes digit.png (the input), feature_maps.png (each first-stage map after the activation, side by side),
+/// pooled_maps.png (after pooling), filters.png (the first-layer filters, grey = 0) and overview.png (the three side by
+/// side, as the chapter's figure) into `dir` for image `index` of `data`.
+VisualizeOutput visualize(MnistCnn<float>& model, const Dataset& data, std::size_t index, const std::string& dir);
+
+/// Renders a `--metrics` JSONL file to a PNG of loss and accuracy per epoch with gnuplot; writes the data and the
+/// gnuplot script next to `png`. Throws std::runtime_error (naming the package to install) if gnuplot is missing.
+void plot_metrics(const std::string& jsonl, const std::string& png);
+
+}  // namespace xg::mnist
