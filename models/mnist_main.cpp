@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/dot.h"
 #include "core/parallel.h"
 #include "models/npm_digits.h"
 #include "models/trainer.h"
@@ -298,6 +299,11 @@ int main(int argc, char** argv) {
   visual->add_option("--data-dir", vis.data_dir, "directory with the four IDX files");
   visual->add_option("--index", vis_index, "which test image to draw (default 0)");
 
+  std::string graph_arch = "seed", graph_out;
+  CLI::App* graph = app.add_subcommand("graph", "write the recorded graph of one training step as Graphviz DOT");
+  graph->add_option("--arch", graph_arch, "seed (default), seed-l2 or deep")->check(CLI::IsMember({"seed", "seed-l2", "deep"}));
+  graph->add_option("--out", graph_out, "the .dot file to write (render with: dot -Tsvg FILE -o graph.svg)")->required();
+
   std::string plot_in, plot_out;
   CLI::App* plot = app.add_subcommand("plot", "render --metrics JSON lines to a PNG of loss and accuracy per epoch (gnuplot)");
   plot->add_option("--metrics", plot_in, "the JSON lines file written by --metrics")->required();
@@ -321,6 +327,18 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (visual->parsed()) return run_visualize(vis, vis_out, vis_index);
+    if (graph->parsed()) {
+      Rng rng(0);
+      MnistCnn<float> model(MnistCnnConfig::preset(graph_arch), rng);
+      for (auto& [name, p] : model.named_parameters()) p.set_name(name);
+      Variable<float> images(zeros<float>({10, 1, 28, 28}));
+      images.set_name("images");
+      const std::string dot = to_dot(ops::cross_entropy(model(images), ops::Labels(10, 0)));
+      std::ofstream out(graph_out);
+      if (!(out << dot)) throw std::runtime_error("cannot write '" + graph_out + "'");
+      fmt::print("wrote {}\n", graph_out);
+      return 0;
+    }
     if (plot->parsed()) {
       plot_metrics(plot_in, plot_out);
       fmt::print("wrote {}\n", plot_out);
