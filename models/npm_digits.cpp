@@ -28,6 +28,8 @@ std::vector<std::uint8_t> parse_npm_digits(const std::string& text, const std::s
     doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw DataError(source + ": byte offset " + std::to_string(e.byte) + ": invalid JSON: " + e.what());
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (found by fuzz_npm)
+    throw DataError(source + ": invalid JSON: " + e.what());
   }
   if (!doc.is_object() || !doc.contains("data")) throw DataError(source + ": missing the \"data\" key");
   const auto& data = doc["data"];

@@ -139,9 +139,9 @@ class UnaryOp final : public Op<T> {
   T s_;
 };
 
-template <class T, class F>
-Variable<T> unary(Unary k, const Variable<T>& x, T s, F f) {
-  return record<UnaryOp<T>>(detail::map(x.value(), f), {x}, k, s);
+template <class T>
+Variable<T> unary(Unary k, const Variable<T>& x, T s, Tensor<T> y) {
+  return record<UnaryOp<T>>(std::move(y), {x}, k, s);
 }
 
 }  // namespace
@@ -152,20 +152,22 @@ template <class T> Variable<T> mul(const Variable<T>& a, const Variable<T>& b) {
 template <class T> Variable<T> div(const Variable<T>& a, const Variable<T>& b) { return binary(Binary::Div, a, b); }
 
 template <class T> Variable<T> scale(const Variable<T>& x, T s) {
-  return unary(Unary::Scale, x, s, [s](T v) { return s * v; });
+  return unary(Unary::Scale, x, s, detail::map(x.value(), [s](T v) { return s * v; }));
 }
 template <class T> Variable<T> add_scalar(const Variable<T>& x, T s) {
-  return unary(Unary::AddScalar, x, s, [s](T v) { return v + s; });
+  return unary(Unary::AddScalar, x, s, detail::map(x.value(), [s](T v) { return v + s; }));
 }
-template <class T> Variable<T> neg(const Variable<T>& x) { return unary(Unary::Neg, x, T(0), [](T v) { return -v; }); }
-template <class T> Variable<T> exp(const Variable<T>& x) {
-  return unary(Unary::Exp, x, T(0), [](T v) { return std::exp(v); });
+template <class T> Variable<T> neg(const Variable<T>& x) {
+  return unary(Unary::Neg, x, T(0), detail::map(x.value(), [](T v) { return -v; }));
 }
-template <class T> Variable<T> log(const Variable<T>& x) {
-  return unary(Unary::Log, x, T(0), [](T v) { return std::log(v); });
+template <class T> Variable<T> exp(const Variable<T>& x) {  // xsimd's vectorised exp
+  return unary(Unary::Exp, x, T(0), detail::map_simd(x.value(), [](auto v) { return xsimd::exp(v); }));
+}
+template <class T> Variable<T> log(const Variable<T>& x) {  // xsimd's vectorised log
+  return unary(Unary::Log, x, T(0), detail::map_simd(x.value(), [](auto v) { return xsimd::log(v); }));
 }
 template <class T> Variable<T> square(const Variable<T>& x) {
-  return unary(Unary::Square, x, T(0), [](T v) { return v * v; });
+  return unary(Unary::Square, x, T(0), detail::map(x.value(), [](T v) { return v * v; }));
 }
 
 #define XG_INSTANTIATE(T)                                                   \

@@ -65,6 +65,7 @@ TEST_CASE("conversion splits sample i of each digit into held-out iff i % 5 == 4
 TEST_CASE("bad digit JSON is rejected naming the file and the problem") {
   check_bad("{\"data\": [0.1, ", "3.json: byte offset");
   check_bad("{\"pixels\": []}", "missing the \"data\" key");
+  check_bad("[2e945]", "number overflow");  // a double overflow, found by fuzz_npm (tests/fuzz/corpus/npm)
   check_bad("{\"data\": 5}", "\"data\" is not an array");
   check_bad("{\"data\": [0.5, 0.5]}", "not a positive multiple of 784");
   std::string ok = digit_json(1, 0);
