@@ -10,6 +10,7 @@
 
 #include "core/dot.h"
 #include "core/parallel.h"
+#include "core/profiler.h"
 #include "models/npm_digits.h"
 #include "models/trainer.h"
 #include "models/visualize.h"
@@ -62,7 +63,7 @@ struct Options {
   std::uint64_t seed = 0;
   std::size_t threads = 0;
   std::string save, resume, load, metrics;
-  bool eval_only = false, quiet = false, allow_nonfinite = false, detect_anomaly = false;
+  bool eval_only = false, quiet = false, allow_nonfinite = false, detect_anomaly = false, profile = false;
 };
 
 std::string default_npm_dir() {
@@ -138,6 +139,7 @@ RunConfig run_config(const Options& o) {
 int run(const Options& o) {
   if (o.threads) set_num_threads(o.threads);
   AnomalyModeGuard anomaly(o.detect_anomaly);
+  profiler::enable(o.profile);
   if (o.eval_only && o.load.empty()) throw UsageError("--eval-only needs --load PATH (a checkpoint to evaluate)");
   if (!o.resume.empty() && !o.load.empty()) throw UsageError("--resume and --load are exclusive");
   const RunConfig cfg = run_config(o);
@@ -215,6 +217,7 @@ int run(const Options& o) {
                100 * best, best_epoch, 100 * final_acc);
   else
     fmt::print("nothing to train: the checkpoint already completed {} of {} epochs\n", trainer.epoch(), o.epochs);
+  if (o.profile) fmt::print("\nper-op profile (training and evaluation):\n{}", profiler::table());
   if (!o.save.empty()) say("checkpoint: " + o.save);
   if (!o.metrics.empty()) say("metrics: " + o.metrics);
   return 0;
@@ -277,6 +280,7 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", o.metrics, "append one JSON object per epoch to this file");
   app.add_flag("--quiet", o.quiet, "print only the final result");
   app.add_flag("--allow-nonfinite", o.allow_nonfinite, "keep training when the loss or a gradient is NaN or Inf");
+  app.add_flag("--profile", o.profile, "print time and calls per op (forward and backward) after training");
   app.add_flag("--detect-anomaly", o.detect_anomaly,
                "check every op's output and gradient for NaN/Inf and name the first op that produces one (slower)");
 

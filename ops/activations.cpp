@@ -3,11 +3,13 @@
 // relu:    y = max(x, 0)          dx = g · [x > 0]      (relu'(0) = 0, as PyTorch)
 // sigmoid: y = 1 / (1 + e^-x)      dx = g · y · (1 - y)  (finite for any x: e^-x overflows to inf, giving 0)
 // tanh:    y = tanh(x)             dx = g · (1 - y²)
-// Backward reads y through Op::output() (shared with the output Variable, not copied). exp and tanh are xsimd's
-// vectorised versions (within a few ulp of std::exp / std::tanh).
+// Backward reads y through Op::output() (shared with the output Variable, not copied).
 #include <cmath>
+#include <type_traits>
 
+#include "core/profiler.h"
 #include "ops/detail.h"
+#include "ops/simd_kernels.h"
 #include "ops/ops.h"
 
 namespace xg::ops {
@@ -49,13 +51,25 @@ Variable<T> activation(Act k, const Variable<T>& x, Tensor<T> y) {
 }  // namespace
 
 template <class T> Variable<T> relu(const Variable<T>& x) {
+  profiler::ScopedForward prof("relu");
   return activation(Act::Relu, x, detail::map(x.value(), [](T v) { return v > T(0) ? v : T(0); }));
 }
-template <class T> Variable<T> sigmoid(const Variable<T>& x) {  // vectorised exp (xsimd): 1/(1 + e^-x)
-  return activation(Act::Sigmoid, x, detail::map_simd(x.value(), [](auto v) { return decltype(v)(1) / (decltype(v)(1) + xsimd::exp(-v)); }));
+template <class T> Variable<T> sigmoid(const Variable<T>& x) {  // 1/(1 + e^-x): e^-x overflows to inf for x << 0, giving 0
+  profiler::ScopedForward prof("sigmoid");
+  if constexpr (std::is_same_v<T, float>) {  // run-time dispatched vector kernel (simd_kernels.h)
+    Tensor<T> y = Tensor<T>::from_shape(x.value().shape());
+    const T* px = x.value().data();
+    T* py = y.data();
+    parallel_for(0, y.size(), detail::kElementwiseGrain,
+                 [&](std::size_t lo, std::size_t hi) { simd::sigmoid(px + lo, py + lo, hi - lo); });
+    return activation(Act::Sigmoid, x, std::move(y));
+  } else {
+    return activation(Act::Sigmoid, x, detail::map(x.value(), [](T v) { return T(1) / (T(1) + std::exp(-v)); }));
+  }
 }
 template <class T> Variable<T> tanh(const Variable<T>& x) {
-  return activation(Act::Tanh, x, detail::map_simd(x.value(), [](auto v) { return xsimd::tanh(v); }));
+  profiler::ScopedForward prof("tanh");
+  return activation(Act::Tanh, x, detail::map(x.value(), [](T v) { return std::tanh(v); }));
 }
 
 #define XG_INSTANTIATE(T)                           \

@@ -4,6 +4,7 @@
 //           padded cells count as zeros), else the number of cells of the window inside the input.
 // Backward: dx[cell] += g[n,c,i,j] / d for every window (i,j) containing the cell.
 // Shapes:   as max_pool2d: x [N,C,H,W] -> [N,C,(H+2ph-kh)/sh+1,(W+2pw-kw)/sw+1]; pad <= k/2.
+#include "core/profiler.h"
 #include "ops/pool2d.h"
 
 namespace xg::ops {
@@ -46,6 +47,7 @@ class AvgPool2dOp final : public Op<T> {
 template <class T>
 Variable<T> avg_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding,
                        bool count_include_pad) {
+  profiler::ScopedForward prof("avg_pool2d");
   const detail::PoolGeom g = detail::pool_geometry("avg_pool2d", x, kernel, stride, padding);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();

@@ -19,6 +19,7 @@
 #include <algorithm>
 
 #include "core/linalg.h"
+#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 
@@ -29,7 +30,6 @@ struct ConvGeom {
   std::size_t n, c, h, w, f, kh, kw, oh, ow;
   std::int64_t sh, sw, ph, pw, dh, dw;
   std::size_t block;  ///< images per GEMM block
-  bool direct;        ///< small valid convolution: direct loops instead of im2col + GEMM
   bool valid() const { return sh == 1 && sw == 1 && ph == 0 && pw == 0 && dh == 1 && dw == 1; }
   std::size_t ckk() const { return c * kh * kw; }
   std::size_t ohw() const { return oh * ow; }
@@ -86,7 +86,7 @@ XG_PLAIN_LOOPS void valid_im2col(const T* x, const ConvGeom& g, T* col, std::siz
 /// Writes image x's patches into col (rows C·KH·KW, row stride `ld`, OH·OW columns from the pointer on).
 template <class T>
 XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld) {
-  if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1) {
+  if (g.valid()) {
     // The common "valid" convolution: every patch row is OH runs of OW contiguous input values, no bounds to check.
     // Widths of the MNIST networks get a compile-time run length (the copies then become a few vector moves).
     switch (g.ow) {
@@ -143,7 +143,7 @@ XG_PLAIN_LOOPS void valid_col2im(const T* dcol, const ConvGeom& g, T* dx, std::s
 /// dx += col2im(dcol): the adjoint of im2col (same layout and row stride `ld`). dx must be zeroed by the caller.
 template <class T>
 XG_PLAIN_LOOPS void col2im(const T* dcol, const ConvGeom& g, T* dx, std::size_t ld) {
-  if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1) {  // "valid" convolution
+  if (g.valid()) {  // "valid" convolution
     switch (g.ow) {
       case 8: valid_col2im<T, 8>(dcol, g, dx, ld); return;
       case 24: valid_col2im<T, 24>(dcol, g, dx, ld); return;
@@ -178,66 +178,6 @@ void block_cols(const T* x, const ConvGeom& g, std::size_t b, T* col, std::size_
   for (std::size_t k = 0; k < g.count(b); ++k) im2col(x + (g.first(b) + k) * g.c * g.h * g.w, g, col + k * g.ohw(), ld);
 }
 
-// Note [direct convolution]: for a valid convolution with few weights (the seed network's 3 maps of 5x5: 75), im2col
-// writes 25 copies of every input value and the GEMMs are too small for BLAS to pay off. Direct loops instead add
-// w[f,c,i,j] · (the input shifted by i, j) into each output plane, a vectorisable multiply-add over rows; the weight
-// gradient is the matching dot product, accumulated per output row in a fixed order. Same formulas, same determinism
-// rules (per-image writes, per-chunk partials summed in order).
-constexpr std::size_t kDirectMaxWeights = 128;
-
-/// y_n = b + Σ_{c,i,j} w[f,c,i,j] · x_n[c, i.., j..] for one image.
-template <class T>
-void direct_forward(const T* x, const T* w, const T* b, const ConvGeom& g, T* y) {
-  const std::size_t ohw = g.ohw();
-  for (std::size_t f = 0; f < g.f; ++f) {
-    T* yf = y + f * ohw;
-    std::fill(yf, yf + ohw, b ? b[f] : T(0));
-    for (std::size_t c = 0; c < g.c; ++c)
-      for (std::size_t i = 0; i < g.kh; ++i)
-        for (std::size_t j = 0; j < g.kw; ++j) {
-          const T wv = w[((f * g.c + c) * g.kh + i) * g.kw + j];
-          const T* xs = x + (c * g.h + i) * g.w + j;
-          for (std::size_t oh = 0; oh < g.oh; ++oh) {
-            T* yr = yf + oh * g.ow;
-            const T* xr = xs + oh * g.w;
-            for (std::size_t ow = 0; ow < g.ow; ++ow) yr[ow] += wv * xr[ow];
-          }
-        }
-  }
-}
-
-/// dw[f,c,i,j] += Σ_{oh,ow} g_n[f,oh,ow] · x_n[c, oh+i, ow+j] for one image; `row` is scratch of OW values.
-template <class T>
-void direct_weight_grad(const T* x, const T* gy, const ConvGeom& g, T* dw, T* row) {
-  const std::size_t ohw = g.ohw();
-  for (std::size_t f = 0; f < g.f; ++f)
-    for (std::size_t c = 0; c < g.c; ++c)
-      for (std::size_t i = 0; i < g.kh; ++i)
-        for (std::size_t j = 0; j < g.kw; ++j) {
-          std::fill(row, row + g.ow, T(0));
-          const T* gs = gy + f * ohw;
-          const T* xs = x + (c * g.h + i) * g.w + j;
-          for (std::size_t oh = 0; oh < g.oh; ++oh)
-            for (std::size_t ow = 0; ow < g.ow; ++ow) row[ow] += gs[oh * g.ow + ow] * xs[oh * g.w + ow];
-          dw[((f * g.c + c) * g.kh + i) * g.kw + j] += detail::sum_contiguous(row, g.ow);
-        }
-}
-
-/// dx_n[c, oh+i, ow+j] += Σ_f w[f,c,i,j] · g_n[f,oh,ow] for one image (dx_n zeroed by the caller).
-template <class T>
-void direct_input_grad(const T* w, const T* gy, const ConvGeom& g, T* dx) {
-  const std::size_t ohw = g.ohw();
-  for (std::size_t f = 0; f < g.f; ++f)
-    for (std::size_t c = 0; c < g.c; ++c)
-      for (std::size_t i = 0; i < g.kh; ++i)
-        for (std::size_t j = 0; j < g.kw; ++j) {
-          const T wv = w[((f * g.c + c) * g.kh + i) * g.kw + j];
-          T* ds = dx + (c * g.h + i) * g.w + j;
-          for (std::size_t oh = 0; oh < g.oh; ++oh)
-            for (std::size_t ow = 0; ow < g.ow; ++ow) ds[oh * g.w + ow] += wv * gy[f * ohw + oh * g.ow + ow];
-        }
-}
-
 /// Blocks per weight-gradient chunk: about 8 chunks over the batch (a function of the shape only).
 std::size_t weight_chunk(std::size_t blocks) { return std::max<std::size_t>(1, (blocks + 7) / 8); }
 
@@ -253,7 +193,6 @@ class Conv2dOp final : public Op<T> {
     const bool need_x = this->needs_grad(0), need_w = this->needs_grad(1), need_b = this->needs_grad(2);
     const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, out_img = g.f * ohw;
     GradList<T> grads(3);
-    if (g.direct) return direct_backward(gy, need_x, need_w, need_b);
     // Block-major layouts (block b, images n0.., at offset n0·rows·OH·OW, row stride nb·OH·OW): the cached cols are
     // [C·KH·KW, nb·OH·OW] per block and g is regrouped to [F, nb·OH·OW] per block (a one-image block is g's own
     // [F, OH·OW] slice, used in place). db is summed on the way, each task owning its rows f.
@@ -317,42 +256,6 @@ class Conv2dOp final : public Op<T> {
   }
 
  private:
-  GradList<T> direct_backward(const Tensor<T>& gy, bool need_x, bool need_w, bool need_b) {
-    const ConvGeom& g = g_;
-    const T* x = this->inputs()[0].value().data();
-    const T* w = this->inputs()[1].value().data();
-    const T* py = gy.data();
-    const std::size_t in_img = g.c * g.h * g.w, out_img = g.f * g.ohw();
-    GradList<T> grads(3);
-    if (need_w) {  // per fixed chunk of images, then the chunks in order
-      const std::size_t chunk = std::max<std::size_t>(1, (g.n + 7) / 8), chunks = (g.n + chunk - 1) / chunk;
-      std::vector<T> partial(chunks * g.f * g.ckk(), T(0));
-      parallel_for(0, g.n, chunk, [&](std::size_t lo, std::size_t hi) {
-        T* row = detail::scratch<T>(0, g.ow);
-        for (std::size_t n = lo; n < hi; ++n)
-          direct_weight_grad(x + n * in_img, py + n * out_img, g, partial.data() + (lo / chunk) * g.f * g.ckk(), row);
-      });
-      Tensor<T> dw = zeros<T>({g.f, g.c, g.kh, g.kw});
-      for (std::size_t k = 0; k < chunks; ++k)
-        for (std::size_t i = 0; i < g.f * g.ckk(); ++i) dw.data()[i] += partial[k * g.f * g.ckk() + i];
-      grads[1] = std::move(dw);
-    }
-    if (need_x) {
-      Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
-      parallel_for(0, g.n, 1, [&](std::size_t lo, std::size_t hi) {
-        for (std::size_t n = lo; n < hi; ++n) direct_input_grad(w, py + n * out_img, g, dx.data() + n * in_img);
-      });
-      grads[0] = std::move(dx);
-    }
-    if (need_b) {
-      Tensor<T> db = zeros<T>({g.f});
-      for (std::size_t n = 0; n < g.n; ++n)
-        for (std::size_t f = 0; f < g.f; ++f) db.data()[f] += detail::sum_contiguous(py + n * out_img + f * g.ohw(), g.ohw());
-      grads[2] = std::move(db);
-    }
-    return grads;
-  }
-
   ConvGeom g_;
   detail::Buffer<T> cols_;  // the forward's im2col blocks, kept for dw (empty when w needs no gradient)
 };
@@ -394,7 +297,6 @@ ConvGeom conv_geometry(const Variable<T>& x, const Variable<T>& w, const Variabl
   g.oh = static_cast<std::size_t>((hp - eh) / g.sh + 1);
   g.ow = static_cast<std::size_t>((wp - ew) / g.sw + 1);
   g.block = block_size(g.n, g.ckk(), g.oh * g.ow);
-  g.direct = g.valid() && g.f * g.ckk() <= kDirectMaxWeights;
   return g;
 }
 
@@ -403,6 +305,7 @@ ConvGeom conv_geometry(const Variable<T>& x, const Variable<T>& w, const Variabl
 template <class T>
 Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b, Size2 stride, Size2 padding,
                    Size2 dilation) {
+  profiler::ScopedForward prof("conv2d");
   const ConvGeom g = conv_geometry(x, w, b, stride, padding, dilation);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.f, g.oh, g.ow});
   const T* px = x.value().data();
@@ -410,13 +313,6 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
   const T* pb = b.defined() ? b.value().data() : nullptr;
   T* py = y.data();
   const std::size_t ckk = g.ckk(), ohw = g.ohw(), out_img = g.f * ohw;
-  if (g.direct) {  // Note [direct convolution]
-    const std::size_t in_img = g.c * g.h * g.w;
-    parallel_for(0, g.n, 1, [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t n = lo; n < hi; ++n) direct_forward(px + n * in_img, pw, pb, g, py + n * out_img);
-    });
-    return record<Conv2dOp<T>>(std::move(y), {x, w, b}, g, detail::Buffer<T>());
-  }
   // When w will need a gradient, every block's cols are kept (block b at offset n0·C·KH·KW·OH·OW).
   const bool keep_cols = is_grad_enabled() && w.requires_grad();
   detail::Buffer<T> cols(keep_cols ? ckk * g.n * ohw : 0);

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <xsimd/xsimd.hpp>
 #include <string>
 #include <vector>
 
@@ -166,30 +165,6 @@ Tensor<T> map(const Tensor<T>& x, F f) {
   T* po = out.data();
   parallel_for(0, x.size(), kElementwiseGrain, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t i = lo; i < hi; ++i) po[i] = f(px[i]);
-  });
-  return out;
-}
-
-/// out[i] = f(x[i]) where f is written once for xsimd batches (e.g. `[](auto v) { return xsimd::exp(v); }`): vectorised
-/// transcendental functions. Every element, the tail included (through a padded batch), goes through the same vector
-/// code, so results depend only on the values, never on the chunking or the thread count.
-template <class T, class F>
-Tensor<T> map_simd(const Tensor<T>& x, F f) {
-  using B = xsimd::batch<T>;
-  constexpr std::size_t W = B::size;
-  static_assert(kElementwiseGrain % W == 0, "chunks must hold whole batches");
-  Tensor<T> out = Tensor<T>::from_shape(x.shape());
-  const T* px = x.data();
-  T* po = out.data();
-  parallel_for(0, x.size(), kElementwiseGrain, [&](std::size_t lo, std::size_t hi) {
-    std::size_t i = lo;
-    for (; i + W <= hi; i += W) f(B::load_unaligned(px + i)).store_unaligned(po + i);
-    if (i < hi) {
-      alignas(64) T buf[W] = {};
-      std::copy(px + i, px + hi, buf);
-      f(B::load_aligned(buf)).store_aligned(buf);
-      std::copy(buf, buf + (hi - i), po + i);
-    }
   });
   return out;
 }

@@ -3,6 +3,7 @@
 // Forward (training, 0 < p < 1): m_i ~ Bernoulli(1 - p) drawn serially from `rng`;  y = x ⊙ m / (1 - p)
 // Backward:                      dx = g ⊙ m / (1 - p)   (the scaled mask is saved)
 // p == 1 gives zeros; eval mode or p == 0 is the identity (no op recorded, no draws).
+#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 
@@ -27,6 +28,7 @@ class DropoutOp final : public Op<T> {
 
 template <class T>
 Variable<T> dropout(const Variable<T>& x, double p, bool training, Rng& rng) {
+  profiler::ScopedForward prof("dropout");
   if (!(p >= 0.0 && p <= 1.0)) throw ShapeError("dropout: probability has to be between 0 and 1, but got " + std::to_string(p));
   if (!training || p == 0.0) return x;
   Tensor<T> mask = Tensor<T>::from_shape(x.value().shape());

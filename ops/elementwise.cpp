@@ -9,6 +9,7 @@
 // Unary: scale s*x -> s*g · add_scalar -> g · neg -> -g · exp -> g*e^x · log -> g/x · square -> 2*x*g
 #include <cmath>
 
+#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 
@@ -97,6 +98,7 @@ class BinaryOp final : public Op<T> {
 
 template <class T>
 Variable<T> binary(Binary k, const Variable<T>& a, const Variable<T>& b) {
+  profiler::ScopedForward prof(binary_name(k));
   const Shape s = detail::broadcast_shape(binary_name(k), a.shape(), b.shape());
   Tensor<T> out = broadcast_apply(a.value(), b.value(), s, [k](T x, T y) { return apply(k, x, y); });
   return record<BinaryOp<T>>(std::move(out), {a, b}, k);
@@ -152,21 +154,27 @@ template <class T> Variable<T> mul(const Variable<T>& a, const Variable<T>& b) {
 template <class T> Variable<T> div(const Variable<T>& a, const Variable<T>& b) { return binary(Binary::Div, a, b); }
 
 template <class T> Variable<T> scale(const Variable<T>& x, T s) {
+  profiler::ScopedForward prof("scale");
   return unary(Unary::Scale, x, s, detail::map(x.value(), [s](T v) { return s * v; }));
 }
 template <class T> Variable<T> add_scalar(const Variable<T>& x, T s) {
+  profiler::ScopedForward prof("add_scalar");
   return unary(Unary::AddScalar, x, s, detail::map(x.value(), [s](T v) { return v + s; }));
 }
 template <class T> Variable<T> neg(const Variable<T>& x) {
+  profiler::ScopedForward prof("neg");
   return unary(Unary::Neg, x, T(0), detail::map(x.value(), [](T v) { return -v; }));
 }
-template <class T> Variable<T> exp(const Variable<T>& x) {  // xsimd's vectorised exp
-  return unary(Unary::Exp, x, T(0), detail::map_simd(x.value(), [](auto v) { return xsimd::exp(v); }));
+template <class T> Variable<T> exp(const Variable<T>& x) {
+  profiler::ScopedForward prof("exp");
+  return unary(Unary::Exp, x, T(0), detail::map(x.value(), [](T v) { return std::exp(v); }));
 }
-template <class T> Variable<T> log(const Variable<T>& x) {  // xsimd's vectorised log
-  return unary(Unary::Log, x, T(0), detail::map_simd(x.value(), [](auto v) { return xsimd::log(v); }));
+template <class T> Variable<T> log(const Variable<T>& x) {
+  profiler::ScopedForward prof("log");
+  return unary(Unary::Log, x, T(0), detail::map(x.value(), [](T v) { return std::log(v); }));
 }
 template <class T> Variable<T> square(const Variable<T>& x) {
+  profiler::ScopedForward prof("square");
   return unary(Unary::Square, x, T(0), detail::map(x.value(), [](T v) { return v * v; }));
 }
 

@@ -8,6 +8,7 @@
 // Parallel over (n,c) planes in fixed chunks; overlapping windows accumulate within their own plane only.
 #include <cmath>
 
+#include "core/profiler.h"
 #include "ops/pool2d.h"
 
 namespace xg::ops {
@@ -46,6 +47,7 @@ class L2Pool2dOp final : public Op<T> {
 
 template <class T>
 Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
+  profiler::ScopedForward prof("l2_pool2d");
   const detail::PoolGeom g = detail::pool_geometry("l2_pool2d", x, kernel, stride, padding);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();

@@ -6,6 +6,7 @@
 // mse_loss:      L = Σ (a - b)² · w (w = 1/numel for Mean)       da = 2 g w (a - b),  db = -da
 #include <cmath>
 
+#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 
@@ -122,6 +123,7 @@ class MseLossOp final : public Op<T> {
 
 template <class T>
 Variable<T> nll_loss(const Variable<T>& log_probs, const Labels& labels, Reduction r) {
+  profiler::ScopedForward prof("nll_loss");
   check_labels("nll_loss", log_probs, labels);
   const std::size_t c = log_probs.shape()[1];
   std::vector<T> per_row(labels.size());
@@ -132,6 +134,7 @@ Variable<T> nll_loss(const Variable<T>& log_probs, const Labels& labels, Reducti
 
 template <class T>
 Variable<T> cross_entropy(const Variable<T>& logits, const Labels& labels, Reduction r) {
+  profiler::ScopedForward prof("cross_entropy");
   check_labels("cross_entropy", logits, labels);
   const std::size_t rows = logits.shape()[0], c = logits.shape()[1];
   const T* px = logits.value().data();
@@ -156,6 +159,7 @@ Variable<T> cross_entropy(const Variable<T>& logits, const Labels& labels, Reduc
 
 template <class T>
 Variable<T> mse_loss(const Variable<T>& input, const Variable<T>& target, Reduction r) {
+  profiler::ScopedForward prof("mse_loss");
   if (input.shape() != target.shape())
     throw ShapeError("mse_loss: input shape " + shape_str(input.shape()) + " and target shape " +
                      shape_str(target.shape()) + " differ");

@@ -5,6 +5,7 @@
 // Each partial is computed only when its input needs it. Large products are split into fixed row blocks (parallel_gemm),
 // each one single-threaded BLAS call: the same bits whatever xgrad's thread count.
 #include "core/linalg.h"
+#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 
@@ -68,6 +69,7 @@ class LinearOp final : public Op<T> {
 
 template <class T>
 Variable<T> matmul(const Variable<T>& a, const Variable<T>& b) {
+  profiler::ScopedForward prof("matmul");
   if (a.dim() != 2 || b.dim() != 2 || a.shape()[1] != b.shape()[0])
     throw ShapeError("matmul: shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) +
                      " cannot be multiplied (expected [M,K] and [K,N])");
@@ -82,6 +84,7 @@ Variable<T> matmul(const Variable<T>& a, const Variable<T>& b) {
 
 template <class T>
 Variable<T> linear(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b) {
+  profiler::ScopedForward prof("linear");
   if (x.dim() != 2 || w.dim() != 2 || x.shape()[1] != w.shape()[1])
     throw ShapeError("linear: input " + shape_str(x.shape()) + " and weight " + shape_str(w.shape()) +
                      " do not match (expected input [N,in] and weight [out,in])");

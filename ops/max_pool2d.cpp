@@ -7,9 +7,12 @@
 // Shapes:   x [N,C,H,W] -> y [N,C,(H+2ph-kh)/sh+1,(W+2pw-kw)/sw+1]; stride defaults to the kernel; pad <= k/2.
 // Parallel over (n,c) planes in fixed chunks; each task writes only its own planes.
 #include <climits>
+#include <type_traits>
 #include <cstdint>
 
+#include "core/profiler.h"
 #include "ops/pool2d.h"
+#include "ops/simd_kernels.h"
 
 namespace xg::ops {
 namespace {
@@ -87,6 +90,13 @@ template <class T>
 void max_pool_planes(const T* px, T* py, std::int32_t* arg, const detail::PoolGeom& g, std::size_t lo, std::size_t hi) {
   const std::size_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
   const bool padded = g.ph > 0 || g.pw > 0;
+  if constexpr (std::is_same_v<T, float>) {  // the common 2x2 / stride 2 pool: a dispatched vector kernel
+    if (!padded && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2) {
+      for (std::size_t p = lo; p < hi; ++p)
+        simd::max_pool_2x2(px + p * plane_in, g.h, g.w, py + p * plane_out, arg ? arg + p * plane_out : nullptr);
+      return;
+    }
+  }
   for (std::size_t p = lo; p < hi; ++p) {
     const T* xp = px + p * plane_in;
     T* yp = py + p * plane_out;
@@ -129,6 +139,7 @@ class MaxPool2dOp final : public Op<T> {
 
 template <class T>
 Variable<T> max_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
+  profiler::ScopedForward prof("max_pool2d");
   const detail::PoolGeom g = detail::pool_geometry("max_pool2d", x, kernel, stride, padding);
   if (g.h * g.w > static_cast<std::size_t>(INT32_MAX))
     throw ShapeError("max_pool2d: input planes of " + std::to_string(g.h * g.w) + " elements are too large");

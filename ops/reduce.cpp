@@ -4,6 +4,7 @@
 // Backward: dx = g broadcast back over the reduced elements (· 1/count for mean)
 // Shapes:   x [..] -> [] (all) or x with axis d removed (or kept as 1 with keepdim)
 // Sums run serially in index order (fixed-order reduction: the same bits at any thread count).
+#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 
@@ -41,6 +42,7 @@ class ReduceOp final : public Op<T> {
 
 template <class T>
 Variable<T> reduce_all(const Variable<T>& x, bool mean) {
+  profiler::ScopedForward prof(mean ? "mean" : "sum");
   const Tensor<T>& v = x.value();
   const T* p = v.data();
   T acc = detail::sum_contiguous(p, v.size());
@@ -52,6 +54,7 @@ Variable<T> reduce_all(const Variable<T>& x, bool mean) {
 
 template <class T>
 Variable<T> reduce_dim(const Variable<T>& x, std::int64_t dim, bool keepdim, bool mean) {
+  profiler::ScopedForward prof(mean ? "mean" : "sum");
   const char* op = mean ? "mean" : "sum";
   const Shape s = x.shape();
   const std::size_t d = detail::normalize_dim(op, dim, s.size());

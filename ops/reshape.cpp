@@ -2,6 +2,7 @@
 //
 // reshape: y = x viewed with a new shape (one extent may be -1)   dx = g reshaped back to x's shape
 // flatten: reshape merging dims start..end                        dx likewise
+#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 
@@ -25,6 +26,7 @@ class ReshapeOp final : public Op<T> {
 
 template <class T>
 Variable<T> reshape_to(const char* op, const Variable<T>& x, const Shape& s) {
+  profiler::ScopedForward prof(op);
   Tensor<T> y = x.value();
   y.reshape(s);
   return record<ReshapeOp<T>>(std::move(y), {x}, op);

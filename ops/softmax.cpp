@@ -5,6 +5,7 @@
 // Subtracting the row maximum keeps both finite for logits of any magnitude.
 #include <cmath>
 
+#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 
@@ -54,6 +55,7 @@ class SoftmaxOp final : public Op<T> {
 
 template <class T>
 Variable<T> softmax_impl(const Variable<T>& x, std::int64_t dim, bool log) {
+  profiler::ScopedForward prof(log ? "log_softmax" : "softmax");
   const char* op = log ? "log_softmax" : "softmax";
   const Shape s = x.shape();
   const Rows r = detail::split_axis(s, detail::normalize_dim(op, dim, s.size()));

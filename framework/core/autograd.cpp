@@ -2,12 +2,14 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
 
+#include "core/profiler.h"
 #include "core/variable.h"
 
 namespace xg {
@@ -196,7 +198,14 @@ class Engine {
       if (!op->pending_grad_) continue;
       Tensor<T> g_out = std::move(*op->pending_grad_);
       op->pending_grad_.reset();
-      GradList<T> grads = op->backward(g_out);
+      GradList<T> grads;
+      if (profiler::enabled()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        grads = op->backward(g_out);
+        profiler::add(op->name(), true, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      } else {
+        grads = op->backward(g_out);
+      }
       if (grads.size() != op->inputs_.size())
         throw GraphError(std::string(op->name()) + ": backward returned " + std::to_string(grads.size()) +
                          " gradients for " + std::to_string(op->inputs_.size()) + " inputs");

@@ -1,5 +1,8 @@
 // The engine: accumulation, graph shapes, long chains, grad mode, detach, zero_grad and graph errors.
+#include <map>
+
 #include "core/dot.h"
+#include "core/profiler.h"
 #include "helpers.h"
 
 using namespace xg;
@@ -201,4 +204,24 @@ TEST_CASE("to_dot draws every op with its shape, every leaf, and which inputs ne
   std::size_t edges = 0;
   for (std::size_t p = dot.find("->"); p != std::string::npos; p = dot.find("->", p + 2)) ++edges;
   CHECK(edges == 7);  // x, w, b -> conv2d -> sigmoid -> max_pool2d -> flatten -> cross_entropy
+}
+
+TEST_CASE("the profiler counts each op's forward and backward calls, and records nothing when off") {
+  Variable<float> x(zeros<float>({2, 1, 8, 8})), w(zeros<float>({3, 1, 3, 3}), true);
+  profiler::reset();
+  ops::sum(ops::relu(ops::conv2d(x, w))).backward();
+  CHECK(profiler::entries().empty());
+  profiler::enable();
+  for (int i = 0; i < 3; ++i) ops::sum(ops::relu(ops::conv2d(x, w))).backward();
+  profiler::enable(false);
+  std::map<std::string, profiler::Entry> by_name;
+  for (const auto& e : profiler::entries()) by_name[e.name] = e;
+  for (const char* op : {"conv2d", "relu", "sum"}) {
+    CAPTURE(op);
+    REQUIRE(by_name.count(op) == 1);
+    CHECK(by_name[op].forward_calls == 3);
+    CHECK(by_name[op].backward_calls == 3);
+  }
+  CHECK(profiler::table().find("conv2d") != std::string::npos);
+  profiler::reset();
 }

@@ -1,0 +1,77 @@
+// Run-time dispatched float32 kernels (see simd_kernels.h).
+#include "ops/simd_kernels.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define XG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define XG_CLONES
+#endif
+
+namespace xg::ops::simd {
+
+namespace {
+/// e^t for t in [-87, 88.72], as Cephes expf: t = n·ln2 + r, e^r by a degree-6 polynomial, 2^n by building the exponent
+/// bits. Branch-free (so it vectorises); n reaches 128 only at the top of the range, where the bits are +inf.
+inline float exp_poly(float t) {
+  const float k = t * 1.44269504088896341f;
+  const std::int32_t n = static_cast<std::int32_t>(k + 128.5f) - 128;  // round to nearest: k + 128.5 > 0
+  const float fn = static_cast<float>(n);
+  float r = t - fn * 0.693359375f;
+  r = r - fn * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const std::int32_t bits = (n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+}  // namespace
+
+XG_CLONES void sigmoid(const float* x, float* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const float t = std::min(std::max(-v, -87.0f), 88.72f);  // e^-v overflows to inf past 88.72: y = 0
+    const float s = 1.0f / (1.0f + exp_poly(t));
+    y[i] = v != v ? v : s;  // NaN stays NaN
+  }
+}
+
+XG_CLONES void max_pool_2x2(const float* x, std::size_t h, std::size_t w, float* y, std::int32_t* arg) {
+  const std::size_t oh = h / 2, ow = w / 2;
+  for (std::size_t i = 0; i < oh; ++i) {
+    const float* r0 = x + 2 * i * w;
+    const float* r1 = r0 + w;
+    float* yr = y + i * ow;
+    const auto base = static_cast<std::int32_t>(2 * i * w);
+    const auto W = static_cast<std::int32_t>(w);
+    for (std::size_t j = 0; j < ow; ++j) {
+      // Scan order a, b, c, d; a later value wins when larger or NaN (branch-free selects).
+      const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+      const auto col = static_cast<std::int32_t>(2 * j);
+      float best = a;
+      std::int32_t at = base + col;
+      bool win = (b > best) | (b != b);
+      best = win ? b : best;
+      at = win ? base + col + 1 : at;
+      win = (c > best) | (c != c);
+      best = win ? c : best;
+      at = win ? base + W + col : at;
+      win = (d > best) | (d != d);
+      best = win ? d : best;
+      at = win ? base + W + col + 1 : at;
+      yr[j] = best;
+      if (arg) arg[i * ow + j] = at;
+    }
+  }
+}
+
+}  // namespace xg::ops::simd

@@ -1,0 +1,21 @@
+#pragma once
+/// \file simd_kernels.h
+/// float32 kernels compiled for several instruction sets (GCC target_clones: AVX-512, AVX2, baseline) and chosen at
+/// run time, so the binary stays portable (no -march=native) while the hot loops use the widest vectors the CPU has.
+/// They do pure elementwise arithmetic in a fixed order (no reassociation, no contraction: xgrad builds as ISO C++,
+/// where GCC does not fuse multiply-adds), so every variant gives the same bits.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace xg::ops::simd {
+
+/// y[i] = 1 / (1 + e^(-x[i])), with e^ a Cephes-style polynomial (max relative error ~2e-7 against double);
+/// exactly 0 for x < -88.7 and 1 for large x, never NaN for finite x.
+void sigmoid(const float* x, float* y, std::size_t n);
+
+/// 2×2 max-pooling with stride 2 and no padding over one [h, w] plane into [h/2, w/2]: the maximum and, if `arg` is
+/// not null, its index in the plane (the first maximum in row-major order wins; a NaN wins, as in PyTorch).
+void max_pool_2x2(const float* x, std::size_t h, std::size_t w, float* y, std::int32_t* arg);
+
+}  // namespace xg::ops::simd
