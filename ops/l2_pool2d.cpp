@@ -7,12 +7,19 @@
 // Shapes:   as max_pool2d: x [N,C,H,W] -> [N,C,(H+2ph-kh)/sh+1,(W+2pw-kw)/sw+1]; pad <= k/2.
 // Parallel over (n,c) planes in fixed chunks; overlapping windows accumulate within their own plane only.
 #include <cmath>
+#include <type_traits>
 
 #include "core/profiler.h"
 #include "ops/pool2d.h"
+#include "ops/simd_kernels.h"
 
 namespace xg::ops {
 namespace {
+
+/// The common 2x2 / stride 2 / unpadded case, which has a dispatched float32 kernel.
+bool is_2x2(const detail::PoolGeom& g) {
+  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+}
 
 template <class T>
 class L2Pool2dOp final : public Op<T> {
@@ -28,6 +35,16 @@ class L2Pool2dOp final : public Op<T> {
     T* pd = dx.data();
     const auto W = static_cast<std::int64_t>(g.w);
     const std::size_t plane_in = g.h * g.w;
+    if constexpr (std::is_same_v<T, float>) {
+      if (is_2x2(g)) {  // dispatched vector kernel; the same formula and order as below
+        const std::size_t plane_out = g.oh * g.ow;
+        parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
+          for (std::size_t p = lo; p < hi; ++p)
+            simd::l2_pool_2x2_backward(px + p * plane_in, py + p * plane_out, pg + p * plane_out, g.h, g.w, pd + p * plane_in);
+        });
+        return {std::move(dx)};
+      }
+    }
     detail::for_each_window(g, [&](const detail::Window& w) {
       if (py[w.out] == T(0)) return;  // all-zero window: gradient 0
       const T s = pg[w.out] / py[w.out];
@@ -54,6 +71,14 @@ Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> s
   T* py = y.data();
   const auto W = static_cast<std::int64_t>(g.w);
   const std::size_t plane_in = g.h * g.w;
+  if constexpr (std::is_same_v<T, float>) {
+    if (is_2x2(g)) {  // dispatched vector kernel; the same formula and order as below
+      parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
+        for (std::size_t p = lo; p < hi; ++p) simd::l2_pool_2x2(px + p * plane_in, g.h, g.w, py + p * g.oh * g.ow);
+      });
+      return record<L2Pool2dOp<T>>(std::move(y), {x}, g);
+    }
+  }
   detail::for_each_window(g, [&](const detail::Window& w) {
     const T* xp = px + w.plane * plane_in;
     T acc = T(0);

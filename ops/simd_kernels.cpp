@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -42,6 +43,45 @@ XG_CLONES void sigmoid(const float* x, float* y, std::size_t n) {
     const float t = std::min(std::max(-v, -87.0f), 88.72f);  // e^-v overflows to inf past 88.72: y = 0
     const float s = 1.0f / (1.0f + exp_poly(t));
     y[i] = v != v ? v : s;  // NaN stays NaN
+  }
+}
+
+XG_CLONES void relu(const float* x, float* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : (x[i] != x[i] ? x[i] : 0.0f);
+}
+
+XG_CLONES void relu_backward(const float* g, const float* y, float* dx, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? g[i] : 0.0f;
+}
+
+XG_CLONES void l2_pool_2x2(const float* x, std::size_t h, std::size_t w, float* y) {
+  const std::size_t oh = h / 2, ow = w / 2;
+  for (std::size_t i = 0; i < oh; ++i) {
+    const float* r0 = x + 2 * i * w;
+    const float* r1 = r0 + w;
+    for (std::size_t j = 0; j < ow; ++j) {
+      const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+      y[i * ow + j] = std::sqrt(((a * a + b * b) + c * c) + d * d);  // the generic kernel's order: row by row
+    }
+  }
+}
+
+XG_CLONES void l2_pool_2x2_backward(const float* x, const float* y, const float* g, std::size_t h, std::size_t w, float* dx) {
+  const std::size_t oh = h / 2, ow = w / 2;
+  for (std::size_t i = 0; i < h * w; ++i) dx[i] = 0.0f;
+  for (std::size_t i = 0; i < oh; ++i) {
+    const float* r0 = x + 2 * i * w;
+    const float* r1 = r0 + w;
+    float* d0 = dx + 2 * i * w;
+    float* d1 = d0 + w;
+    for (std::size_t j = 0; j < ow; ++j) {
+      const float yv = y[i * ow + j];
+      const float s = yv == 0.0f ? 0.0f : g[i * ow + j] / yv;  // an all-zero window: gradient exactly 0
+      d0[2 * j] = s * r0[2 * j];
+      d0[2 * j + 1] = s * r0[2 * j + 1];
+      d1[2 * j] = s * r1[2 * j];
+      d1[2 * j + 1] = s * r1[2 * j + 1];
+    }
   }
 }
 

@@ -14,6 +14,17 @@ namespace xg::ops::simd {
 /// exactly 0 for x < -88.7 and 1 for large x, never NaN for finite x.
 void sigmoid(const float* x, float* y, std::size_t n);
 
+/// y[i] = max(x[i], 0) (a NaN stays NaN).
+void relu(const float* x, float* y, std::size_t n);
+/// dx[i] = g[i] where y[i] > 0, else 0 (relu'(0) = 0).
+void relu_backward(const float* g, const float* y, float* dx, std::size_t n);
+
+/// 2×2 L2 pooling with stride 2 and no padding over one [h, w] plane: y = sqrt(a² + b² + c² + d²).
+void l2_pool_2x2(const float* x, std::size_t h, std::size_t w, float* y);
+/// Its backward for one plane: dx = g · x / y over each window, 0 where y == 0 (dx is written, not accumulated:
+/// with stride 2 the windows do not overlap; cells outside every window, an odd last row or column, are set to 0).
+void l2_pool_2x2_backward(const float* x, const float* y, const float* g, std::size_t h, std::size_t w, float* dx);
+
 /// 2×2 max-pooling with stride 2 and no padding over one [h, w] plane into [h/2, w/2]: the maximum and, if `arg` is
 /// not null, its index in the plane (the first maximum in row-major order wins; a NaN wins, as in PyTorch).
 void max_pool_2x2(const float* x, std::size_t h, std::size_t w, float* y, std::int32_t* arg);
