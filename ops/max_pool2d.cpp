@@ -110,7 +110,7 @@ void max_pool_planes(const T* px, T* py, std::int32_t* arg, const detail::PoolGe
 template <class T>
 class MaxPool2dOp final : public Op<T> {
  public:
-  MaxPool2dOp(detail::PoolGeom g, std::vector<std::int32_t> argmax) : g_(g), argmax_(std::move(argmax)) {}
+  MaxPool2dOp(detail::PoolGeom g, detail::Buffer<std::int32_t> argmax) : g_(g), argmax_(std::move(argmax)) {}
   const char* name() const override { return "max_pool2d"; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
@@ -132,7 +132,7 @@ class MaxPool2dOp final : public Op<T> {
 
  private:
   detail::PoolGeom g_;
-  std::vector<std::int32_t> argmax_;
+  detail::Buffer<std::int32_t> argmax_;  // uninitialised until the forward writes every entry
 };
 
 }  // namespace
@@ -145,7 +145,7 @@ Variable<T> max_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> 
     throw ShapeError("max_pool2d: input planes of " + std::to_string(g.h * g.w) + " elements are too large");
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   const bool rec = should_record<T>({&x});
-  std::vector<std::int32_t> argmax(rec ? y.size() : 0);
+  detail::Buffer<std::int32_t> argmax(rec ? y.size() : 0);
   const T* px = x.value().data();
   T* py = y.data();
   std::int32_t* pa = rec ? argmax.data() : nullptr;
