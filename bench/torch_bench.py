@@ -40,11 +40,14 @@ def bench_ops():
             with torch.no_grad():
                 tf = median_seconds(fwd)
 
+            with torch.no_grad():
+                seed = torch.ones_like(fwd())  # the upstream gradient, made once (it is not part of the op)
+
             def fb():
                 for p in params:
                     p.grad = None
                 y = fwd()
-                y.backward(torch.ones_like(y))
+                y.backward(seed)
             tfb = median_seconds(fb)
             print(f"{name:34s} {threads} thr  fwd {tf*1e3:9.3f} ms   fwd+bwd {tfb*1e3:9.3f} ms", flush=True)
             rows.append({"name": name, "threads": threads, "forward_ms": tf * 1e3, "forward_backward_ms": tfb * 1e3,

@@ -164,7 +164,7 @@ Variable<T> attach_op(std::shared_ptr<Op<T>> op, Tensor<T> out, std::vector<Vari
 template <class T>
 class Engine {
  public:
-  static void run(const Variable<T>& root, Tensor<T> seed, bool retain_graph) {
+  static void run(const Variable<T>& root, const Tensor<T>& seed, bool retain_graph) {
     auto& rimpl = root.impl();
     if (!rimpl.requires_grad)
       throw GraphError(
@@ -174,13 +174,12 @@ class Engine {
       throw GraphError("backward: the gradient has shape " + shape_str(seed.shape()) + " but the output has shape " +
                        shape_str(rimpl.value.shape()));
     if (!rimpl.creator) {  // a leaf: its gradient is the seed
-      accumulate(rimpl.grad, std::move(seed));
+      accumulate(rimpl.grad, Tensor<T>(seed));
       return;
     }
     std::vector<Op<T>*> order = topological_order(rimpl.creator.get());
-    rimpl.creator->pending_grad_.emplace(std::move(seed));
     try {
-      walk(order, retain_graph);
+      walk(order, retain_graph, seed);  // the root op reads the seed in place (no copy of a large gradient)
     } catch (...) {  // leave no half-accumulated gradients behind in the graph
       for (Op<T>* op : order) op->pending_grad_.reset();
       throw;
@@ -188,16 +187,21 @@ class Engine {
   }
 
  private:
-  static void walk(const std::vector<Op<T>*>& order, bool retain_graph) {
+  static void walk(const std::vector<Op<T>*>& order, bool retain_graph, const Tensor<T>& seed) {
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       Op<T>* op = *it;
       if (op->released_)
         throw GraphError(std::string("backward: trying to backward through the graph a second time ('") + op->name() +
                          "' already freed its saved tensors); pass retain_graph = true to the first backward if you "
                          "need to call it twice");
-      if (!op->pending_grad_) continue;
-      Tensor<T> g_out = std::move(*op->pending_grad_);
-      op->pending_grad_.reset();
+      const bool is_root = it == order.rbegin();  // the root's creator comes last in the post-order
+      if (!is_root && !op->pending_grad_) continue;
+      Tensor<T> pending;
+      if (!is_root) {
+        pending = std::move(*op->pending_grad_);
+        op->pending_grad_.reset();
+      }
+      const Tensor<T>& g_out = is_root ? seed : pending;
       GradList<T> grads;
       if (profiler::enabled()) {
         const auto t0 = std::chrono::steady_clock::now();
