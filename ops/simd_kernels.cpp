@@ -40,7 +40,8 @@ inline float exp_poly(float t) {
 XG_CLONES void sigmoid(const float* x, float* y, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     const float v = x[i];
-    const float t = std::min(std::max(-v, -87.0f), 88.72f);  // e^-v overflows to inf past 88.72: y = 0
+    float t = std::min(std::max(-v, -87.0f), 88.72f);  // e^-v overflows to inf past 88.72: y = 0
+    t = t != t ? 0.0f : t;  // NaN: keep the exponent arithmetic defined; the result is replaced below
     const float s = 1.0f / (1.0f + exp_poly(t));
     y[i] = v != v ? v : s;  // NaN stays NaN
   }
