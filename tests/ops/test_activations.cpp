@@ -41,6 +41,26 @@ TEST_CASE("relu has gradient exactly 0 at x = 0 (PyTorch's convention)") {
   CHECK(x.grad().data()[2] == 1.0);
 }
 
+TEST_CASE("sigmoid, tanh and relu propagate NaN, as in PyTorch") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Variable<float> x(Tensor<float>{nan, 1.0f, nan, -1.0f, 0.5f, nan, 2.0f, -3.0f, nan});  // odd length: the kernel tails
+  for (const auto& y : {ops::sigmoid(x).value(), ops::tanh(x).value(), ops::relu(x).value()}) {
+    CHECK(std::isnan(y.data()[0]));
+    CHECK(std::isnan(y.data()[8]));
+    CHECK(std::isfinite(y.data()[1]));
+  }
+}
+
+TEST_CASE("the float32 sigmoid kernel agrees with the exact formula to 1e-6 over the whole range") {
+  Tensor<float> t = Tensor<float>::from_shape({20001});
+  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = -100.0f + 0.01f * static_cast<float>(i);
+  const auto y = ops::sigmoid(Variable<float>(t)).value();
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    const double exact = 1.0 / (1.0 + std::exp(-static_cast<double>(t.data()[i])));
+    CHECK(std::abs(y.data()[i] - exact) <= 1e-6 * std::max(exact, 1e-30) + 1e-37);
+  }
+}
+
 TEST_CASE("sigmoid stays finite and exact for large |x|") {
   Variable<float> x(Tensor<float>{-1000.0f, -100.0f, 100.0f, 1000.0f});
   auto y = ops::sigmoid(x).value();
