@@ -239,11 +239,12 @@ class Conv2dOp final : public Op<T> {
       grads[1] = std::move(dw);
     }
     if (need_x) {
-      Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
+      Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});  // each task zeroes its own images
       T* pdx = dx.data();
       parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
         for (std::size_t b = lo; b < hi; ++b) {
           const std::size_t n0 = g.first(b), nb = g.count(b), ld = nb * ohw;
+          std::fill(pdx + n0 * in_img, pdx + (n0 + nb) * in_img, T(0));
           T* dcol = detail::scratch<T>(0, ckk * ld);
           gemm<T>(true, false, ckk, ld, g.f, T(1), w, ckk, g_block(b), ld, T(0), dcol, ld);
           for (std::size_t k = 0; k < nb; ++k) col2im(dcol + k * ohw, g, pdx + (n0 + k) * in_img, ld);

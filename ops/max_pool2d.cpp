@@ -114,11 +114,12 @@ class MaxPool2dOp final : public Op<T> {
   const char* name() const override { return "max_pool2d"; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
-    Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
+    Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});  // each task zeroes its own planes (in parallel)
     const T* pg = gy.data();
     T* pd = dx.data();
     const std::size_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
     parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
+      std::fill(pd + lo * plane_in, pd + hi * plane_in, T(0));
       for (std::size_t p = lo; p < hi; ++p) {
         T* dp = pd + p * plane_in;
         const T* gp = pg + p * plane_out;
