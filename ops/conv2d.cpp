@@ -17,6 +17,7 @@
 // Blocks and chunks never depend on the thread count, so every result is bit-identical at any thread count; BLAS runs
 // on one thread inside each task, TBB over blocks owns the cores.
 #include <algorithm>
+#include <type_traits>
 
 #include "core/linalg.h"
 #include "core/profiler.h"
@@ -69,31 +70,42 @@ void valid_range(std::int64_t extent, std::int64_t out, std::int64_t s, std::int
 #define XG_PLAIN_LOOPS
 #endif
 
-/// im2col of a valid convolution; kOW > 0 fixes the output width at compile time (0: g.ow at run time).
-template <class T, std::size_t kOW>
-XG_PLAIN_LOOPS void valid_im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld) {
-  const std::size_t ow_n = kOW ? kOW : g.ow, oh_n = g.oh, w = g.w;
+/// Calls f(col_offset, image_offset) for each run a valid convolution's im2col copies (stride 1, no padding, no
+/// dilation): patch row (c, i, j), output row oh, is the OW contiguous image values from image_offset on. kOW > 0 fixes
+/// OW at compile time (0: g.ow at run time). im2col and col2im are this one walk with opposite data movement.
+template <std::size_t kOW, class F>
+void for_each_valid_run(const ConvGeom& g, std::size_t ld, F&& f) {
+  const std::size_t ow_n = kOW ? kOW : g.ow;
   for (std::size_t c = 0; c < g.c; ++c)
     for (std::size_t i = 0; i < g.kh; ++i)
-      for (std::size_t j = 0; j < g.kw; ++j) {
-        T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
-        const T* src = x + (c * g.h + i) * w + j;
-        for (std::size_t oh = 0; oh < oh_n; ++oh)
-          for (std::size_t ow = 0; ow < ow_n; ++ow) row[oh * ow_n + ow] = src[oh * w + ow];
-      }
+      for (std::size_t j = 0; j < g.kw; ++j)
+        for (std::size_t oh = 0; oh < g.oh; ++oh)
+          f(((c * g.kh + i) * g.kw + j) * ld + oh * ow_n, (c * g.h + i + oh) * g.w + j);
+}
+
+/// Calls body(width) with the output width as a compile-time constant for the MNIST layers (8 and 24; the copies then
+/// become a few vector moves), else with 0 (run time).
+template <class F>
+void with_output_width(std::size_t ow, F&& body) {
+  switch (ow) {
+    case 8: body(std::integral_constant<std::size_t, 8>{}); return;
+    case 24: body(std::integral_constant<std::size_t, 24>{}); return;
+    default: body(std::integral_constant<std::size_t, 0>{}); return;
+  }
 }
 
 /// Writes image x's patches into col (rows C·KH·KW, row stride `ld`, OH·OW columns from the pointer on).
 template <class T>
 XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld) {
-  if (g.valid()) {
-    // The common "valid" convolution: every patch row is OH runs of OW contiguous input values, no bounds to check.
-    // Widths of the MNIST networks get a compile-time run length (the copies then become a few vector moves).
-    switch (g.ow) {
-      case 8: valid_im2col<T, 8>(x, g, col, ld); return;
-      case 24: valid_im2col<T, 24>(x, g, col, ld); return;
-      default: valid_im2col<T, 0>(x, g, col, ld); return;
-    }
+  if (g.valid()) {  // the common case: no bounds to check
+    with_output_width(g.ow, [&](auto width) {
+      constexpr std::size_t kOW = decltype(width)::value;
+      const std::size_t n = kOW ? kOW : g.ow;
+      for_each_valid_run<kOW>(g, ld, [&](std::size_t at, std::size_t from) {
+        for (std::size_t k = 0; k < n; ++k) col[at + k] = x[from + k];
+      });
+    });
+    return;
   }
   const auto H = static_cast<std::int64_t>(g.h), W = static_cast<std::int64_t>(g.w);
   const auto OH = static_cast<std::int64_t>(g.oh), OW = static_cast<std::int64_t>(g.ow);
@@ -126,29 +138,18 @@ XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld
   }
 }
 
-/// col2im of a valid convolution (the adjoint of valid_im2col); kOW as there.
-template <class T, std::size_t kOW>
-XG_PLAIN_LOOPS void valid_col2im(const T* dcol, const ConvGeom& g, T* dx, std::size_t ld) {
-  const std::size_t ow_n = kOW ? kOW : g.ow, oh_n = g.oh, w = g.w;
-  for (std::size_t c = 0; c < g.c; ++c)
-    for (std::size_t i = 0; i < g.kh; ++i)
-      for (std::size_t j = 0; j < g.kw; ++j) {
-        const T* row = dcol + ((c * g.kh + i) * g.kw + j) * ld;
-        T* dst = dx + (c * g.h + i) * w + j;
-        for (std::size_t oh = 0; oh < oh_n; ++oh)
-          for (std::size_t ow = 0; ow < ow_n; ++ow) dst[oh * w + ow] += row[oh * ow_n + ow];
-      }
-}
-
 /// dx += col2im(dcol): the adjoint of im2col (same layout and row stride `ld`). dx must be zeroed by the caller.
 template <class T>
 XG_PLAIN_LOOPS void col2im(const T* dcol, const ConvGeom& g, T* dx, std::size_t ld) {
-  if (g.valid()) {  // "valid" convolution
-    switch (g.ow) {
-      case 8: valid_col2im<T, 8>(dcol, g, dx, ld); return;
-      case 24: valid_col2im<T, 24>(dcol, g, dx, ld); return;
-      default: valid_col2im<T, 0>(dcol, g, dx, ld); return;
-    }
+  if (g.valid()) {
+    with_output_width(g.ow, [&](auto width) {
+      constexpr std::size_t kOW = decltype(width)::value;
+      const std::size_t n = kOW ? kOW : g.ow;
+      for_each_valid_run<kOW>(g, ld, [&](std::size_t at, std::size_t to) {
+        for (std::size_t k = 0; k < n; ++k) dx[to + k] += dcol[at + k];
+      });
+    });
+    return;
   }
   const auto H = static_cast<std::int64_t>(g.h), W = static_cast<std::int64_t>(g.w);
   const auto OH = static_cast<std::int64_t>(g.oh), OW = static_cast<std::int64_t>(g.ow);
