@@ -52,6 +52,8 @@ class MnistCnn : public nn::Module<T> {
  public:
   /// Builds the network; initialisation and dropout masks draw from `rng`, which must outlive the model.
   MnistCnn(const MnistCnnConfig& config, Rng& rng);
+  /// Dropout masks draw from `rng` from now on (it must outlive the model).
+  void set_dropout_rng(Rng& rng) { rng_ = &rng; }
 
   /// images [N,1,28,28] → logits [N,10].
   Variable<T> forward(const Variable<T>& images);

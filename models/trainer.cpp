@@ -11,11 +11,29 @@ bool all_finite(const Tensor<float>& t) {
     if (!std::isfinite(v)) return false;
   return true;
 }
+
+/// The dropout generator's seed for (seed, epoch, rank): splitmix64 steps, so nearby inputs give unrelated seeds.
+std::uint64_t dropout_seed(std::uint64_t seed, std::size_t epoch, int rank) {
+  auto mix = [](std::uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(mix(seed ^ 0x64726f706f7574ULL) ^ epoch) ^ static_cast<std::uint64_t>(rank));
+}
 }  // namespace
 
-Trainer::Trainer(const RunConfig& c) : config_(c), rng_(std::make_unique<Rng>(c.seed)) {
+Trainer::Trainer(const RunConfig& c, dist::Communicator& comm)
+    : config_(c), comm_(&comm), rng_(std::make_unique<Rng>(c.seed)), dropout_rng_(std::make_unique<Rng>()) {
   if (c.batch_size == 0 || c.test_batch_size == 0) throw std::invalid_argument("trainer: batch sizes must be positive");
   model_ = std::make_unique<MnistCnn<float>>(c.model, *rng_);
+  model_->set_dropout_rng(*dropout_rng_);
+  if (comm.size() > 1) {
+    dist::broadcast_parameters(comm, model_->parameters());
+    dist::check_replicas(comm, model_->parameters(), "after the initial broadcast");
+  }
+  reducer_ = std::make_unique<dist::GradientReducer<float>>(comm, model_->parameters());
   if (c.optimizer == "sgd")
     optimizer_ = std::make_unique<nn::Sgd<float>>(
         model_->parameters(), nn::SgdOptions{c.lr, c.momentum, 0.0, c.weight_decay, c.nesterov});
@@ -29,30 +47,40 @@ Trainer::Trainer(const RunConfig& c) : config_(c), rng_(std::make_unique<Rng>(c.
 EpochStats Trainer::train_epoch(const Dataset& data, const ProgressFn& progress) {
   const auto start = std::chrono::steady_clock::now();
   model_->train();
+  dropout_rng_->seed(dropout_seed(config_.seed, epoch_, comm_->rank()));
   const std::vector<std::size_t> order = shuffled_indices(data.size(), *rng_);
   EpochStats s;
   double loss_sum = 0;
   auto named = model_->named_parameters();
   for (std::size_t b = 0; b < order.size(); b += config_.batch_size) {
-    const std::vector<std::size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(b),
-                                       order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), b + config_.batch_size)));
-    Variable<float> x(data.images<float>(idx));
+    // The global mini-batch order[b, b + n), and this rank's share of it.
+    const std::size_t n = std::min(order.size(), b + config_.batch_size) - b;
+    const auto [lo, hi] = dist::shard(n, comm_->rank(), comm_->size());
+    const std::vector<std::size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(b + lo),
+                                       order.begin() + static_cast<std::ptrdiff_t>(b + hi));
     optimizer_->zero_grad();
-    Variable<float> loss = ops::cross_entropy(model_->forward(x), data.labels_of(idx));
-    const float l = loss.item();
+    double batch_loss = 0;  // Σ over this rank's images, then over all ranks
+    if (!idx.empty()) {
+      Variable<float> loss = ops::cross_entropy(model_->forward(Variable<float>(data.images<float>(idx))), data.labels_of(idx));
+      batch_loss = static_cast<double>(loss.item()) * static_cast<double>(idx.size());
+      loss.backward();
+    }
+    reducer_->reduce(static_cast<double>(idx.size()) / static_cast<double>(n));
+    comm_->all_reduce_sum(&batch_loss, 1);
+    // Every rank sees the same reduced loss and gradients, so every rank stops here together.
     const std::string where = " at epoch " + std::to_string(epoch_ + 1) + ", step " + std::to_string(step_ + 1);
+    const double l = batch_loss / static_cast<double>(n);
     if (!config_.allow_nonfinite && !std::isfinite(l))
       throw NumericError("training: the loss (cross_entropy) is " + std::to_string(l) + where +
                          "; lower the learning rate, or pass --allow-nonfinite to continue anyway");
-    loss.backward();
     if (!config_.allow_nonfinite)
       for (auto& [name, p] : named)
         if (p.has_grad() && !all_finite(p.grad()))
           throw NumericError("training: non-finite gradient in parameter " + name + where);
     optimizer_->step();
     ++step_;
-    loss_sum += static_cast<double>(l) * static_cast<double>(idx.size());
-    s.images += idx.size();
+    loss_sum += batch_loss;
+    s.images += n;
     ++s.steps;
     if (progress) progress(s.images, data.size(), loss_sum / static_cast<double>(s.images));
   }
@@ -69,9 +97,10 @@ EvalStats Trainer::evaluate(const Dataset& data) {
   EvalStats e;
   double loss_sum = 0;
   std::vector<std::size_t> idx;
-  for (std::size_t b = 0; b < data.size(); b += config_.test_batch_size) {
+  const auto [lo, hi] = dist::shard(data.size(), comm_->rank(), comm_->size());
+  for (std::size_t b = lo; b < hi; b += config_.test_batch_size) {
     idx.clear();
-    for (std::size_t i = b; i < std::min(data.size(), b + config_.test_batch_size); ++i) idx.push_back(i);
+    for (std::size_t i = b; i < std::min(hi, b + config_.test_batch_size); ++i) idx.push_back(i);
     const auto labels = data.labels_of(idx);
     Variable<float> logits = model_->forward(Variable<float>(data.images<float>(idx)));
     loss_sum += static_cast<double>(ops::cross_entropy(logits, labels, ops::Reduction::Sum).item());
@@ -82,6 +111,11 @@ EvalStats Trainer::evaluate(const Dataset& data) {
     }
     e.total += idx.size();
   }
+  double sums[3] = {loss_sum, static_cast<double>(e.correct), static_cast<double>(e.total)};
+  comm_->all_reduce_sum(sums, 3);
+  loss_sum = sums[0];
+  e.correct = static_cast<std::size_t>(sums[1]);
+  e.total = static_cast<std::size_t>(sums[2]);
   model_->train();
   e.loss = e.total ? loss_sum / static_cast<double>(e.total) : 0.0;
   e.accuracy = e.total ? static_cast<double>(e.correct) / static_cast<double>(e.total) : 0.0;
@@ -136,6 +170,10 @@ void Trainer::restore(const nn::Checkpoint& ck) {
   nlohmann::json meta;
   nn::OptimizerState<float> st;
   Rng::State r{};
+  std::size_t epoch = 0, step = 0;
+  std::uint64_t seed = 0;
+  bool has_spare = false;
+  double spare = 0;
   try {
     meta = nlohmann::json::parse(ck.meta_json);
     if (meta.at("optimizer").get<std::string>() != config_.optimizer)
@@ -147,6 +185,11 @@ void Trainer::restore(const nn::Checkpoint& ck) {
     const auto rv = meta.at("rng").get<std::vector<std::uint64_t>>();
     if (rv.size() != 4) throw CheckpointError("checkpoint: the generator state must have 4 words");
     for (std::size_t i = 0; i < 4; ++i) r[i] = rv[i];
+    epoch = meta.at("epoch").get<std::size_t>();
+    step = meta.at("step").get<std::size_t>();
+    seed = meta.value("seed", config_.seed);
+    has_spare = meta.value("rng_has_spare", false);
+    spare = meta.value("rng_spare", 0.0);
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(std::string("checkpoint: malformed training state: ") + e.what());
   }
@@ -155,9 +198,10 @@ void Trainer::restore(const nn::Checkpoint& ck) {
   else nn::Adam<float>(model_->parameters(), nn::AdamOptions{}).load_state(st);
   nn::load_module(*model_, ck);
   optimizer_->load_state(st);
-  rng_->set_state(r, meta.value("rng_has_spare", false), meta.value("rng_spare", 0.0));
-  epoch_ = meta.at("epoch").get<std::size_t>();
-  step_ = meta.at("step").get<std::size_t>();
+  rng_->set_state(r, has_spare, spare);
+  epoch_ = epoch;
+  step_ = step;
+  config_.seed = seed;  // dropout masks derive from the checkpointed run's seed
 }
 
 }  // namespace xg::mnist

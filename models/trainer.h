@@ -1,13 +1,15 @@
 #pragma once
 /// \file trainer.h
-/// Training and evaluation of the MNIST CNN: one seeded generator for initialisation, shuffling and dropout; the
-/// optimizer; non-finite checks; and checkpoints holding everything needed to resume bit for bit.
+/// Training and evaluation of the MNIST CNN: one seeded generator for initialisation and shuffling, dropout masks
+/// drawn from a generator derived from (seed, epoch, rank); the optimizer; non-finite checks; checkpoints holding
+/// everything needed to resume bit for bit; and synchronous data-parallel training over a dist::Communicator.
 
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 
+#include "dist/data_parallel.h"
 #include "models/mnist_cnn.h"
 #include "models/mnist_data.h"
 #include "nn/checkpoint.h"
@@ -45,15 +47,20 @@ struct EvalStats {
 /// Called after every training step: (images done, images in the epoch, running mean loss).
 using ProgressFn = std::function<void(std::size_t, std::size_t, double)>;
 
+/// With a communicator of K > 1 ranks (docs/distributed.md), every rank builds the model from the same seed and then
+/// takes rank 0's parameters; each global mini-batch of `batch_size` images is split into K disjoint contiguous
+/// shards, gradients are averaged with dist::GradientReducer before the (identical) optimizer step, and evaluation
+/// is sharded and summed. Every rank must call every method in the same order.
 class Trainer {
  public:
-  explicit Trainer(const RunConfig& config);
+  explicit Trainer(const RunConfig& config, dist::Communicator& comm = dist::local_communicator());
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  /// One pass over `data` in a fresh seeded shuffle, in mini-batches (the last one may be smaller).
+  /// One pass over `data` in a fresh seeded shuffle, in mini-batches (the last one may be smaller). With K ranks,
+  /// `data` is the whole training set on every rank and the statistics are global.
   EpochStats train_epoch(const Dataset& data, const ProgressFn& progress = {});
-  /// Loss and accuracy on `data`, in eval mode with no graph recorded.
+  /// Loss and accuracy on `data`, in eval mode with no graph recorded (with K ranks: each evaluates a 1/K share).
   EvalStats evaluate(const Dataset& data);
   /// Predicted classes for `data` (argmax of the logits).
   std::vector<std::size_t> predict(const Dataset& data);
@@ -68,12 +75,18 @@ class Trainer {
   const RunConfig& config() const { return config_; }
   std::size_t epoch() const { return epoch_; }  ///< completed epochs
   std::size_t step() const { return step_; }    ///< completed optimizer steps
+  dist::Communicator& communicator() { return *comm_; }
+  /// Seconds spent averaging gradients across ranks so far (0 on one process).
+  double communication_seconds() const { return reducer_->seconds(); }
 
  private:
   RunConfig config_;
-  std::unique_ptr<Rng> rng_;
+  dist::Communicator* comm_;
+  std::unique_ptr<Rng> rng_;          ///< initialisation and shuffling: the same draws on every rank
+  std::unique_ptr<Rng> dropout_rng_;  ///< re-seeded from (seed, epoch, rank) at the start of every epoch
   std::unique_ptr<MnistCnn<float>> model_;
   std::unique_ptr<nn::Optimizer<float>> optimizer_;
+  std::unique_ptr<dist::GradientReducer<float>> reducer_;
   std::size_t epoch_ = 0, step_ = 0;
 };
 

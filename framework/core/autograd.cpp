@@ -144,6 +144,14 @@ Tensor<T>& Variable<T>::grad() {
 }
 
 template <class T>
+void Variable<T>::set_grad(Tensor<T> g) {
+  if (!std::equal(g.shape().begin(), g.shape().end(), impl().value.shape().begin(), impl().value.shape().end()))
+    throw ShapeError("set_grad: gradient of shape " + shape_str(g.shape()) + " for a Variable of shape " +
+                     shape_str(impl().value.shape()) + (name().empty() ? std::string() : " ('" + name() + "')"));
+  impl().grad = std::move(g);
+}
+
+template <class T>
 Variable<T> Variable<T>::detach() const {
   Variable out(impl().value, false);
   out.impl_->name = impl().name;

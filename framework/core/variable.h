@@ -118,6 +118,9 @@ class Variable {
   Tensor<T>& grad();
   /// Drops the accumulated gradient (PyTorch's `set_to_none` behaviour).
   void zero_grad() { impl().grad.reset(); }
+  /// Replaces the accumulated gradient (e.g. with one averaged across processes); `g` must have the value's shape,
+  /// else ShapeError.
+  void set_grad(Tensor<T> g);
 
   /// A new leaf with a copy of the value, cut from the graph, not requiring grad.
   Variable detach() const;
