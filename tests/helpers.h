@@ -2,6 +2,10 @@
 // Test helpers: seeded random tensors, comparisons, and the gradcheck assertion.
 
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
 
 #include <cmath>
 #include <cstring>
@@ -11,9 +15,28 @@
 #include "core/gradcheck.h"
 #include "core/random.h"
 #include "core/variable.h"
+#include "dist/communicator.h"
 #include "ops/ops.h"
 
 namespace xgt {
+
+/// What a shell command printed (stdout and stderr) and its exit code (-1 when killed by a signal).
+struct CommandResult {
+  int code;
+  std::string out;
+};
+inline CommandResult run_command(const std::string& command) {
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(p);
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+/// The test program's process group (size 1 unless launched by mpirun; tests/test_main.cpp).
+xg::dist::Communicator& world();
 
 using xg::Shape;
 using xg::Tensor;

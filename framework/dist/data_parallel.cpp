@@ -69,7 +69,11 @@ GradientReducer<T>::GradientReducer(Communicator& comm, std::vector<Variable<T>>
 
 template <class T>
 void GradientReducer<T>::reduce(double weight) {
-  if (comm_->size() == 1 && weight == 1.0) return;
+  if (comm_->size() == 1 && weight == 1.0) {  // nothing to sum: keep the gradients' bits
+    for (auto& p : params_)
+      if (!p.has_grad()) p.set_grad(zeros<T>(p.shape()));
+    return;
+  }
   profiler::ScopedForward profile("all_reduce (gradients)");
   const auto start = std::chrono::steady_clock::now();
   const T w = static_cast<T>(weight);
@@ -91,7 +95,7 @@ void GradientReducer<T>::reduce(double weight) {
     for (std::size_t i = b.first; i < b.last; ++i) {
       Variable<T>& p = params_[i];
       const std::size_t n = p.numel();
-      if (!p.has_grad()) p.set_grad(Tensor<T>::from_shape(p.value().shape()));
+      if (!p.has_grad()) p.set_grad(Tensor<T>::from_shape(p.shape()));
       std::memcpy(p.grad().data(), in, n * sizeof(T));
       in += n;
     }

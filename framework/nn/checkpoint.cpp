@@ -57,7 +57,9 @@ std::string os_error(const std::string& what, const std::string& path) {
   return "checkpoint: cannot " + what + " '" + path + "': " + std::strerror(errno);
 }
 
-std::vector<std::uint8_t> serialize(const Checkpoint& ck) {
+}  // namespace
+
+std::vector<std::uint8_t> serialize_checkpoint(const Checkpoint& ck) {
   nlohmann::json header;
   header["format"] = "xgrad-checkpoint";
   header["arch"] = ck.arch;
@@ -100,7 +102,6 @@ std::vector<std::uint8_t> serialize(const Checkpoint& ck) {
   return out;
 }
 
-}  // namespace
 
 template <class T>
 void Checkpoint::add(const std::string& name, const Tensor<T>& t) {
@@ -150,7 +151,7 @@ void remove_stale_temporaries(const std::string& dir, const std::string& base) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Checkpoint& ck) {
-  const std::vector<std::uint8_t> bytes = serialize(ck);
+  const std::vector<std::uint8_t> bytes = serialize_checkpoint(ck);
   const auto slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);

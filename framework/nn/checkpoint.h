@@ -46,6 +46,8 @@ struct Checkpoint {
 void save_checkpoint(const std::string& path, const Checkpoint& ck);
 /// Reads and fully verifies a checkpoint file (at most `max_bytes`).
 Checkpoint load_checkpoint(const std::string& path, std::size_t max_bytes = std::size_t(1) << 32);
+/// The bytes `save_checkpoint` writes (e.g. to send a checkpoint to other processes).
+std::vector<std::uint8_t> serialize_checkpoint(const Checkpoint& ck);
 /// Parses and verifies a checkpoint held in memory; `source` names it in errors.
 Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const std::string& source);
 

@@ -15,20 +15,8 @@
 namespace fs = std::filesystem;
 
 namespace {
-struct Result {
-  int code;
-  std::string out;
-};
-Result run(const std::string& args) {
-  const std::string cmd = std::string(XGRAD_MNIST_EXE) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using xgt::CommandResult;
+CommandResult run(const std::string& args) { return xgt::run_command(std::string(XGRAD_MNIST_EXE) + " " + args); }
 const std::string kFixture = std::string(XGRAD_FIXTURES_DIR) + "/mnist-small";
 std::string temp(const std::string& name) { return (fs::temp_directory_path() / (name + std::to_string(::getpid()))).string(); }
 bool one_error_line(const std::string& out) {

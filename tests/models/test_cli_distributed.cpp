@@ -1,0 +1,129 @@
+// `mpirun -np 2 mnist …` on loopback (built with MPI only): agreement with one process, determinism, resume, and
+// failures that end the whole job quickly with one message from rank 0.
+#ifdef XGRAD_MPIEXEC
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "helpers.h"
+#include "models/trainer.h"
+#include "nn/checkpoint.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+const std::string kExe = XGRAD_MNIST_EXE;
+const std::string kFixture = std::string(XGRAD_FIXTURES_DIR) + "/mnist-small";
+// OpenMPI refuses root and more ranks than cores unless told; both are fine on a CI container.
+const std::string kMpirun = std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                                        "OMPI_MCA_rmaps_base_oversubscribe=1 ") + XGRAD_MPIEXEC;
+std::string temp(const std::string& name) { return (fs::temp_directory_path() / ("xgrad_mpi_" + name + std::to_string(::getpid()))).string(); }
+xgt::CommandResult mpirun(int ranks, const std::string& args) {
+  return xgt::run_command(kMpirun + " -np " + std::to_string(ranks) + " " + kExe + " " + args);
+}
+std::size_t count(const std::string& s, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+}  // namespace
+
+TEST_SUITE("mnist cli distributed") {
+
+TEST_CASE("mpirun -np 2 trains the seed network for an epoch to within 1e-5 of one process, from identical parameters") {
+  const std::string flags = " --data-dir " + kFixture + " --epochs 1 --save ";
+  const auto one = temp("one"), two = temp("two"), again = temp("again");
+  auto r = xgt::run_command(kExe + flags + one);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  r = mpirun(2, flags + two);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(r.out.find("2 MPI ranks") != std::string::npos, r.out);
+  CHECK(r.out.find("identical parameters on every rank") != std::string::npos);
+  CHECK_MESSAGE(count(r.out, "accuracy on the") == 1, r.out);  // only rank 0 prints
+
+  const xg::nn::Checkpoint a = xg::nn::load_checkpoint(one), b = xg::nn::load_checkpoint(two);
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  for (const auto& t : a.tensors) {
+    if (t.name.rfind("model.", 0) != 0) continue;
+    const auto x = a.get<float>(t.name), y = b.get<float>(t.name);
+    double diff = 0, scale = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      diff = std::max(diff, std::abs(double(x.data()[i]) - double(y.data()[i])));
+      scale = std::max(scale, std::abs(double(x.data()[i])));
+    }
+    CAPTURE(t.name);
+    CHECK(diff <= 1e-5 * scale);
+  }
+  r = mpirun(2, flags + again + " --quiet");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(read_bytes(again) == read_bytes(two), "two runs with -np 2 and the same seed differ");
+  for (const auto& f : {one, two, again}) fs::remove(f);
+}
+
+TEST_CASE("--resume works distributed: 1 epoch, resume, 1 more equals 2 epochs bit for bit") {
+  const std::string flags = " --data-dir " + kFixture + " --momentum 0.9 --lr 0.05 --quiet --save ";
+  const auto straight = temp("straight"), resumed = temp("resumed");
+  auto r = mpirun(2, flags + straight + " --epochs 2");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  r = mpirun(2, flags + resumed + " --epochs 1");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  r = mpirun(2, flags + resumed + " --epochs 2 --resume " + resumed);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(read_bytes(resumed) == read_bytes(straight));
+  fs::remove(straight);
+  fs::remove(resumed);
+}
+
+TEST_CASE("ranks given different flags stop at start with exit 2, naming the flag") {
+  const auto r = xgt::run_command(kMpirun + " -np 1 " + kExe + " --data-dir " + kFixture + " --lr 0.1 : -np 1 " + kExe +
+                                  " --data-dir " + kFixture + " --lr 0.2");
+  CHECK(r.code == 2);
+  CHECK_MESSAGE(r.out.find("error: every rank must be given the same flags: rank 1 has --lr 0.2, rank 0 has --lr 0.1") !=
+                    std::string::npos, r.out);
+  CHECK(count(r.out, "error:") == 1);
+}
+
+TEST_CASE("a rank that cannot read the data stops every rank; rank 0 reports it once, with exit 3") {
+  // Same flags, different working directories: only rank 0 finds the relative --data-dir.
+  const auto dir0 = temp("wd0"), dir1 = temp("wd1");
+  fs::create_directories(dir0);
+  fs::create_directories(dir1);
+  fs::create_directory_symlink(kFixture, dir0 + "/digits");
+  const auto r = xgt::run_command(kMpirun + " -np 1 -wdir " + dir0 + " " + kExe + " --data-dir digits : -np 1 -wdir " +
+                                  dir1 + " " + kExe + " --data-dir digits");
+  CHECK(r.code == 3);
+  CHECK_MESSAGE(r.out.find("error: rank 1 of 2: ") != std::string::npos, r.out);
+  CHECK(count(r.out, "error:") == 1);
+  fs::remove_all(dir0);
+  fs::remove_all(dir1);
+}
+
+TEST_CASE("a non-finite loss stops every rank together with exit 5 and one message") {
+  xg::mnist::RunConfig cfg;
+  xg::mnist::Trainer t(cfg);
+  t.model().parameters()[2].value().data()[0] = std::numeric_limits<float>::quiet_NaN();
+  const auto ckpt = temp("nan");
+  xg::nn::save_checkpoint(ckpt, t.checkpoint());
+  const auto r = mpirun(2, "--data-dir " + kFixture + " --epochs 1 --quiet --resume " + ckpt);
+  CHECK(r.code == 5);
+  CHECK_MESSAGE(count(r.out, "error: training: the loss (cross_entropy) is nan at epoch 1, step 1") == 1, r.out);
+  fs::remove(ckpt);
+}
+
+TEST_CASE("a rank that dies makes the whole job exit non-zero quickly instead of hanging") {
+  // Rank 1 is killed with SIGKILL two seconds in, in the middle of a long run; `timeout` turns a hang into 124.
+  const auto r = xgt::run_command(
+      "timeout 120 env " + kMpirun + " -np 2 sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 2; kill -9 $$) & fi; "
+      "exec " + kExe + " --data-dir " + kFixture + " --epochs 100000 --batch-size 1 --quiet'");
+  CHECK_MESSAGE(r.code != 0, r.out);
+  CHECK_MESSAGE(r.code != 124, (std::string("the job hung after a rank died:\n") + r.out));
+}
+
+}  // TEST_SUITE
+#endif
