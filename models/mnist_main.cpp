@@ -2,6 +2,7 @@
 // Errors print one line "error: ..." and exit with 2 (usage), 3 (data), 4 (checkpoint), 5 (numeric) or 1 (other).
 // Under `mpirun -np K` it trains data-parallel on K processes (docs/distributed.md): rank 0 prints and writes files,
 // and a failure on any rank ends every rank with the same exit code.
+#include <sched.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -119,6 +120,14 @@ struct Options {
   std::string save, resume, load, metrics;
   bool eval_only = false, quiet = false, allow_nonfinite = false, detect_anomaly = false, profile = false;
 };
+
+/// The cores this process may run on (its CPU affinity mask).
+std::size_t cores_available() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<std::size_t>(CPU_COUNT(&set));
+}
 
 /// Every option that changes what a run computes or writes (all but --threads, which changes no result), for the
 /// check that every rank of a distributed job was given the same flags.
@@ -241,10 +250,12 @@ int run(const Options& o, dist::Communicator& world) {
     if (!o.resume.empty() && !o.load.empty()) throw UsageError("--resume and --load are exclusive");
     check_same_flags(world, o);
   });
-  // Ranks on one machine share its cores: by default each takes its share of them.
+  // Ranks on one machine share its cores: by default each takes its share of them, and no more than the cores the
+  // launcher bound it to (OpenMPI binds each of up to 2 ranks to one core).
   if (o.threads) set_num_threads(o.threads);
   else if (world.local_size() > 1)
-    set_num_threads(std::max<std::size_t>(1, std::thread::hardware_concurrency() / static_cast<std::size_t>(world.local_size())));
+    set_num_threads(std::max<std::size_t>(
+        1, std::min(cores_available(), std::thread::hardware_concurrency() / static_cast<std::size_t>(world.local_size()))));
   AnomalyModeGuard anomaly(o.detect_anomaly);
   profiler::enable(o.profile);
   const RunConfig cfg = on_every_rank(world, [&] { return run_config(o); });

@@ -2,7 +2,8 @@
 # The hardening suites (run by CI after scripts/test.sh): the whole test suite under ASan+UBSan, the whole suite under
 # ThreadSanitizer with the std::thread backend (Debian's TBB is not instrumented), and the fuzz corpora replayed
 # through the libFuzzer targets built with clang. These builds are without MPI (-DXGRAD_MPI=OFF): MPI's own allocations
-# would drown LeakSanitizer's report, and they show that xgrad builds and passes everything without it. Each prints ctest's summary; any failure fails the script.
+# would drown LeakSanitizer's report, and they show that xgrad builds and passes everything without it.
+# Each prints ctest's summary; any failure fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --fuzz
