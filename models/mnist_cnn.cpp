@@ -68,6 +68,15 @@ std::string MnistCnnConfig::describe() const {
   return s;
 }
 
+ops::Activation fused_activation(Activation a) {
+  switch (a) {
+    case Activation::Sigmoid: return ops::Activation::Sigmoid;
+    case Activation::Relu: return ops::Activation::Relu;
+    case Activation::Tanh: return ops::Activation::Tanh;
+  }
+  return ops::Activation::None;
+}
+
 template <class T>
 MnistCnn<T>::MnistCnn(const MnistCnnConfig& config, Rng& rng) : config_(config), rng_(&rng) {
   if (!(config.dropout >= 0.0 && config.dropout < 1.0))
@@ -82,6 +91,7 @@ MnistCnn<T>::MnistCnn(const MnistCnnConfig& config, Rng& rng) : config_(config),
                                   std::to_string(st.pool_size) + ") does not fit a " + std::to_string(side) + "x" +
                                   std::to_string(side) + " input");
     convs_.emplace_back(channels, st.maps, static_cast<std::int64_t>(st.kernel), 1, 0, 1, true, rng);
+    convs_.back().activation = fused_activation(config.activation);
     pools_.emplace_back(st.pool, static_cast<std::int64_t>(st.pool_size));
     side = (side - st.kernel + 1) / st.pool_size;
     channels = st.maps;
@@ -114,12 +124,7 @@ MnistCnn<T>::MnistCnn(const MnistCnnConfig& config, Rng& rng) : config_(config),
 
 template <class T>
 Variable<T> MnistCnn<T>::activate(const Variable<T>& x) const {
-  switch (config_.activation) {
-    case Activation::Sigmoid: return ops::sigmoid(x);
-    case Activation::Relu: return ops::relu(x);
-    case Activation::Tanh: return ops::tanh(x);
-  }
-  return x;
+  return ops::activation(x, fused_activation(config_.activation));
 }
 
 template <class T>
@@ -128,7 +133,7 @@ Variable<T> MnistCnn<T>::forward(const Variable<T>& images) {
   if (s.size() != 4 || s[1] != 1 || s[2] != 28 || s[3] != 28)
     throw ShapeError("MnistCnn: expected images of shape [N,1,28,28], got " + shape_str(s));
   Variable<T> h = images;
-  for (std::size_t i = 0; i < convs_.size(); ++i) h = pools_[i](activate(convs_[i](h)));
+  for (std::size_t i = 0; i < convs_.size(); ++i) h = pools_[i](convs_[i](h));  // the activation is fused in conv
   h = ops::flatten(h);
   for (std::size_t i = 0; i < fcs_.size(); ++i) {
     if (i > 0) h = ops::dropout(h, config_.dropout, this->is_training(), *rng_);
@@ -143,7 +148,7 @@ std::vector<Variable<T>> MnistCnn<T>::feature_maps(const Variable<T>& images) {
   std::vector<Variable<T>> maps;
   Variable<T> h = images;
   for (std::size_t i = 0; i < convs_.size(); ++i) {
-    maps.push_back(activate(convs_[i](h)));
+    maps.push_back(convs_[i](h));
     maps.push_back(pools_[i](maps.back()));
     h = maps.back();
   }

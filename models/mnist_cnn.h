@@ -45,6 +45,8 @@ struct MnistCnnConfig {
 std::string to_string(Activation a);
 std::string to_string(nn::PoolKind p);
 Activation parse_activation(const std::string& s);
+/// The op-level activation (ops::Activation) for `a`; the conv layers apply it fused into their output pass.
+ops::Activation fused_activation(Activation a);
 nn::PoolKind parse_pool(const std::string& s);
 
 template <class T = float>

@@ -7,6 +7,8 @@
 //           db[f]       = Σ_{n,oh,ow} g[n,f,oh,ow]
 // Shapes:   x [N,C,H,W], w [F,C,KH,KW], b [F] -> y [N,F,OH,OW],
 //           OH = (H + 2ph - dh(KH-1) - 1)/sh + 1, OW likewise; stride, dilation >= 1, padding >= 0.
+// Fused activation a (optional): y = a(conv), and g above is replaced by g · a'(y), computed from the output y with
+// the activations' own kernels (detail::activation_forward/backward), so the bits equal conv2d followed by relu etc.
 //
 // Kernel: images are processed in blocks of B (col within 512 KiB, B <= N/4 and 16: a function of the shape only). Per
 // block, im2col writes col [C·KH·KW, B·OH·OW] and one GEMM gives y_block [F, B·OH·OW] = w [F, C·KH·KW] · col, copied
@@ -185,7 +187,7 @@ std::size_t weight_chunk(std::size_t blocks) { return std::max<std::size_t>(1, (
 template <class T>
 class Conv2dOp final : public Op<T> {
  public:
-  Conv2dOp(ConvGeom g, detail::Buffer<T> cols) : g_(g), cols_(std::move(cols)) {}
+  Conv2dOp(ConvGeom g, detail::Buffer<T> cols, Activation fused) : g_(g), cols_(std::move(cols)), fused_(fused) {}
   const char* name() const override { return "conv2d"; }
   void release() override { cols_ = {}; }
   GradList<T> backward(const Tensor<T>& gy) override {
@@ -196,24 +198,31 @@ class Conv2dOp final : public Op<T> {
     GradList<T> grads(3);
     // Block-major layouts (block b, images n0.., at offset n0·rows·OH·OW, row stride nb·OH·OW): the cached cols are
     // [C·KH·KW, nb·OH·OW] per block and g is regrouped to [F, nb·OH·OW] per block (a one-image block is g's own
-    // [F, OH·OW] slice, used in place). db is summed on the way, each task owning its rows f.
+    // [F, OH·OW] slice, used in place). A fused activation turns g into g · act'(y) in the same pass (into gb, in
+    // g's layout when not regrouping). db is summed on the way, each task owning its rows f.
     const T* py = gy.data();
+    const T* y = fused_ == Activation::None ? nullptr : this->output().data();
     const bool regroup = g.block > 1 && (need_x || need_w);
-    detail::Buffer<T> gb(regroup ? g.n * out_img : 0);
+    const bool copy = regroup || y;  // the gradients the GEMMs read live in gb
+    detail::Buffer<T> gb(copy ? g.n * out_img : 0);
     Tensor<T> db = zeros<T>({g.f});
-    if (regroup || need_b)
+    if (copy || need_b)
       parallel_for(0, g.f, 1, [&](std::size_t f0, std::size_t f1) {
         for (std::size_t f = f0; f < f1; ++f)
           for (std::size_t n = 0; n < g.n; ++n) {
-            const T* src = py + n * out_img + f * ohw;
-            if (regroup) {
+            const std::size_t at = n * out_img + f * ohw;
+            const T* src = py + at;
+            if (copy) {
               const std::size_t b = n / g.block, n0 = g.first(b), ld = g.count(b) * ohw;
-              std::copy_n(src, ohw, gb.data() + n0 * out_img + f * ld + (n - n0) * ohw);
+              T* dst = gb.data() + (regroup ? n0 * out_img + f * ld + (n - n0) * ohw : at);
+              if (y) detail::activation_backward(fused_, src, y + at, dst, ohw);
+              else std::copy_n(src, ohw, dst);
+              src = dst;
             }
             if (need_b) db.data()[f] += detail::sum_contiguous(src, ohw);
           }
       });
-    auto g_block = [&](std::size_t b) { return (regroup ? gb.data() : py) + g.first(b) * out_img; };
+    auto g_block = [&](std::size_t b) { return (copy ? gb.data() : py) + g.first(b) * out_img; };
     if (need_w) {
       if (cols_.empty()) {  // w started requiring grad after the forward: rebuild the cols
         cols_ = detail::Buffer<T>(ckk * g.n * ohw);
@@ -260,6 +269,7 @@ class Conv2dOp final : public Op<T> {
  private:
   ConvGeom g_;
   detail::Buffer<T> cols_;  // the forward's im2col blocks, kept for dw (empty when w needs no gradient)
+  Activation fused_;        // applied to the output in the forward; backward reads the output y through output()
 };
 
 std::string pair_str(std::int64_t a, std::int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
@@ -306,7 +316,7 @@ ConvGeom conv_geometry(const Variable<T>& x, const Variable<T>& w, const Variabl
 
 template <class T>
 Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b, Size2 stride, Size2 padding,
-                   Size2 dilation) {
+                   Size2 dilation, Activation fused) {
   profiler::ScopedForward prof("conv2d");
   const ConvGeom g = conv_geometry(x, w, b, stride, padding, dilation);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.f, g.oh, g.ow});
@@ -328,6 +338,7 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
         T* yn = py + n0 * out_img;
         for (std::size_t f = 0; f < g.f; ++f) std::fill(yn + f * ohw, yn + (f + 1) * ohw, pb ? pb[f] : T(0));
         gemm<T>(false, false, g.f, ohw, ckk, T(1), pw, ckk, col, ld, T(1), yn, ohw);
+        detail::activation_forward(fused, yn, yn, out_img);
         continue;
       }
       const std::size_t cols_out = nb * ohw;
@@ -340,14 +351,15 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
           const T bias = pb ? pb[f] : T(0);
           for (std::size_t p = 0; p < ohw; ++p) dst[p] = src[p] + bias;
         }
+      detail::activation_forward(fused, py + n0 * out_img, py + n0 * out_img, nb * out_img);
     }
   });
-  return record<Conv2dOp<T>>(std::move(y), {x, w, b}, g, std::move(cols));
+  return record<Conv2dOp<T>>(std::move(y), {x, w, b}, g, std::move(cols), fused);
 }
 
 #define XG_INSTANTIATE(T)                                                                                 \
   template Variable<T> conv2d(const Variable<T>&, const Variable<T>&, const Variable<T>&, Size2, Size2, \
-                              Size2);
+                              Size2, Activation);
 XG_FOR_EACH_REAL(XG_INSTANTIATE)
 
 }  // namespace xg::ops

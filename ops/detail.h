@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "core/tensor.h"
 #include "core/variable.h"
+#include "ops/ops.h"
 
 namespace xg::ops::detail {
 
@@ -181,5 +182,13 @@ Tensor<T> zip(const Tensor<T>& a, const Tensor<T>& b, F f) {
   });
   return out;
 }
+
+/// y[i] = a(x[i]) for i < n, serially (callers split ranges; in place allowed: y == x); the kernels of relu, sigmoid
+/// and tanh (activations.cpp).
+template <class T>
+void activation_forward(Activation a, const T* x, T* y, std::size_t n);
+/// dx[i] = g[i] · a'(x[i]), computed from the output y[i] (in place allowed: dx == g).
+template <class T>
+void activation_backward(Activation a, const T* g, const T* y, T* dx, std::size_t n);
 
 }  // namespace xg::ops::detail

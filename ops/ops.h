@@ -21,6 +21,11 @@ struct Size2 {
   Size2(std::int64_t h_, std::int64_t w_) : h(h_), w(w_) {}
 };
 
+/// An elementwise activation, to apply by value (`activation(x, a)`) or fused into an op's output pass (conv2d).
+enum class Activation { None, Relu, Sigmoid, Tanh };
+/// "none", "relu", "sigmoid" or "tanh".
+const char* to_string(Activation a);
+
 /// How a loss reduces over the batch (PyTorch's `reduction=`).
 enum class Reduction { Mean, Sum, None };
 
@@ -50,6 +55,8 @@ template <class T> Variable<T> mean(const Variable<T>& x, std::int64_t dim, bool
 template <class T> Variable<T> relu(const Variable<T>& x);     ///< max(x, 0); relu'(0) = 0
 template <class T> Variable<T> sigmoid(const Variable<T>& x);  ///< 1 / (1 + e^-x)
 template <class T> Variable<T> tanh(const Variable<T>& x);     ///< tanh(x)
+/// relu, sigmoid or tanh of x as chosen by `a` (x itself for Activation::None).
+template <class T> Variable<T> activation(const Variable<T>& x, Activation a);
 
 // ---- softmax family (softmax.cpp): along `dim` (default last) ----
 template <class T> Variable<T> softmax(const Variable<T>& x, std::int64_t dim = -1);
@@ -78,9 +85,11 @@ template <class T> Variable<T> flatten(const Variable<T>& x, std::int64_t start_
 // ---- convolution and pooling (one file each) ----
 /// Cross-correlation, as torch::conv2d: x [N,C,H,W], w [F,C,KH,KW], b [F] or undefined ->
 /// [N,F,(H+2ph-dh(KH-1)-1)/sh+1,(W+2pw-dw(KW-1)-1)/sw+1].
+/// `fused` applies an activation to the output in the same pass as the bias (and its derivative in the backward's
+/// first pass): the same bits as `activation(conv2d(...), fused)`, one op recorded and one tensor fewer.
 template <class T>
 Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b = {}, Size2 stride = 1,
-                   Size2 padding = 0, Size2 dilation = 1);
+                   Size2 padding = 0, Size2 dilation = 1, Activation fused = Activation::None);
 /// Max over each window, x [N,C,H,W] -> [N,C,(H+2ph-kh)/sh+1,(W+2pw-kw)/sw+1]; stride defaults to the kernel.
 /// The gradient of a window goes to its first maximum in row-major order; padded cells never win.
 template <class T>

@@ -45,7 +45,7 @@ Conv2d<T>::Conv2d(std::size_t in_channels, std::size_t out_channels, Size2 kerne
 }
 template <class T>
 Variable<T> Conv2d<T>::forward(const Variable<T>& x) {
-  return ops::conv2d(x, weight, bias, stride, padding, dilation);
+  return ops::conv2d(x, weight, bias, stride, padding, dilation, activation);
 }
 template <class T>
 std::vector<NamedParameter<T>> Conv2d<T>::own_parameters() const {
@@ -58,7 +58,8 @@ std::string Conv2d<T>::describe() const {
   const Shape s = weight.shape();
   return "Conv2d(" + std::to_string(s[1]) + ", " + std::to_string(s[0]) + ", kernel=" + std::to_string(s[2]) + "x" +
          std::to_string(s[3]) + ", stride=" + std::to_string(stride.h) + "x" + std::to_string(stride.w) +
-         ", padding=" + std::to_string(padding.h) + "x" + std::to_string(padding.w) + ")";
+         ", padding=" + std::to_string(padding.h) + "x" + std::to_string(padding.w) +
+         (activation == ops::Activation::None ? std::string() : std::string(", activation=") + ops::to_string(activation)) + ")";
 }
 
 template <class T>

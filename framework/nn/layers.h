@@ -38,6 +38,9 @@ class Conv2d : public Layer<T> {
   std::string describe() const override;
   Variable<T> weight, bias;
   Size2 stride, padding, dilation;
+  /// An activation fused into the convolution's output pass (ops::conv2d's `fused`): the same bits as a separate
+  /// activation layer after it, one op and one tensor fewer. None by default.
+  ops::Activation activation = ops::Activation::None;
 };
 
 /// The three 2-D pools: x [N,C,H,W] -> [N,C,OH,OW]; stride defaults to the kernel.

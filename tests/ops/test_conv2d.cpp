@@ -1,4 +1,6 @@
 // conv2d: plain-loop reference, a seeded gradcheck sweep, float32 vs float64, and every bad-input error.
+#include <cstring>
+
 #include "helpers.h"
 
 using namespace xg;
@@ -145,6 +147,56 @@ TEST_CASE("conv2d in float32 agrees with float64 on the MNIST layers (forward an
   r = check_float_against_double([](const auto& v) { return ops::conv2d(v[0], v[1], v[2]); },
                                  {random_tensor({8, 20, 12, 12}, 4), random_tensor({40, 20, 5, 5}, 5), random_tensor({40}, 6)});
   CHECK_MESSAGE(r.ok, r.message);
+}
+
+TEST_CASE("conv2d with a fused activation gives the bits of conv2d followed by the activation, forward and backward") {
+  // Blocks of one image and of several (the MNIST layers), with and without an input gradient and a bias.
+  struct Case { Shape x, w; bool need_x, bias; };
+  for (const Case& k : {Case{{64, 1, 28, 28}, {20, 1, 5, 5}, false, true}, Case{{8, 20, 12, 12}, {40, 20, 5, 5}, true, true},
+                        Case{{3, 2, 9, 7}, {4, 2, 3, 3}, true, false}, Case{{1, 1, 6, 6}, {2, 1, 3, 3}, true, true}}) {
+    for (const ops::Activation a : {ops::Activation::Relu, ops::Activation::Sigmoid, ops::Activation::Tanh}) {
+      CAPTURE(ops::to_string(a));
+      CAPTURE(shape_str(k.x));
+      const Tensor<float> x = random_tensor<float>(k.x, 20, -2, 2), w = random_tensor<float>(k.w, 21),
+                          b = random_tensor<float>({k.w[0]}, 22);
+      auto run = [&](bool fused) {
+        Variable<float> xv(x, k.need_x), wv(w, true), bv = k.bias ? Variable<float>(b, true) : Variable<float>();
+        Variable<float> y = fused ? ops::conv2d(xv, wv, bv, 1, 0, 1, a) : ops::activation(ops::conv2d(xv, wv, bv), a);
+        y.backward(random_tensor<float>(y.shape(), 23));
+        std::vector<Tensor<float>> out{y.value(), wv.grad()};
+        if (k.need_x) out.push_back(xv.grad());
+        if (k.bias) out.push_back(bv.grad());
+        return out;
+      };
+      const auto fused = run(true), separate = run(false);
+      for (std::size_t i = 0; i < fused.size(); ++i) {
+        CAPTURE(i);
+        REQUIRE(fused[i].size() == separate[i].size());
+        CHECK(std::memcmp(fused[i].data(), separate[i].data(), fused[i].size() * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("conv2d with a fused activation passes gradcheck, and its float32 agrees with float64") {
+  std::uint64_t seed = 300;
+  const auto cases = sweep();
+  for (const ops::Activation a : {ops::Activation::Relu, ops::Activation::Sigmoid, ops::Activation::Tanh}) {
+    CAPTURE(ops::to_string(a));
+    for (std::size_t i = 0; i < 12; ++i) {
+      const ConvCase& k = cases[i];
+      CAPTURE(describe(k));
+      std::vector<Tensor<double>> in{random_tensor({k.n, k.c, k.h, k.w}, seed++), random_tensor({k.f, k.c, k.kh, k.kw}, seed++)};
+      if (k.bias) in.push_back(random_tensor({k.f}, seed++));
+      const bool bias = k.bias;
+      CHECK_GRADCHECK([k, bias, a](const auto& v) {
+        return ops::conv2d(v[0], v[1], bias ? v[2] : Variable<double>(), {k.sh, k.sw}, {k.ph, k.pw}, {k.dh, k.dw}, a);
+      }, in);
+    }
+    auto r = check_float_against_double([a](const auto& v) { return ops::conv2d(v[0], v[1], v[2], 1, 0, 1, a); },
+                                        {random_tensor({8, 20, 12, 12}, 4), random_tensor({40, 20, 5, 5}, 5), random_tensor({40}, 6)});
+    CHECK_MESSAGE(r.ok, r.message);
+  }
 }
 
 TEST_CASE("conv2d computes only the gradients that are needed") {
