@@ -350,7 +350,7 @@ int run(const Options& o, dist::Communicator& world) {
                100 * best, best_epoch, 100 * final_acc);
   else
     fmt::print("nothing to train: the checkpoint already completed {} of {} epochs\n", trainer.epoch(), o.epochs);
-  if (o.profile) fmt::print("\nper-op profile (training and evaluation, rank 0):\n{}", profiler::table());
+  if (o.profile) fmt::print("\nper-op profile (training and evaluation{}):\n{}", world.size() > 1 ? ", rank 0" : "", profiler::table());
   if (!o.save.empty()) say("checkpoint: " + o.save);
   if (!o.metrics.empty()) say("metrics: " + o.metrics);
   return 0;
