@@ -131,8 +131,8 @@ std::size_t cores_available() {
 
 /// Every option that changes what a run computes or writes (all but --threads, which changes no result), for the
 /// check that every rank of a distributed job was given the same flags.
-nlohmann::json options_json(const Options& o) {
-  return {{"dataset", o.dataset},   {"data-dir", o.data_dir},
+nlohmann::json options_json(const Options& o, const std::string& command) {
+  return {{"command", command},     {"dataset", o.dataset},   {"data-dir", o.data_dir},
           {"arch", o.arch},         {"pool", o.pool},
           {"activation", o.activation}, {"init", o.init},
           {"dropout", o.dropout},   {"epochs", o.epochs},
@@ -148,12 +148,15 @@ nlohmann::json options_json(const Options& o) {
           {"detect-anomaly", o.detect_anomaly}, {"profile", o.profile}};
 }
 
-/// Throws UsageError naming the first rank whose flags differ from rank 0's, and how.
-void check_same_flags(dist::Communicator& world, const Options& o) {
-  const std::vector<std::string> all = world.all_gather(options_json(o).dump());
+/// Throws UsageError naming the first rank whose flags (or subcommand) differ from rank 0's, and how.
+void check_same_flags(dist::Communicator& world, const Options& o, const std::string& command) {
+  const std::vector<std::string> all = world.all_gather(options_json(o, command).dump());
   const auto first = nlohmann::json::parse(all[0]);
   for (std::size_t r = 1; r < all.size(); ++r) {
     const auto mine = nlohmann::json::parse(all[r]);
+    if (mine.at("command") != first.at("command"))
+      throw UsageError(fmt::format("every rank must run the same command: rank {} runs mnist {}, rank 0 runs mnist {}", r,
+                                   mine.at("command").get<std::string>(), first.at("command").get<std::string>()));
     for (const auto& [key, value] : first.items())
       if (mine.at(key) != value)
         throw UsageError(fmt::format("every rank must be given the same flags: rank {} has --{} {}, rank 0 has --{} {}", r,
@@ -248,7 +251,6 @@ int run(const Options& o, dist::Communicator& world) {
   on_every_rank(world, [&] {
     if (o.eval_only && o.load.empty()) throw UsageError("--eval-only needs --load PATH (a checkpoint to evaluate)");
     if (!o.resume.empty() && !o.load.empty()) throw UsageError("--resume and --load are exclusive");
-    check_same_flags(world, o);
   });
   // Ranks on one machine share its cores: by default each takes its share of them, and no more than the cores the
   // launcher bound it to (OpenMPI binds each of up to 2 ranks to one core).
@@ -472,12 +474,14 @@ int main(int argc, char** argv) {
     if (rank0) fmt::print(stderr, "error: {}{}\n", p.rank > 0 ? fmt::format("rank {} of {}: ", p.rank, world.size()) : "", p.message);
     return kExitUsage;
   }
+  std::string command = "train";
+  for (const CLI::App* sub : {prep, visual, graph, plot})
+    if (sub->parsed()) command = sub->get_name();
   try {
-    for (const CLI::App* sub : {prep, visual, graph, plot})
-      if (sub->parsed() && world.size() > 1)
-        on_every_rank(world, [&] {
-          throw UsageError("mnist " + sub->get_name() + " runs on one process: run it without mpirun");
-        });
+    // The flags first: their gather is the first collective every rank makes, whatever else is wrong with them.
+    on_every_rank(world, [&] { check_same_flags(world, o, command); });
+    if (command != "train" && world.size() > 1)
+      on_every_rank(world, [&] { throw UsageError("mnist " + command + " runs on one process: run it without mpirun"); });
     if (prep->parsed()) {
       const NpmConversion c = convert_npm_digits(digits_dir, out_dir);
       fmt::print("wrote {} training and {} held-out digits to {}\n", c.total_train(), c.total_heldout(), out_dir);
