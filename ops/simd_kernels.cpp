@@ -88,16 +88,22 @@ XG_CLONES void l2_pool_2x2_backward(const float* x, const float* y, const float*
   }
 }
 
-XG_CLONES void max_pool_2x2(const float* x, std::size_t h, std::size_t w, float* y, std::int32_t* arg) {
-  const std::size_t oh = h / 2, ow = w / 2;
+namespace {
+/// One 2×2 window per output of a row pair r0, r1 (scan order a, b, c, d: a later value wins when larger or NaN,
+/// branch-free selects). With the width W a compile-time constant (the MNIST maps) the loops have fixed trip counts,
+/// which the compiler turns into whole vectors without remainder loops.
+template <std::size_t kW, bool kArg>
+__attribute__((always_inline)) inline void max_pool_2x2_rows(const float* __restrict x, std::size_t h, std::size_t w_rt,
+                                                             float* __restrict y, std::int32_t* __restrict arg) {
+  const std::size_t w = kW ? kW : w_rt, oh = h / 2, ow = w / 2;
+  const auto W = static_cast<std::int32_t>(w);
   for (std::size_t i = 0; i < oh; ++i) {
     const float* r0 = x + 2 * i * w;
     const float* r1 = r0 + w;
     float* yr = y + i * ow;
+    std::int32_t* ar = kArg ? arg + i * ow : nullptr;
     const auto base = static_cast<std::int32_t>(2 * i * w);
-    const auto W = static_cast<std::int32_t>(w);
     for (std::size_t j = 0; j < ow; ++j) {
-      // Scan order a, b, c, d; a later value wins when larger or NaN (branch-free selects).
       const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
       const auto col = static_cast<std::int32_t>(2 * j);
       float best = a;
@@ -112,9 +118,25 @@ XG_CLONES void max_pool_2x2(const float* x, std::size_t h, std::size_t w, float*
       best = win ? d : best;
       at = win ? base + W + col + 1 : at;
       yr[j] = best;
-      if (arg) arg[i * ow + j] = at;
+      if constexpr (kArg) ar[j] = at;
     }
   }
+}
+
+template <bool kArg>
+__attribute__((always_inline)) inline void max_pool_2x2_any(const float* x, std::size_t h, std::size_t w, float* y,
+                                                            std::int32_t* arg) {
+  switch (w) {
+    case 24: max_pool_2x2_rows<24, kArg>(x, h, w, y, arg); return;  // the 24×24 maps of the first MNIST convolutions
+    case 8: max_pool_2x2_rows<8, kArg>(x, h, w, y, arg); return;    // the deep network's second
+    default: max_pool_2x2_rows<0, kArg>(x, h, w, y, arg); return;
+  }
+}
+}  // namespace
+
+XG_CLONES void max_pool_2x2(const float* x, std::size_t h, std::size_t w, float* y, std::int32_t* arg) {
+  if (arg) max_pool_2x2_any<true>(x, h, w, y, arg);
+  else max_pool_2x2_any<false>(x, h, w, y, arg);
 }
 
 }  // namespace xg::ops::simd

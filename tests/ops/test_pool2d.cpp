@@ -1,4 +1,8 @@
 // max_pool2d, l2_pool2d and avg_pool2d: plain references, gradcheck sweep, the kinks, and every bad-input error.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
 #include "helpers.h"
 
 using namespace xg;
@@ -126,6 +130,34 @@ TEST_CASE("max_pool2d: a tie gives the whole gradient to the first maximum in ro
   CHECK(g.data()[1] == 0.0);
   CHECK(g.data()[2] == 0.0);
   CHECK(g.data()[3] == 0.0);
+}
+
+TEST_CASE("max_pool2d's float32 2x2 kernels (widths 24 and 8, and any other) follow the scan-order rule, ties and NaNs") {
+  // Values from a set of five make ties frequent; a few NaNs must propagate (the last NaN in scan order wins).
+  for (const Shape& s : {Shape{2, 3, 24, 24}, Shape{2, 3, 8, 8}, Shape{1, 2, 10, 6}, Shape{1, 1, 7, 9}}) {
+    CAPTURE(shape_str(s));
+    Rng rng(77);
+    Tensor<float> x = Tensor<float>::from_shape(s);
+    for (auto& v : x) v = rng.below(40) == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(rng.below(5));
+    Variable<float> xv(x, true);
+    Variable<float> y = ops::max_pool2d(xv, 2);
+    const Tensor<float> g = random_tensor<float>(y.shape(), 78);
+    y.backward(g);
+    const std::size_t h = s[2], w = s[3], oh = h / 2, ow = w / 2;
+    Tensor<float> dx = zeros<float>(s);
+    for (std::size_t p = 0; p < s[0] * s[1]; ++p)
+      for (std::size_t i = 0; i < oh; ++i)
+        for (std::size_t j = 0; j < ow; ++j) {
+          const float* plane = x.data() + p * h * w;
+          std::size_t at = 2 * i * w + 2 * j;
+          for (std::size_t cell : {2 * i * w + 2 * j + 1, (2 * i + 1) * w + 2 * j, (2 * i + 1) * w + 2 * j + 1})
+            if (plane[cell] > plane[at] || std::isnan(plane[cell])) at = cell;
+          const float got = y.value().data()[p * oh * ow + i * ow + j];
+          CHECK((std::isnan(plane[at]) ? std::isnan(got) : got == plane[at]));
+          dx.data()[p * h * w + at] += g.data()[p * oh * ow + i * ow + j];
+        }
+    CHECK(std::memcmp(dx.data(), xv.grad().data(), dx.size() * sizeof(float)) == 0);
+  }
 }
 
 TEST_CASE("max_pool2d: padded cells never win, even when every real value is negative") {
