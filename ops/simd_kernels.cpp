@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 // ThreadSanitizer instruments the ifunc resolvers that target_clones generates, and they run before its runtime is up
 // (the test binary crashed at start-up): a TSan build uses the baseline versions only.
@@ -57,86 +58,107 @@ XG_CLONES void relu_backward(const float* g, const float* y, float* dx, std::siz
   for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? g[i] : 0.0f;
 }
 
-XG_CLONES void l2_pool_2x2(const float* x, std::size_t h, std::size_t w, float* y) {
-  const std::size_t oh = h / 2, ow = w / 2;
-  for (std::size_t i = 0; i < oh; ++i) {
-    const float* r0 = x + 2 * i * w;
-    const float* r1 = r0 + w;
-    for (std::size_t j = 0; j < ow; ++j) {
-      const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
-      y[i * ow + j] = std::sqrt(((a * a + b * b) + c * c) + d * d);  // the generic kernel's order: row by row
-    }
+namespace {
+// The 2×2 / stride-2 pools work on one [h, w] plane, a row pair at a time. Their row loops are short (12 or 4
+// outputs on the MNIST maps), so each kernel is a template over the width: with_width() runs it with the width as a
+// compile-time constant for the MNIST maps (24 and 8) — fixed trip counts the compiler turns into whole vectors with
+// no remainder loops — and as a run-time value otherwise. Cells outside every window (an odd last row or column) get a
+// zero gradient.
+template <class F>
+__attribute__((always_inline)) inline void with_width(std::size_t w, F&& body) {
+  switch (w) {
+    case 24: body(std::integral_constant<std::size_t, 24>{}); return;
+    case 8: body(std::integral_constant<std::size_t, 8>{}); return;
+    default: body(w); return;
   }
 }
 
-XG_CLONES void l2_pool_2x2_backward(const float* x, const float* y, const float* g, std::size_t h, std::size_t w, float* dx) {
-  const std::size_t oh = h / 2, ow = w / 2;
-  for (std::size_t i = 0; i < h * w; ++i) dx[i] = 0.0f;
-  for (std::size_t i = 0; i < oh; ++i) {
-    const float* r0 = x + 2 * i * w;
-    const float* r1 = r0 + w;
-    float* d0 = dx + 2 * i * w;
-    float* d1 = d0 + w;
-    for (std::size_t j = 0; j < ow; ++j) {
-      const float yv = y[i * ow + j];
-      const float s = yv == 0.0f ? 0.0f : g[i * ow + j] / yv;  // an all-zero window: gradient exactly 0
-      d0[2 * j] = s * r0[2 * j];
-      d0[2 * j + 1] = s * r0[2 * j + 1];
-      d1[2 * j] = s * r1[2 * j];
-      d1[2 * j + 1] = s * r1[2 * j + 1];
+/// Zeroes the cells of a [h, w] plane that no 2×2 window covers.
+inline void zero_uncovered(float* dx, std::size_t h, std::size_t w) {
+  if (w % 2)
+    for (std::size_t r = 0; r < h; ++r) dx[r * w + w - 1] = 0.0f;
+  if (h % 2)
+    for (std::size_t c = 0; c < w; ++c) dx[(h - 1) * w + c] = 0.0f;
+}
+}  // namespace
+
+XG_CLONES void l2_pool_2x2(const float* x, std::size_t h, std::size_t w_any, float* y) {
+  with_width(w_any, [&](auto w) {
+    const std::size_t oh = h / 2, ow = w / 2;
+    for (std::size_t i = 0; i < oh; ++i) {
+      const float* r0 = x + 2 * i * w;
+      const float* r1 = r0 + w;
+      for (std::size_t j = 0; j < ow; ++j) {
+        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+        y[i * ow + j] = std::sqrt(((a * a + b * b) + c * c) + d * d);  // the generic kernel's order: row by row
+      }
     }
-  }
+  });
+}
+
+XG_CLONES void l2_pool_2x2_backward(const float* x, const float* y, const float* g, std::size_t h, std::size_t w_any,
+                                    float* dx) {
+  with_width(w_any, [&](auto w) {
+    const std::size_t oh = h / 2, ow = w / 2;
+    for (std::size_t i = 0; i < oh; ++i) {
+      const float* r0 = x + 2 * i * w;
+      const float* r1 = r0 + w;
+      float* d0 = dx + 2 * i * w;
+      float* d1 = d0 + w;
+      for (std::size_t j = 0; j < ow; ++j) {
+        const float yv = y[i * ow + j];
+        // An all-zero window has gradient exactly 0. The division comes first and the select after it: written as
+        // `yv == 0 ? 0 : g / yv`, GCC 12.2 with -fno-trapping-math vectorises the width-8 loop wrongly for AVX2 and
+        // AVX-512 (rows past the first pair come out wrong; caught by the l2_pool2d float32 test of each width).
+        const float q = g[i * ow + j] / yv;
+        const float s = yv == 0.0f ? 0.0f : q;
+        d0[2 * j] = s * r0[2 * j];
+        d0[2 * j + 1] = s * r0[2 * j + 1];
+        d1[2 * j] = s * r1[2 * j];
+        d1[2 * j + 1] = s * r1[2 * j + 1];
+      }
+    }
+  });
+  zero_uncovered(dx, h, w_any);
 }
 
 namespace {
-/// One 2×2 window per output of a row pair r0, r1 (scan order a, b, c, d: a later value wins when larger or NaN,
-/// branch-free selects). With the width W a compile-time constant (the MNIST maps) the loops have fixed trip counts,
-/// which the compiler turns into whole vectors without remainder loops.
-template <std::size_t kW, bool kArg>
-__attribute__((always_inline)) inline void max_pool_2x2_rows(const float* __restrict x, std::size_t h, std::size_t w_rt,
-                                                             float* __restrict y, std::int32_t* __restrict arg) {
-  const std::size_t w = kW ? kW : w_rt, oh = h / 2, ow = w / 2;
-  const auto W = static_cast<std::int32_t>(w);
-  for (std::size_t i = 0; i < oh; ++i) {
-    const float* r0 = x + 2 * i * w;
-    const float* r1 = r0 + w;
-    float* yr = y + i * ow;
-    std::int32_t* ar = kArg ? arg + i * ow : nullptr;
-    const auto base = static_cast<std::int32_t>(2 * i * w);
-    for (std::size_t j = 0; j < ow; ++j) {
-      const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
-      const auto col = static_cast<std::int32_t>(2 * j);
-      float best = a;
-      std::int32_t at = base + col;
-      bool win = (b > best) | (b != b);
-      best = win ? b : best;
-      at = win ? base + col + 1 : at;
-      win = (c > best) | (c != c);
-      best = win ? c : best;
-      at = win ? base + W + col : at;
-      win = (d > best) | (d != d);
-      best = win ? d : best;
-      at = win ? base + W + col + 1 : at;
-      yr[j] = best;
-      if constexpr (kArg) ar[j] = at;
-    }
-  }
-}
-
+/// Scan order a, b, c, d: a later value wins when larger or NaN (branch-free selects); `arg` only when kArg.
 template <bool kArg>
-__attribute__((always_inline)) inline void max_pool_2x2_any(const float* x, std::size_t h, std::size_t w, float* y,
-                                                            std::int32_t* arg) {
-  switch (w) {
-    case 24: max_pool_2x2_rows<24, kArg>(x, h, w, y, arg); return;  // the 24×24 maps of the first MNIST convolutions
-    case 8: max_pool_2x2_rows<8, kArg>(x, h, w, y, arg); return;    // the deep network's second
-    default: max_pool_2x2_rows<0, kArg>(x, h, w, y, arg); return;
-  }
+__attribute__((always_inline)) inline void max_pool_2x2_impl(const float* __restrict x, std::size_t h, std::size_t w_any,
+                                                             float* __restrict y, std::int32_t* __restrict arg) {
+  with_width(w_any, [&](auto w) {
+    const std::size_t oh = h / 2, ow = w / 2;
+    const auto W = static_cast<std::int32_t>(w);
+    for (std::size_t i = 0; i < oh; ++i) {
+      const float* r0 = x + 2 * i * w;
+      const float* r1 = r0 + w;
+      const auto base = static_cast<std::int32_t>(2 * i * w);
+      for (std::size_t j = 0; j < ow; ++j) {
+        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+        const auto col = static_cast<std::int32_t>(2 * j);
+        float best = a;
+        std::int32_t at = base + col;
+        bool win = (b > best) | (b != b);
+        best = win ? b : best;
+        at = win ? base + col + 1 : at;
+        win = (c > best) | (c != c);
+        best = win ? c : best;
+        at = win ? base + W + col : at;
+        win = (d > best) | (d != d);
+        best = win ? d : best;
+        at = win ? base + W + col + 1 : at;
+        y[i * ow + j] = best;
+        if constexpr (kArg) arg[i * ow + j] = at;
+      }
+    }
+  });
 }
 }  // namespace
 
 XG_CLONES void max_pool_2x2(const float* x, std::size_t h, std::size_t w, float* y, std::int32_t* arg) {
-  if (arg) max_pool_2x2_any<true>(x, h, w, y, arg);
-  else max_pool_2x2_any<false>(x, h, w, y, arg);
+  if (arg) max_pool_2x2_impl<true>(x, h, w, y, arg);
+  else max_pool_2x2_impl<false>(x, h, w, y, arg);
 }
 
 }  // namespace xg::ops::simd

@@ -160,6 +160,24 @@ TEST_CASE("max_pool2d's float32 2x2 kernels (widths 24 and 8, and any other) fol
   }
 }
 
+TEST_CASE("l2_pool2d's float32 2x2 kernels (widths 24 and 8, and any other) agree with float64, uncovered cells get 0") {
+  for (const Shape& s : {Shape{2, 3, 24, 24}, Shape{2, 3, 8, 8}, Shape{1, 2, 10, 6}, Shape{1, 1, 7, 9}}) {
+    CAPTURE(shape_str(s));
+    auto r = check_float_against_double([](const auto& v) { return ops::l2_pool2d(v[0], 2); },
+                                        {random_tensor(s, 79, 0.1, 1.0)});  // |x| >= 0.1: no window near the zero kink
+    CHECK_MESSAGE(r.ok, r.message);
+    Variable<float> x(random_tensor<float>(s, 80), true);
+    ops::sum(ops::l2_pool2d(x, 2)).backward();
+    for (std::size_t p = 0; p < s[0] * s[1]; ++p) {  // an odd last row or column lies outside every window
+      const float* g = x.grad().data() + p * s[2] * s[3];
+      if (s[3] % 2)
+        for (std::size_t r = 0; r < s[2]; ++r) CHECK(g[r * s[3] + s[3] - 1] == 0.0f);
+      if (s[2] % 2)
+        for (std::size_t c = 0; c < s[3]; ++c) CHECK(g[(s[2] - 1) * s[3] + c] == 0.0f);
+    }
+  }
+}
+
 TEST_CASE("max_pool2d: padded cells never win, even when every real value is negative") {
   Variable<double> x(full<double>({1, 1, 2, 2}, -5.0), true);
   auto y = ops::max_pool2d(x, 2, 1, 1);  // 3x3 windows of which most cells are padding
