@@ -282,11 +282,13 @@ int run(const Options& o, dist::Communicator& world) {
     });
     say(fmt::format("loaded {} (epoch {})", path, trainer.epoch()));
   }
-  const std::string workers =
-      world.size() > 1
-          ? fmt::format("{} MPI ranks × {} thread{}, identical parameters on every rank (checksum {:016x})",
-                        world.size(), num_threads(), num_threads() == 1 ? "" : "s", on_every_rank(world, [&] { return dist::check_replicas(world, trainer.model().parameters(), "at start"); }))
-          : fmt::format("{} threads", num_threads());
+  std::string workers = fmt::format("{} threads", num_threads());
+  if (world.size() > 1) {
+    const std::uint64_t checksum =
+        on_every_rank(world, [&] { return dist::check_replicas(world, trainer.model().parameters(), "at start"); });
+    workers = fmt::format("{} MPI ranks × {} thread{}, identical parameters on every rank (checksum {:016x})",
+                          world.size(), num_threads(), num_threads() == 1 ? "" : "s", checksum);
+  }
   say(fmt::format("xgrad mnist: {} network {}, {} parameters; {} training / {} {}{}; {} lr {} batch {}; {}", o.arch,
                   trainer.model().config().describe(), trainer.model().num_parameters(), data.train.size(),
                   data.test.size(), data.test_name,
