@@ -116,6 +116,16 @@ TEST_CASE("a non-finite loss stops every rank together with exit 5 and one messa
   fs::remove(ckpt);
 }
 
+TEST_CASE("files only rank 0 writes: a metrics or checkpoint path it cannot write stops every rank with one message") {
+  auto r = mpirun(2, "--data-dir " + kFixture + " --epochs 1 --quiet --metrics /nonexistent-xgrad-dir/m.jsonl");
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(count(r.out, "error: cannot write metrics to '/nonexistent-xgrad-dir/m.jsonl'") == 1, r.out);
+  r = mpirun(2, "--data-dir " + kFixture + " --epochs 2 --quiet --save /nonexistent-xgrad-dir/ck.xgck");
+  CHECK(r.code == 4);  // after the first epoch, when rank 0 saves
+  CHECK_MESSAGE(count(r.out, "error: checkpoint: cannot") == 1, r.out);
+  CHECK(count(r.out, "error:") == 1);
+}
+
 TEST_CASE("a rank that dies makes the whole job exit non-zero quickly instead of hanging") {
   // Rank 1 is killed with SIGKILL two seconds in, in the middle of a long run; `timeout` turns a hang into 124.
   const auto r = xgt::run_command(
