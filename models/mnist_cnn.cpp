@@ -28,9 +28,6 @@ void MnistCnnConfig::set_pool(nn::PoolKind kind) {
   for (auto& s : stages) s.pool = kind;
 }
 
-std::string to_string(Activation a) {
-  return a == Activation::Sigmoid ? "sigmoid" : a == Activation::Relu ? "relu" : "tanh";
-}
 std::string to_string(nn::PoolKind p) { return p == nn::PoolKind::Max ? "max" : p == nn::PoolKind::L2 ? "l2" : "avg"; }
 Activation parse_activation(const std::string& s) {
   if (s == "sigmoid") return Activation::Sigmoid;
@@ -68,15 +65,6 @@ std::string MnistCnnConfig::describe() const {
   return s;
 }
 
-ops::Activation fused_activation(Activation a) {
-  switch (a) {
-    case Activation::Sigmoid: return ops::Activation::Sigmoid;
-    case Activation::Relu: return ops::Activation::Relu;
-    case Activation::Tanh: return ops::Activation::Tanh;
-  }
-  return ops::Activation::None;
-}
-
 template <class T>
 MnistCnn<T>::MnistCnn(const MnistCnnConfig& config, Rng& rng) : config_(config), rng_(&rng) {
   if (!(config.dropout >= 0.0 && config.dropout < 1.0))
@@ -91,7 +79,7 @@ MnistCnn<T>::MnistCnn(const MnistCnnConfig& config, Rng& rng) : config_(config),
                                   std::to_string(st.pool_size) + ") does not fit a " + std::to_string(side) + "x" +
                                   std::to_string(side) + " input");
     convs_.emplace_back(channels, st.maps, static_cast<std::int64_t>(st.kernel), 1, 0, 1, true, rng);
-    convs_.back().activation = fused_activation(config.activation);
+    convs_.back().activation = config.activation;  // fused into the convolution's output pass
     pools_.emplace_back(st.pool, static_cast<std::int64_t>(st.pool_size));
     side = (side - st.kernel + 1) / st.pool_size;
     channels = st.maps;
@@ -124,7 +112,7 @@ MnistCnn<T>::MnistCnn(const MnistCnnConfig& config, Rng& rng) : config_(config),
 
 template <class T>
 Variable<T> MnistCnn<T>::activate(const Variable<T>& x) const {
-  return ops::activation(x, fused_activation(config_.activation));
+  return ops::activation(x, config_.activation);
 }
 
 template <class T>

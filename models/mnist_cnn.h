@@ -15,7 +15,8 @@
 
 namespace xg::mnist {
 
-enum class Activation { Sigmoid, Relu, Tanh };
+/// The activation of every conv and hidden layer (the op-level enum; `None` is not offered by the CLI).
+using Activation = ops::Activation;
 /// How parameters are initialised: network3's scheme (the book's code) or PyTorch's layer defaults.
 enum class InitScheme { Network3, PyTorch };
 
@@ -42,11 +43,8 @@ struct MnistCnnConfig {
   void set_pool(nn::PoolKind kind);
 };
 
-std::string to_string(Activation a);
 std::string to_string(nn::PoolKind p);
 Activation parse_activation(const std::string& s);
-/// The op-level activation (ops::Activation) for `a`; the conv layers apply it fused into their output pass.
-ops::Activation fused_activation(Activation a);
 nn::PoolKind parse_pool(const std::string& s);
 
 template <class T = float>

@@ -182,13 +182,24 @@ void block_cols(const T* x, const ConvGeom& g, std::size_t b, T* col, std::size_
 }
 
 /// Blocks per weight-gradient chunk: about 8 chunks over the batch (a function of the shape only).
+/// The op's name in graphs, profiles and errors: "conv2d", or "conv2d+relu" etc. with a fused activation.
+const char* op_name(Activation fused) {
+  switch (fused) {
+    case Activation::None: return "conv2d";
+    case Activation::Relu: return "conv2d+relu";
+    case Activation::Sigmoid: return "conv2d+sigmoid";
+    case Activation::Tanh: return "conv2d+tanh";
+  }
+  return "conv2d";
+}
+
 std::size_t weight_chunk(std::size_t blocks) { return std::max<std::size_t>(1, (blocks + 7) / 8); }
 
 template <class T>
 class Conv2dOp final : public Op<T> {
  public:
   Conv2dOp(ConvGeom g, detail::Buffer<T> cols, Activation fused) : g_(g), cols_(std::move(cols)), fused_(fused) {}
-  const char* name() const override { return "conv2d"; }
+  const char* name() const override { return op_name(fused_); }
   void release() override { cols_ = {}; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const ConvGeom& g = g_;
@@ -317,7 +328,7 @@ ConvGeom conv_geometry(const Variable<T>& x, const Variable<T>& w, const Variabl
 template <class T>
 Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b, Size2 stride, Size2 padding,
                    Size2 dilation, Activation fused) {
-  profiler::ScopedForward prof("conv2d");
+  profiler::ScopedForward prof(op_name(fused));
   const ConvGeom g = conv_geometry(x, w, b, stride, padding, dilation);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.f, g.oh, g.ow});
   const T* px = x.value().data();

@@ -81,16 +81,17 @@ std::string Pool2d<T>::describe() const {
 
 template <class T>
 Variable<T> Activation<T>::forward(const Variable<T>& x) {
-  switch (kind) {
-    case ActivationKind::Relu: return ops::relu(x);
-    case ActivationKind::Sigmoid: return ops::sigmoid(x);
-    case ActivationKind::Tanh: return ops::tanh(x);
-  }
-  return x;
+  return ops::activation(x, kind);
 }
 template <class T>
 std::string Activation<T>::describe() const {
-  return kind == ActivationKind::Relu ? "ReLU" : kind == ActivationKind::Sigmoid ? "Sigmoid" : "Tanh";
+  switch (kind) {
+    case ActivationKind::None: return "Identity";
+    case ActivationKind::Relu: return "ReLU";
+    case ActivationKind::Sigmoid: return "Sigmoid";
+    case ActivationKind::Tanh: return "Tanh";
+  }
+  return "?";
 }
 
 template <class T>

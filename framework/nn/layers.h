@@ -90,8 +90,8 @@ class Flatten : public Layer<T> {
   std::int64_t start_, end_;
 };
 
-/// Elementwise activations as layers.
-enum class ActivationKind { Relu, Sigmoid, Tanh };
+/// Elementwise activations as layers; the kind is the ops-level enum (ops::Activation, also what nn::Conv2d fuses).
+using ActivationKind = ops::Activation;
 
 template <class T = float>
 class Activation : public Layer<T> {
