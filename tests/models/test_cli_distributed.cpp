@@ -133,6 +133,8 @@ TEST_CASE("a rank that dies makes the whole job exit non-zero quickly instead of
       "exec " + kExe + " --data-dir " + kFixture + " --epochs 100000 --batch-size 1 --quiet'");
   CHECK_MESSAGE(r.code != 0, r.out);
   CHECK_MESSAGE(r.code != 124, (std::string("the job hung after a rank died:\n") + r.out));
+  CHECK_MESSAGE(r.out.find("error: rank 0: the job was stopped by the MPI launcher: another rank failed or was killed") !=
+                    std::string::npos, r.out);
 }
 
 }  // TEST_SUITE
