@@ -3,10 +3,10 @@
 // Under `mpirun -np K` it trains data-parallel on K processes (docs/distributed.md): rank 0 prints and writes files,
 // and a failure on any rank ends every rank with the same exit code.
 #include <sched.h>
-#include <csignal>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <filesystem>
 #include <optional>
 #include <thread>
