@@ -50,6 +50,11 @@ struct JobError : std::runtime_error {
   int code;
 };
 
+/// The message of an agreed failure: the failing rank's, prefixed with "rank R of K: " when R is not 0.
+std::string job_message(const dist::Outcome& o, const dist::Communicator& world) {
+  return (o.rank > 0 ? fmt::format("rank {} of {}: ", o.rank, world.size()) : "") + o.message;
+}
+
 /// Runs `f` on every rank, then agrees: if it threw on any rank, every rank throws JobError with the lowest failing
 /// rank's code and message (prefixed with "rank R of K: " when R is not 0).
 template <class F>
@@ -70,8 +75,7 @@ auto on_every_rank(dist::Communicator& world, F&& f) {
     message = e.what();
   }
   const dist::Outcome o = dist::agree(world, code, message);
-  if (!o.ok())
-    throw JobError(o.code, (o.rank > 0 ? fmt::format("rank {} of {}: ", o.rank, world.size()) : "") + o.message);
+  if (!o.ok()) throw JobError(o.code, job_message(o, world));
   if constexpr (!std::is_void_v<R>) return std::move(*result);
 }
 
@@ -485,7 +489,7 @@ int main(int argc, char** argv) {
   }
   if (const dist::Outcome p = dist::agree(world, parse_code, parse_message); !p.ok()) {
     if (p.code == kHelp) return 0;
-    if (rank0) fmt::print(stderr, "error: {}{}\n", p.rank > 0 ? fmt::format("rank {} of {}: ", p.rank, world.size()) : "", p.message);
+    if (rank0) fmt::print(stderr, "error: {}\n", job_message(p, world));
     return kExitUsage;
   }
   std::string command = "train";

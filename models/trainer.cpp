@@ -12,15 +12,9 @@ bool all_finite(const Tensor<float>& t) {
   return true;
 }
 
-/// The dropout generator's seed for (seed, epoch, rank): splitmix64 steps, so nearby inputs give unrelated seeds.
+/// The dropout generator's seed for (seed, epoch, rank).
 std::uint64_t dropout_seed(std::uint64_t seed, std::size_t epoch, int rank) {
-  auto mix = [](std::uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  return mix(mix(mix(seed ^ 0x64726f706f7574ULL) ^ epoch) ^ static_cast<std::uint64_t>(rank));
+  return splitmix64(splitmix64(splitmix64(seed ^ 0x64726f706f7574ULL) ^ epoch) ^ static_cast<std::uint64_t>(rank));
 }
 }  // namespace
 

@@ -24,6 +24,7 @@
 #include "core/linalg.h"
 #include "core/profiler.h"
 #include "ops/detail.h"
+#include "ops/fixed_width.h"
 #include "ops/ops.h"
 
 namespace xg::ops {
@@ -85,22 +86,11 @@ void for_each_valid_run(const ConvGeom& g, std::size_t ld, F&& f) {
           f(((c * g.kh + i) * g.kw + j) * ld + oh * ow_n, (c * g.h + i + oh) * g.w + j);
 }
 
-/// Calls body(width) with the output width as a compile-time constant for the MNIST layers (8 and 24; the copies then
-/// become a few vector moves), else with 0 (run time).
-template <class F>
-void with_output_width(std::size_t ow, F&& body) {
-  switch (ow) {
-    case 8: body(std::integral_constant<std::size_t, 8>{}); return;
-    case 24: body(std::integral_constant<std::size_t, 24>{}); return;
-    default: body(std::integral_constant<std::size_t, 0>{}); return;
-  }
-}
-
 /// Writes image x's patches into col (rows C·KH·KW, row stride `ld`, OH·OW columns from the pointer on).
 template <class T>
 XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld) {
   if (g.valid()) {  // the common case: no bounds to check
-    with_output_width(g.ow, [&](auto width) {
+    detail::with_mnist_width(g.ow, [&](auto width) {
       constexpr std::size_t kOW = decltype(width)::value;
       const std::size_t n = kOW ? kOW : g.ow;
       for_each_valid_run<kOW>(g, ld, [&](std::size_t at, std::size_t from) {
@@ -144,7 +134,7 @@ XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld
 template <class T>
 XG_PLAIN_LOOPS void col2im(const T* dcol, const ConvGeom& g, T* dx, std::size_t ld) {
   if (g.valid()) {
-    with_output_width(g.ow, [&](auto width) {
+    detail::with_mnist_width(g.ow, [&](auto width) {
       constexpr std::size_t kOW = decltype(width)::value;
       const std::size_t n = kOW ? kOW : g.ow;
       for_each_valid_run<kOW>(g, ld, [&](std::size_t at, std::size_t to) {

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "ops/fixed_width.h"
+
 // ThreadSanitizer instruments the ifunc resolvers that target_clones generates, and they run before its runtime is up
 // (the test binary crashed at start-up): a TSan build uses the baseline versions only.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
@@ -60,19 +62,9 @@ XG_CLONES void relu_backward(const float* g, const float* y, float* dx, std::siz
 
 namespace {
 // The 2×2 / stride-2 pools work on one [h, w] plane, a row pair at a time. Their row loops are short (12 or 4
-// outputs on the MNIST maps), so each kernel is a template over the width: with_width() runs it with the width as a
-// compile-time constant for the MNIST maps (24 and 8) — fixed trip counts the compiler turns into whole vectors with
-// no remainder loops — and as a run-time value otherwise. Cells outside every window (an odd last row or column) get a
-// zero gradient.
-template <class F>
-__attribute__((always_inline)) inline void with_width(std::size_t w, F&& body) {
-  switch (w) {
-    case 24: body(std::integral_constant<std::size_t, 24>{}); return;
-    case 8: body(std::integral_constant<std::size_t, 8>{}); return;
-    default: body(w); return;
-  }
-}
-
+// outputs on the MNIST maps), so each kernel runs under detail::with_mnist_width (ops/fixed_width.h) with the width
+// as a compile-time constant for those maps. Cells outside every window (an odd last row or column) get a zero
+// gradient.
 /// Zeroes the cells of a [h, w] plane that no 2×2 window covers.
 inline void zero_uncovered(float* dx, std::size_t h, std::size_t w) {
   if (w % 2)
@@ -83,7 +75,8 @@ inline void zero_uncovered(float* dx, std::size_t h, std::size_t w) {
 }  // namespace
 
 XG_CLONES void l2_pool_2x2(const float* x, std::size_t h, std::size_t w_any, float* y) {
-  with_width(w_any, [&](auto w) {
+  detail::with_mnist_width(w_any, [&](auto kw) {
+    const std::size_t w = kw ? kw : w_any;
     const std::size_t oh = h / 2, ow = w / 2;
     for (std::size_t i = 0; i < oh; ++i) {
       const float* r0 = x + 2 * i * w;
@@ -98,7 +91,8 @@ XG_CLONES void l2_pool_2x2(const float* x, std::size_t h, std::size_t w_any, flo
 
 XG_CLONES void l2_pool_2x2_backward(const float* x, const float* y, const float* g, std::size_t h, std::size_t w_any,
                                     float* dx) {
-  with_width(w_any, [&](auto w) {
+  detail::with_mnist_width(w_any, [&](auto kw) {
+    const std::size_t w = kw ? kw : w_any;
     const std::size_t oh = h / 2, ow = w / 2;
     for (std::size_t i = 0; i < oh; ++i) {
       const float* r0 = x + 2 * i * w;
@@ -127,7 +121,8 @@ namespace {
 template <bool kArg>
 __attribute__((always_inline)) inline void max_pool_2x2_impl(const float* __restrict x, std::size_t h, std::size_t w_any,
                                                              float* __restrict y, std::int32_t* __restrict arg) {
-  with_width(w_any, [&](auto w) {
+  detail::with_mnist_width(w_any, [&](auto kw) {
+    const std::size_t w = kw ? kw : w_any;
     const std::size_t oh = h / 2, ow = w / 2;
     const auto W = static_cast<std::int32_t>(w);
     for (std::size_t i = 0; i < oh; ++i) {

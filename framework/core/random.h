@@ -10,6 +10,15 @@
 
 namespace xg {
 
+/// One step of splitmix64 from state z: a well-mixed 64-bit value (nearby inputs give unrelated outputs). Seeds Rng's
+/// state, and derives seeds from several numbers (e.g. the trainer's dropout seed from seed, epoch and rank).
+inline std::uint64_t splitmix64(std::uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 class Rng {
  public:
   using State = std::array<std::uint64_t, 4>;
@@ -17,14 +26,7 @@ class Rng {
   explicit Rng(std::uint64_t seed = 0) { this->seed(seed); }
 
   void seed(std::uint64_t seed) {
-    std::uint64_t z = seed;
-    for (auto& s : s_) {
-      z += 0x9e3779b97f4a7c15ULL;
-      std::uint64_t x = z;
-      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-      s = x ^ (x >> 31);
-    }
+    for (std::size_t k = 0; k < s_.size(); ++k) s_[k] = splitmix64(seed + k * 0x9e3779b97f4a7c15ULL);
     has_spare_ = false;
   }
 
