@@ -1,5 +1,6 @@
 #include "models/mnist_data.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cerrno>
@@ -8,7 +9,10 @@
 #include <fstream>
 #include <limits>
 
+#include <memory>
+
 #include "core/errors.h"
+#include "core/files.h"
 
 namespace xg::mnist {
 
@@ -22,11 +26,170 @@ std::uint32_t be32(const std::uint8_t* p) {
 }
 }  // namespace
 
-IdxArray parse_idx(const std::uint8_t* b, std::size_t size, std::size_t expected_ndim, const std::string& source) {
+namespace {
+
+/// Bytes from a file or from memory, read in order. read() returns 0 only at the end.
+struct ByteSource {
+  virtual ~ByteSource() = default;
+  virtual std::size_t read(std::uint8_t* out, std::size_t n) = 0;
+  /// Reads until `n` bytes or the end; returns how many were read.
+  std::size_t read_full(std::uint8_t* out, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n) {
+      const std::size_t r = read(out + done, n - done);
+      if (r == 0) break;
+      done += r;
+    }
+    return done;
+  }
+};
+
+struct MemorySource : ByteSource {
+  MemorySource(const std::uint8_t* d, std::size_t n) : data(d), size(n) {}
+  std::size_t read(std::uint8_t* out, std::size_t n) override {
+    const std::size_t k = std::min(n, size - pos);
+    if (k) std::memcpy(out, data + pos, k);
+    pos += k;
+    return k;
+  }
+  const std::uint8_t* data;
+  std::size_t size, pos = 0;
+};
+
+/// A regular file (a directory, a device such as /dev/zero, a FIFO or a symlink loop is refused on opening).
+struct FileSource : ByteSource {
+  explicit FileSource(const std::string& path) try : file(path, "data file") {
+  } catch (const FileError& e) {
+    throw DataError(e.what());
+  }
+  std::size_t read(std::uint8_t* out, std::size_t n) override {
+    try {
+      return file.read(out, n);
+    } catch (const FileError& e) {
+      throw DataError(e.what());
+    }
+  }
+  files::RegularFile file;
+};
+
+/// Inflates the gzip stream read from `in`: one member, or several in a row as gzip(1) reads them. Truncation, a bad
+/// checksum and anything after the last member that is not another member are errors naming `source`.
+class GzipSource : public ByteSource {
+ public:
+  GzipSource(ByteSource& in, std::string source) : in_(in), source_(std::move(source)), buf_(1 << 16) {
+    if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) throw DataError(source_ + ": cannot initialise zlib");
+  }
+  ~GzipSource() override { inflateEnd(&zs_); }
+  GzipSource(const GzipSource&) = delete;
+  GzipSource& operator=(const GzipSource&) = delete;
+
+  std::size_t read(std::uint8_t* out, std::size_t n) override {
+    if (n == 0) return 0;
+    for (;;) {
+      if (ended_) {  // after a member: another member, the end of the input, or garbage
+        if (zs_.avail_in == 0 && !refill()) return 0;
+        if (zs_.next_in[0] != 0x1f)
+          throw DataError(source_ + ": byte offset " + std::to_string(consumed()) +
+                          " (compressed): trailing bytes after the end of the gzip stream");
+        inflateReset(&zs_);
+        ended_ = false;
+      }
+      if (zs_.avail_in == 0 && !refill())
+        throw DataError(source_ + ": byte offset " + std::to_string(consumed()) +
+                        " (compressed): truncated gzip stream (it ends before the end of its last member)");
+      zs_.next_out = out;
+      zs_.avail_out = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
+      const int rc = inflate(&zs_, Z_NO_FLUSH);
+      const std::size_t produced = static_cast<std::size_t>(zs_.next_out - out);
+      if (rc == Z_STREAM_END) ended_ = true;
+      else if (rc != Z_OK && !(rc == Z_BUF_ERROR && zs_.avail_in == 0))
+        throw DataError(source_ + ": byte offset " + std::to_string(consumed()) + " (compressed): damaged gzip stream: " +
+                        (zs_.msg ? zs_.msg : "inflate error " + std::to_string(rc)));
+      if (produced) return produced;
+    }
+  }
+
+ private:
+  bool refill() {
+    const std::size_t r = in_.read(buf_.data(), buf_.size());
+    handed_ += r;
+    zs_.next_in = buf_.data();
+    zs_.avail_in = static_cast<uInt>(r);
+    return r > 0;
+  }
+  std::size_t consumed() const { return handed_ - zs_.avail_in; }
+
+  ByteSource& in_;
+  std::string source_;
+  std::vector<std::uint8_t> buf_;
+  z_stream zs_{};
+  bool ended_ = false;
+  std::size_t handed_ = 0;  ///< compressed bytes read from in_ so far
+};
+
+/// The bytes of a file or buffer, inflated when they start with the gzip magic (1f 8b).
+class MaybeGzip {
+ public:
+  MaybeGzip(ByteSource& raw, const std::string& source) : raw_(raw) {
+    head_n_ = raw.read_full(head_, 2);
+    if (head_n_ == 2 && head_[0] == 0x1f && head_[1] == 0x8b) {
+      replay_ = std::make_unique<Replay>(raw, head_, head_n_);
+      gz_ = std::make_unique<GzipSource>(*replay_, source);
+    } else {
+      replay_ = std::make_unique<Replay>(raw, head_, head_n_);
+    }
+  }
+  ByteSource& source() { return gz_ ? static_cast<ByteSource&>(*gz_) : *replay_; }
+
+ private:
+  /// The bytes already read, then the rest.
+  struct Replay : ByteSource {
+    Replay(ByteSource& r, const std::uint8_t* h, std::size_t n) : raw(r), head(h, h + n) {}
+    std::size_t read(std::uint8_t* out, std::size_t n) override {
+      if (pos < head.size()) {
+        const std::size_t k = std::min(n, head.size() - pos);
+        std::memcpy(out, head.data() + pos, k);
+        pos += k;
+        return k;
+      }
+      return raw.read(out, n);
+    }
+    ByteSource& raw;
+    std::vector<std::uint8_t> head;
+    std::size_t pos = 0;
+  };
+  ByteSource& raw_;
+  std::uint8_t head_[2] = {};
+  std::size_t head_n_ = 0;
+  std::unique_ptr<Replay> replay_;
+  std::unique_ptr<GzipSource> gz_;
+};
+
+/// Everything `src` yields, at most `max_bytes` (more is an error naming `source` and `what`).
+std::vector<std::uint8_t> read_all(ByteSource& src, std::size_t max_bytes, const std::string& source, const char* what) {
+  std::vector<std::uint8_t> out;
+  std::vector<std::uint8_t> chunk(1 << 16);
+  for (;;) {
+    const std::size_t n = src.read(chunk.data(), chunk.size());
+    if (n == 0) return out;
+    if (out.size() + n > max_bytes)
+      throw DataError(source + ": " + what + " more than the limit of " + std::to_string(max_bytes) + " bytes");
+    out.insert(out.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+}
+
+/// Trailing bytes are counted up to this many (a bomb is not read to its end to say how large it is).
+constexpr std::size_t kMaxTrailingCount = std::size_t(1) << 20;
+
+/// Reads one IDX array from `src`: the header first (checked before anything is allocated), then exactly the bytes
+/// it promises (never more than `max_bytes`), then requires the end of the input.
+IdxArray read_idx(ByteSource& src, std::size_t expected_ndim, const std::string& source, std::size_t max_bytes) {
   auto err = [&](std::size_t offset, const std::string& what) {
     return DataError(source + ": byte offset " + std::to_string(offset) + ": " + what);
   };
-  if (size < 4) throw err(size, "truncated IDX header (" + std::to_string(size) + " bytes, need at least 4)");
+  std::uint8_t b[4 + 4 * 255];
+  const std::size_t got = src.read_full(b, 4);
+  if (got < 4) throw err(got, "truncated IDX header (" + std::to_string(got) + " bytes, need at least 4)");
   if (b[0] != 0 || b[1] != 0) {
     std::string hint;
     if (b[0] == 0x1f && b[1] == 0x8b) hint = " (this looks like a gzip stream read as raw bytes)";
@@ -46,97 +209,73 @@ IdxArray parse_idx(const std::uint8_t* b, std::size_t size, std::size_t expected
                      (expected_ndim == 3 ? "an image file" : "a label file") + "), got " + std::to_string(ndim) +
                      (ndim == 1 || ndim == 3 ? " (were the image and label files swapped?)" : ""));
   const std::size_t header = 4 + 4 * ndim;
-  if (size < header)
-    throw err(size, "truncated IDX header (" + std::to_string(size) + " bytes, the " + std::to_string(ndim) +
-                        " dimensions need " + std::to_string(header) + ")");
+  const std::size_t dims_got = src.read_full(b + 4, 4 * ndim);
+  if (dims_got < 4 * ndim)
+    throw err(4 + dims_got, "truncated IDX header (" + std::to_string(4 + dims_got) + " bytes, the " +
+                                std::to_string(ndim) + " dimensions need " + std::to_string(header) + ")");
   IdxArray out;
   std::size_t count = 1;
   for (std::size_t i = 0; i < ndim; ++i) {
     const std::uint32_t d = be32(b + 4 + 4 * i);
     if (d == 0) throw err(4 + 4 * i, "dimension " + std::to_string(i) + " is 0");
-    if (count > std::numeric_limits<std::size_t>::max() / d)
-      throw err(4 + 4 * i, "the dimension product overflows");
+    if (count > std::numeric_limits<std::size_t>::max() / d) throw err(4 + 4 * i, "the dimension product overflows");
     count *= d;
     out.dims.push_back(d);
   }
-  const std::size_t payload = size - header;
-  if (count > payload)
-    throw err(size, "truncated payload: the header promises " + std::to_string(count) + " bytes of data, the file has " +
-                        std::to_string(payload));
-  if (count < payload)
-    throw err(header + count, std::to_string(payload - count) + " trailing bytes after the " + std::to_string(count) +
+  if (count > max_bytes)
+    throw err(4, "the header promises " + std::to_string(count) + " bytes of data, more than the limit of " +
+                     std::to_string(max_bytes));
+  // Read what the header promises in chunks, so that a short file costs only what it holds.
+  constexpr std::size_t kChunk = std::size_t(1) << 24;
+  while (out.data.size() < count) {
+    const std::size_t want = std::min(kChunk, count - out.data.size());
+    const std::size_t at = out.data.size();
+    out.data.resize(at + want);
+    const std::size_t r = src.read_full(out.data.data() + at, want);
+    if (r < want)
+      throw err(header + at + r, "truncated payload: the header promises " + std::to_string(count) +
+                                     " bytes of data, the file has " + std::to_string(at + r));
+  }
+  std::size_t trailing = 0;
+  std::uint8_t scratch[1 << 12];
+  while (trailing <= kMaxTrailingCount) {
+    const std::size_t r = src.read(scratch, sizeof scratch);
+    if (r == 0) break;
+    trailing += r;
+  }
+  if (trailing > kMaxTrailingCount)
+    throw err(header + count, "more than " + std::to_string(kMaxTrailingCount) + " trailing bytes after the " +
+                                  std::to_string(count) + " bytes the header promises");
+  if (trailing)
+    throw err(header + count, std::to_string(trailing) + " trailing bytes after the " + std::to_string(count) +
                                   " bytes the header promises");
-  out.data.assign(b + header, b + size);  // allocated only now, and backed by the file
   return out;
 }
 
+}  // namespace
+
+IdxArray parse_idx(const std::uint8_t* b, std::size_t size, std::size_t expected_ndim, const std::string& source) {
+  MemorySource m(b, size);
+  return read_idx(m, expected_ndim, source, kMaxFileBytes);
+}
+
+IdxArray read_idx_file(const std::string& path, std::size_t expected_ndim, std::size_t max_bytes) {
+  FileSource f(path);
+  MaybeGzip in(f, path);
+  return read_idx(in.source(), expected_ndim, path, max_bytes);
+}
+
 std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_bytes) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw DataError(path + ": cannot open: " + (errno ? std::strerror(errno) : "unknown error"));
-  std::vector<std::uint8_t> out;
-  std::vector<std::uint8_t> chunk(1 << 20);
-  for (;;) {
-    const int n = gzread(f, chunk.data(), static_cast<unsigned>(chunk.size()));
-    if (n < 0) {
-      int code = 0;
-      const std::string msg = gzerror(f, &code);
-      gzclose(f);
-      throw DataError(path + ": byte offset " + std::to_string(out.size()) + " (decompressed): damaged gzip stream: " + msg);
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
-      gzclose(f);
-      throw DataError(path + ": larger than the limit of " + std::to_string(max_bytes) + " bytes");
-    }
-    out.insert(out.end(), chunk.begin(), chunk.begin() + n);
-  }
-  int code = Z_OK;
-  const std::string msg = gzerror(f, &code);
-  const int closed = gzclose(f);
-  // A truncated gzip stream ends with a clean EOF from gzread: only gzerror / gzclose reveal it.
-  if (code != Z_OK && code != Z_STREAM_END)
-    throw DataError(path + ": byte offset " + std::to_string(out.size()) + " (decompressed): damaged gzip stream: " + msg);
-  if (closed != Z_OK)
-    throw DataError(path + ": damaged gzip stream (truncated or bad checksum; gzclose returned " +
-                    std::to_string(closed) + ")");
-  return out;
+  FileSource f(path);
+  MaybeGzip in(f, path);
+  return read_all(in.source(), max_bytes, path, "larger than the limit: holds");
 }
 
 std::vector<std::uint8_t> gunzip(const std::uint8_t* data, std::size_t size, const std::string& source,
                                  std::size_t max_bytes) {
-  z_stream zs{};
-  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw DataError(source + ": cannot initialise zlib");
-  std::vector<std::uint8_t> out;
-  std::vector<std::uint8_t> chunk(1 << 16);
-  zs.next_in = const_cast<Bytef*>(data);
-  zs.avail_in = static_cast<uInt>(std::min<std::size_t>(size, UINT32_MAX));
-  int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
-    zs.next_out = chunk.data();
-    zs.avail_out = static_cast<uInt>(chunk.size());
-    rc = inflate(&zs, Z_NO_FLUSH);
-    const std::size_t produced = chunk.size() - zs.avail_out;
-    if (rc == Z_BUF_ERROR && zs.avail_in == 0) {  // no progress and no input left: the stream was cut short
-      inflateEnd(&zs);
-      throw DataError(source + ": byte offset " + std::to_string(size) + ": truncated gzip stream");
-    }
-    if (rc != Z_OK && rc != Z_STREAM_END) {
-      const std::string msg = zs.msg ? zs.msg : "inflate error";
-      inflateEnd(&zs);
-      throw DataError(source + ": byte offset " + std::to_string(zs.total_in) + " (compressed): damaged gzip stream: " + msg);
-    }
-    if (out.size() + produced > max_bytes) {
-      inflateEnd(&zs);
-      throw DataError(source + ": inflates to more than the limit of " + std::to_string(max_bytes) + " bytes");
-    }
-    out.insert(out.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(produced));
-    if (rc == Z_OK && zs.avail_in == 0 && produced == 0) {
-      inflateEnd(&zs);
-      throw DataError(source + ": byte offset " + std::to_string(size) + ": truncated gzip stream");
-    }
-  }
-  inflateEnd(&zs);
-  return out;
+  MemorySource m(data, size);
+  GzipSource gz(m, source);
+  return read_all(gz, max_bytes, source, "inflates to");
 }
 
 Dataset::Dataset(std::vector<std::uint8_t> pixels, std::vector<std::uint8_t> labels)
@@ -182,13 +321,11 @@ void Dataset::truncate(std::size_t n) {
 }
 
 Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path) {
-  const auto ib = read_file(images_path);
-  IdxArray images = parse_idx(ib.data(), ib.size(), 3, images_path);
+  IdxArray images = read_idx_file(images_path, 3);
   if (images.dims[1] != 28 || images.dims[2] != 28)
     throw DataError(images_path + ": byte offset 8: images are " + std::to_string(images.dims[1]) + "x" +
                     std::to_string(images.dims[2]) + ", expected 28x28");
-  const auto lb = read_file(labels_path);
-  IdxArray labels = parse_idx(lb.data(), lb.size(), 1, labels_path);
+  IdxArray labels = read_idx_file(labels_path, 1);
   if (images.dims[0] != labels.dims[0])
     throw DataError(images_path + " has " + std::to_string(images.dims[0]) + " images but " + labels_path + " has " +
                     std::to_string(labels.dims[0]) + " labels");
@@ -200,16 +337,25 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
 }
 
 std::string find_idx_file(const std::string& dir, const std::string& stem) {
-  namespace fs = std::filesystem;
-  const fs::path raw = fs::path(dir) / stem, gz = fs::path(dir) / (stem + ".gz");
-  if (fs::exists(raw)) return raw.string();
-  if (fs::exists(gz)) return gz.string();
-  throw DataError(dir + ": neither " + stem + " nor " + stem + ".gz exists");
+  // stat, not std::filesystem::exists: a symlink loop is reported as a data error naming the path.
+  for (const std::string& p : {dir + "/" + stem, dir + "/" + stem + ".gz"}) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) return p;
+    if (errno != ENOENT) throw DataError(files::escape_bytes(p) + ": " + std::strerror(errno));
+  }
+  throw DataError(files::escape_bytes(dir) + ": neither " + stem + " nor " + stem + ".gz exists");
+}
+
+void check_data_dir(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0)
+    throw DataError(files::escape_bytes(dir) + ": " +
+                    (errno == ENOENT ? std::string("no such directory") : std::string(std::strerror(errno))));
+  if (!S_ISDIR(st.st_mode)) throw DataError(files::escape_bytes(dir) + ": not a directory (--data-dir names the directory that holds the four IDX files)");
 }
 
 Split load_mnist_dir(const std::string& dir) {
-  namespace fs = std::filesystem;
-  if (!fs::is_directory(dir)) throw DataError(dir + ": not a directory");
+  check_data_dir(dir);
   Split s;
   s.train = load_idx_pair(find_idx_file(dir, "train-images-idx3-ubyte"), find_idx_file(dir, "train-labels-idx1-ubyte"));
   s.test = load_idx_pair(find_idx_file(dir, "t10k-images-idx3-ubyte"), find_idx_file(dir, "t10k-labels-idx1-ubyte"));
@@ -228,14 +374,7 @@ void write_idx(const std::string& path, const std::vector<std::uint32_t>& dims, 
   for (std::uint32_t d : dims)
     for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<std::uint8_t>(d >> s));
   out.insert(out.end(), data.begin(), data.end());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw DataError(path + ": cannot create: " + std::strerror(errno));
-    f.write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size()));
-    if (!f.flush()) throw DataError(path + ": cannot write: " + std::strerror(errno));
-  }
-  std::filesystem::rename(tmp, path);
+  files::write_atomic(path, out.data(), out.size(), "IDX file");
 }
 
 template Tensor<float> Dataset::images(const std::vector<std::size_t>&) const;

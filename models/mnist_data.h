@@ -28,8 +28,14 @@ inline constexpr std::size_t kMaxFileBytes = std::size_t(1) << 30;
 /// and matches the payload exactly (short and trailing bytes are both errors), all before allocating.
 IdxArray parse_idx(const std::uint8_t* bytes, std::size_t size, std::size_t expected_ndim, const std::string& source);
 
-/// Reads a whole file, inflating it when it is gzip (zlib reads plain files unchanged). A truncated or corrupt
-/// gzip stream is an error (gzerror and gzclose are checked). Refuses files larger than `max_bytes`.
+/// Reads an IDX file (raw, or gzip when it starts with 1f 8b) as a stream: the header first, then exactly the bytes it
+/// promises (refused before reading when that is more than `max_bytes`), then the end of the file — trailing bytes,
+/// also after the gzip stream, are errors, and a gzip bomb is never inflated past the promise. The path must be a
+/// regular file: a directory, a device (/dev/zero), a FIFO or a symlink loop is a DataError naming it.
+IdxArray read_idx_file(const std::string& path, std::size_t expected_ndim, std::size_t max_bytes = kMaxFileBytes);
+
+/// Reads a whole regular file, inflating it when it starts with the gzip magic. A truncated or corrupt gzip stream,
+/// bytes after it and more than `max_bytes` of content are errors.
 std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_bytes = kMaxFileBytes);
 
 /// Inflates a gzip stream held in memory (the in-memory twin of read_file's gzip layer, used by the fuzzer).
@@ -73,6 +79,8 @@ struct Split {
 
 /// Finds `stem` or `stem.gz` in `dir`; throws DataError naming both when neither exists.
 std::string find_idx_file(const std::string& dir, const std::string& stem);
+/// Throws DataError unless `dir` is an existing directory (naming what is there instead, or the OS reason).
+void check_data_dir(const std::string& dir);
 /// Loads the four standard files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…) from `dir`.
 Split load_mnist_dir(const std::string& dir);
 

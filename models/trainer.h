@@ -5,6 +5,7 @@
 /// everything needed to resume bit for bit; and synchronous data-parallel training over a dist::Communicator.
 
 #include <chrono>
+#include <csignal>
 #include <functional>
 #include <memory>
 #include <string>
@@ -44,6 +45,16 @@ struct EvalStats {
   std::size_t correct = 0, total = 0;
 };
 
+/// Training stopped by a signal between two steps (see Trainer::set_stop_flag): the steps before it are complete.
+struct Interrupted : std::runtime_error {
+  Interrupted(int sig, std::size_t e, std::size_t s)
+      : std::runtime_error("interrupted at epoch " + std::to_string(e) + ", step " + std::to_string(s)),
+        signal(sig), epoch(e), step(s) {}
+  int signal;         ///< the signal number that asked to stop
+  std::size_t epoch;  ///< the epoch that was interrupted (1-based)
+  std::size_t step;   ///< optimizer steps completed in all
+};
+
 /// Called after every training step: (images done, images in the epoch, running mean loss).
 using ProgressFn = std::function<void(std::size_t, std::size_t, double)>;
 
@@ -68,7 +79,13 @@ class Trainer {
   /// The model, optimizer state, epoch, step and generator state.
   nn::Checkpoint checkpoint() const;
   /// Restores a checkpoint of the same architecture; all or nothing (throws CheckpointError, changes nothing).
+  /// The model, optimizer buffers and counters, epoch, step and generator come from the checkpoint; the
+  /// hyper-parameters (learning rate included) are this trainer's RunConfig. Crafted training state (a negative
+  /// epoch, an all-zero generator, a negative Adam step…) is refused.
   void restore(const nn::Checkpoint& ck);
+  /// After every step, train_epoch throws Interrupted if `*flag` is non-zero (a signal handler sets it; one process
+  /// only: with K ranks the ranks would stop at different steps). nullptr turns the check off.
+  void set_stop_flag(const volatile std::sig_atomic_t* flag) { stop_ = flag; }
 
   MnistCnn<float>& model() { return *model_; }
   nn::Optimizer<float>& optimizer() { return *optimizer_; }
@@ -88,6 +105,7 @@ class Trainer {
   std::unique_ptr<nn::Optimizer<float>> optimizer_;
   std::unique_ptr<dist::GradientReducer<float>> reducer_;
   std::size_t epoch_ = 0, step_ = 0;
+  const volatile std::sig_atomic_t* stop_ = nullptr;
 };
 
 }  // namespace xg::mnist

@@ -1,13 +1,24 @@
 #include "models/visualize.h"
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <stb_image_write.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/json_limits.h"
 
 namespace xg::mnist {
 
@@ -56,16 +67,22 @@ void paste(Image& dst, const Image& src, std::size_t x, std::size_t y) {
 }  // namespace
 
 void write_png(const std::string& path, const Image& img) {
-  if (!stbi_write_png(path.c_str(), static_cast<int>(img.width), static_cast<int>(img.height), 1, img.pixels.data(),
-                      static_cast<int>(img.width)))
-    throw std::runtime_error("cannot write PNG '" + path + "'");
+  std::vector<std::uint8_t> png;
+  auto append = [](void* ctx, void* data, int size) {
+    auto* out = static_cast<std::vector<std::uint8_t>*>(ctx);
+    out->insert(out->end(), static_cast<std::uint8_t*>(data), static_cast<std::uint8_t*>(data) + size);
+  };
+  if (!stbi_write_png_to_func(append, &png, static_cast<int>(img.width), static_cast<int>(img.height), 1,
+                              img.pixels.data(), static_cast<int>(img.width)))
+    throw FileError("PNG '" + files::escape_bytes(path) + "': cannot encode the image");
+  files::write_atomic(path, png.data(), png.size(), "PNG");
 }
 
 VisualizeOutput visualize(MnistCnn<float>& model, const Dataset& data, std::size_t index, const std::string& dir) {
   if (index >= data.size())
     throw std::invalid_argument("visualize: image index " + std::to_string(index) + " is out of range for " +
                                 std::to_string(data.size()) + " images");
-  std::filesystem::create_directories(dir);
+  files::ensure_output_dir(dir, "visualize --out");
   NoGradGuard no_grad;
   model.eval();
   const Tensor<float> x = data.images<float>({index});
@@ -105,36 +122,127 @@ VisualizeOutput visualize(MnistCnn<float>& model, const Dataset& data, std::size
   return out;
 }
 
-void plot_metrics(const std::string& jsonl, const std::string& png) {
-  std::ifstream in(jsonl);
-  if (!in) throw std::runtime_error("cannot read metrics '" + jsonl + "'");
-  const std::string dat = png + ".dat", gp = png + ".gp";
-  {
-    std::ofstream d(dat);
-    d << "# epoch train_loss heldout_loss heldout_accuracy\n";
-    std::string line;
-    std::size_t n = 0;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      const auto j = nlohmann::json::parse(line);
-      d << j.at("epoch").get<std::size_t>() << " " << j.at("train_loss").get<double>() << " "
-        << j.at("heldout_loss").get<double>() << " " << 100.0 * j.at("heldout_accuracy").get<double>() << "\n";
-      ++n;
+namespace {
+
+/// A private directory (mkdtemp, mode 0700) removed with its files when it goes out of scope.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/xgrad-plot-XXXXXX";
+    if (!::mkdtemp(pattern.data())) throw FileError("cannot create a temporary directory: " + std::string(std::strerror(errno)));
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const char* name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+/// Runs `argv` (looked up on PATH) with its working directory `dir`, standard input from /dev/null and its output
+/// into `dir`/`log`; returns its exit status, or -1 when the program does not exist. No shell is involved.
+int run_in(const std::string& dir, const std::vector<std::string>& argv, const char* log) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc == ENOENT) return -1;
+  if (rc != 0) throw std::runtime_error(std::string("cannot start ") + args[0] + ": " + std::strerror(rc));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) throw std::runtime_error(std::string("waiting for ") + args[0] + ": " + std::strerror(errno));
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/// A metrics value as gnuplot data: the number, or "?" (gnuplot's missing-data mark) when it is null/non-finite.
+std::string datum(const nlohmann::json& line, const char* key, double scale, std::size_t epoch, PlotOutput& out,
+                  const std::string& where) {
+  if (!line.contains(key)) throw DataError(where + ": the line has no \"" + key + "\" (not a metrics line of mnist --metrics)");
+  const auto& v = line.at(key);
+  if (v.is_null() || (v.is_number() && !std::isfinite(v.get<double>()))) {
+    out.skipped.push_back("epoch " + std::to_string(epoch) + " " + key);
+    return "?";
+  }
+  if (!v.is_number()) throw DataError(where + ": \"" + key + "\" is " + v.dump() + ", not a number");
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", scale * v.get<double>());
+  return buf;
+}
+
+}  // namespace
+
+PlotOutput plot_metrics(const std::string& jsonl, const std::string& png) {
+  files::output_target(png, "plot --out");  // refused before any work if it is a device, a directory…
+  std::vector<std::uint8_t> bytes;
+  try {
+    bytes = files::read_regular_file(jsonl, std::size_t(1) << 28, "metrics file");
+  } catch (const FileError& e) {
+    throw DataError(e.what());
+  }
+  PlotOutput out;
+  std::string dat = "# epoch train_loss heldout_loss heldout_accuracy\n";
+  const std::string text(bytes.begin(), bytes.end()), name = files::escape_bytes(jsonl);
+  std::size_t line_no = 0;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const std::size_t nl = std::min(text.find('\n', pos), text.size());
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = name + ": line " + std::to_string(line_no);
+    const nlohmann::json j = parse_json_bounded<DataError>(line.begin(), line.end(), where, JsonLimits{8, line.size()});
+    if (!j.is_object() || !j.contains("epoch") || !j.at("epoch").is_number_unsigned())
+      throw DataError(where + ": not a metrics line of mnist --metrics (no whole-number \"epoch\")");
+    const auto epoch = j.at("epoch").get<std::size_t>();
+    // One value at a time: the order of the skipped list is the column order.
+    dat += std::to_string(epoch);
+    for (const auto& [key, scale] : {std::pair{"train_loss", 1.0}, {"heldout_loss", 1.0}, {"heldout_accuracy", 100.0}})
+      dat += " " + datum(j, key, scale, epoch, out, where);
+    dat += "\n";
+    ++out.epochs;
+  }
+  if (out.epochs == 0) throw DataError(name + ": has no epochs");
+  TempDir tmp;
+  // Fixed names inside the private directory: nothing in the script comes from the user.
+  const std::string script =
+      "set terminal pngcairo size 900,400\nset output 'plot.png'\nset datafile missing '?'\n"
+      "set multiplot layout 1,2\nset xlabel 'epoch'\nset xtics 1\nset ylabel 'loss'\nset grid\n"
+      "plot 'metrics.dat' using 1:2 with linespoints title 'train', '' using 1:3 with linespoints title 'held-out'\n"
+      "set ylabel 'held-out accuracy (%)'\nplot 'metrics.dat' using 1:4 with linespoints title 'accuracy'\n"
+      "unset multiplot\n";
+  files::write_atomic(tmp.file("metrics.dat"), dat.data(), dat.size(), "plot data");
+  files::write_atomic(tmp.file("plot.gp"), script.data(), script.size(), "plot script");
+  const int status = run_in(tmp.path(), {"gnuplot", "plot.gp"}, "gnuplot.log");
+  if (status == -1) throw std::runtime_error("gnuplot is not installed (apt-get install gnuplot-nox)");
+  if (status != 0) {
+    std::string log;
+    try {
+      const auto l = files::read_regular_file(tmp.file("gnuplot.log"), 1 << 16, "gnuplot log");
+      log.assign(l.begin(), l.end());
+    } catch (const FileError&) {
     }
-    if (n == 0) throw std::runtime_error("metrics '" + jsonl + "' has no epochs");
+    for (char& c : log)
+      if (c == '\n') c = ' ';
+    throw std::runtime_error("gnuplot failed (exit status " + std::to_string(status) + ")" + (log.empty() ? "" : ": " + log));
   }
-  {
-    std::ofstream g(gp);
-    g << "set terminal pngcairo size 900,400\nset output '" << png << "'\nset multiplot layout 1,2\n"
-      << "set xlabel 'epoch'\nset xtics 1\nset ylabel 'loss'\nset grid\n"
-      << "plot '" << dat << "' using 1:2 with linespoints title 'train', '' using 1:3 with linespoints title 'held-out'\n"
-      << "set ylabel 'held-out accuracy (%)'\nplot '" << dat << "' using 1:4 with linespoints title 'accuracy'\n"
-      << "unset multiplot\n";
-  }
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
-    throw std::runtime_error("gnuplot is not installed (apt-get install gnuplot-nox); the data and the script are in " +
-                             dat + " and " + gp);
-  if (std::system(("gnuplot '" + gp + "'").c_str()) != 0) throw std::runtime_error("gnuplot failed on " + gp);
+  const auto image = files::read_regular_file(tmp.file("plot.png"), std::size_t(1) << 28, "gnuplot's PNG");
+  files::write_atomic(png, image.data(), image.size(), "plot --out");
+  return out;
 }
 
 }  // namespace xg::mnist

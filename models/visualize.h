@@ -18,7 +18,7 @@ struct Image {
   std::vector<std::uint8_t> pixels;
 };
 
-/// Writes a grey PNG; throws std::runtime_error naming the path on failure.
+/// Writes a grey PNG atomically (core/files.h rules: a regular file or a new one); throws FileError naming the path.
 void write_png(const std::string& path, const Image& img);
 
 /// The files written by `visualize`, with their sizes (scale factors and gaps are fixed; see visualize.cpp).
@@ -31,8 +31,18 @@ struct VisualizeOutput {
 /// side, as the chapter's figure) into `dir` for image `index` of `data`.
 VisualizeOutput visualize(MnistCnn<float>& model, const Dataset& data, std::size_t index, const std::string& dir);
 
-/// Renders a `--metrics` JSONL file to a PNG of loss and accuracy per epoch with gnuplot; writes the data and the
-/// gnuplot script next to `png`. Throws std::runtime_error (naming the package to install) if gnuplot is missing.
-void plot_metrics(const std::string& jsonl, const std::string& png);
+/// What plot_metrics drew.
+struct PlotOutput {
+  std::size_t epochs = 0;                 ///< metrics lines read
+  std::vector<std::string> skipped;       ///< values left out because they were not finite, e.g. "epoch 3 train_loss"
+};
+
+/// Renders a `--metrics` JSONL file to a PNG of loss and accuracy per epoch with gnuplot. No shell is involved:
+/// gnuplot is spawned with an argument vector in a private temporary directory, and its script holds no text from
+/// the user (only fixed names inside that directory); the PNG is then moved to `png` atomically. Non-finite values
+/// (written as null) are left out of the plot and listed in the result. Throws DataError for a bad metrics file
+/// (a line that is not a metrics object, JSON nested too deep, a file too large), FileError for `png`, and
+/// std::runtime_error naming the package to install if gnuplot is missing.
+PlotOutput plot_metrics(const std::string& jsonl, const std::string& png);
 
 }  // namespace xg::mnist

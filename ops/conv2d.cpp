@@ -300,15 +300,22 @@ ConvGeom conv_geometry(const Variable<T>& x, const Variable<T>& w, const Variabl
   ConvGeom g{};
   g.n = xs[0]; g.c = xs[1]; g.h = xs[2]; g.w = xs[3]; g.f = ws[0]; g.kh = ws[2]; g.kw = ws[3];
   g.sh = stride.h; g.sw = stride.w; g.ph = padding.h; g.pw = padding.w; g.dh = dilation.h; g.dw = dilation.w;
-  const std::int64_t eh = g.dh * (static_cast<std::int64_t>(g.kh) - 1) + 1;
-  const std::int64_t ew = g.dw * (static_cast<std::int64_t>(g.kw) - 1) + 1;
-  const std::int64_t hp = static_cast<std::int64_t>(g.h) + 2 * g.ph, wp = static_cast<std::int64_t>(g.w) + 2 * g.pw;
+  // Checked: dilation 2^62 or padding 2^62 must be a ShapeError, never a wrapped (or absurd) output shape.
+  constexpr const char* op = "conv2d";
+  const auto i64 = [](std::size_t v) { return static_cast<std::int64_t>(v); };
+  const std::int64_t eh = detail::checked_add(op, "dilation × (kernel − 1) + 1", detail::checked_mul(op, "dilation × (kernel − 1)", g.dh, i64(g.kh) - 1), std::int64_t(1));
+  const std::int64_t ew = detail::checked_add(op, "dilation × (kernel − 1) + 1", detail::checked_mul(op, "dilation × (kernel − 1)", g.dw, i64(g.kw) - 1), std::int64_t(1));
+  const std::int64_t hp = detail::checked_add(op, "height + 2 × padding", i64(g.h), detail::checked_mul(op, "2 × padding", std::int64_t(2), g.ph));
+  const std::int64_t wp = detail::checked_add(op, "width + 2 × padding", i64(g.w), detail::checked_mul(op, "2 × padding", std::int64_t(2), g.pw));
   if (eh > hp || ew > wp)
     throw ShapeError("conv2d: padded input size per channel " + pair_str(hp, wp) + " is smaller than the " +
                      (g.dh > 1 || g.dw > 1 ? "dilated " : "") + "kernel size " + pair_str(eh, ew) +
                      " (input " + shape_str(xs) + ", weight " + shape_str(ws) + ")");
   g.oh = static_cast<std::size_t>((hp - eh) / g.sh + 1);
   g.ow = static_cast<std::size_t>((wp - ew) / g.sw + 1);
+  // The output, and one image's patch matrix (C·KH·KW rows of OH·OW), must be addressable.
+  detail::checked_numel<T>(op, {g.n, g.f, g.oh, g.ow});
+  detail::checked_numel<T>(op, {g.ckk(), g.oh, g.ow});
   g.block = block_size(g.n, g.ckk(), g.oh * g.ow);
   return g;
 }

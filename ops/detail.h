@@ -3,6 +3,7 @@
 /// Helpers shared by op files (not part of the public API, but installed so out-of-tree ops may use them).
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,36 @@ namespace xg::ops::detail {
 
 /// Applies `M(T)` for every scalar type xgrad instantiates: use at the end of an op file.
 #define XG_FOR_EACH_REAL(M) M(float) M(double)
+
+/// Checked shape arithmetic: `a·b` and `a + b`, or a ShapeError naming `op` and `what` (e.g. "dilation × (kernel − 1)")
+/// with the operands when the result does not fit. Geometry from user arguments (dilation 2^62, padding 2^31)
+/// must never wrap into a small shape or reach the allocator as an absurd size.
+template <class I>
+I checked_mul(const char* op, const char* what, I a, I b) {
+  I r;
+  if (__builtin_mul_overflow(a, b, &r))
+    throw ShapeError(std::string(op) + ": " + what + " = " + std::to_string(a) + " × " + std::to_string(b) +
+                     " overflows");
+  return r;
+}
+template <class I>
+I checked_add(const char* op, const char* what, I a, I b) {
+  I r;
+  if (__builtin_add_overflow(a, b, &r))
+    throw ShapeError(std::string(op) + ": " + what + " = " + std::to_string(a) + " + " + std::to_string(b) +
+                     " overflows");
+  return r;
+}
+/// The elements of an output of shape `s` and scalar type T, checked: ShapeError naming `op` when the element count
+/// or its size in bytes does not fit in size_t.
+template <class T>
+std::size_t checked_numel(const char* op, const Shape& s) {
+  std::size_t n = 1;
+  for (auto d : s)
+    if (__builtin_mul_overflow(n, d, &n) || n > std::numeric_limits<std::size_t>::max() / sizeof(T))
+      throw ShapeError(std::string(op) + ": the output shape " + shape_str(s) + " has more elements than fit in memory");
+  return n;
+}
 
 /// Grain (elements per task) for memory-bound elementwise loops: fixed, never derived from the thread count.
 inline constexpr std::size_t kElementwiseGrain = 1 << 15;

@@ -13,6 +13,13 @@
 namespace xg::ops {
 namespace {
 
+/// The rule for empty reductions (docs/architecture.md): a mean over zero elements is undefined and refused with a
+/// ShapeError naming the op (PyTorch returns NaN, which xgrad never hands back silently); a sum over zero is 0.
+void check_not_empty_mean(const char* op, std::size_t n, Reduction r, const std::string& what) {
+  if (n == 0 && r == Reduction::Mean)
+    throw ShapeError(std::string(op) + ": " + what + " is empty, so its mean is undefined (Reduction::Sum gives 0)");
+}
+
 template <class T>
 void check_labels(const char* op, const Variable<T>& x, const Labels& labels) {
   detail::check_rank(op, "input", x, 2, "[N,C]");
@@ -125,6 +132,7 @@ template <class T>
 Variable<T> nll_loss(const Variable<T>& log_probs, const Labels& labels, Reduction r) {
   profiler::ScopedForward prof("nll_loss");
   check_labels("nll_loss", log_probs, labels);
+  check_not_empty_mean("nll_loss", labels.size(), r, "the batch " + shape_str(log_probs.shape()));
   const std::size_t c = log_probs.shape()[1];
   std::vector<T> per_row(labels.size());
   for (std::size_t n = 0; n < labels.size(); ++n)
@@ -136,6 +144,7 @@ template <class T>
 Variable<T> cross_entropy(const Variable<T>& logits, const Labels& labels, Reduction r) {
   profiler::ScopedForward prof("cross_entropy");
   check_labels("cross_entropy", logits, labels);
+  check_not_empty_mean("cross_entropy", labels.size(), r, "the batch " + shape_str(logits.shape()));
   const std::size_t rows = logits.shape()[0], c = logits.shape()[1];
   const T* px = logits.value().data();
   Tensor<T> p = Tensor<T>::from_shape({rows, c});
@@ -164,7 +173,7 @@ Variable<T> mse_loss(const Variable<T>& input, const Variable<T>& target, Reduct
     throw ShapeError("mse_loss: input shape " + shape_str(input.shape()) + " and target shape " +
                      shape_str(target.shape()) + " differ");
   const std::size_t n = input.numel();
-  if (n == 0 && r == Reduction::Mean) throw ShapeError("mse_loss: the input is empty, so its mean is undefined");
+  check_not_empty_mean("mse_loss", n, r, "the input " + shape_str(input.shape()));
   Tensor<T> out;
   if (r == Reduction::None) {
     out = detail::zip(input.value(), target.value(), [](T a, T b) { return (a - b) * (a - b); });

@@ -60,7 +60,7 @@ PoolGeom pool_geometry(const char* op, const Variable<T>& x, Size2 kernel, std::
   if (kernel.h <= 0 || kernel.w <= 0) throw ShapeError(name + ": kernel size must be positive, got " + pair(kernel));
   if (s.h <= 0 || s.w <= 0) throw ShapeError(name + ": stride must be positive, got " + pair(s));
   if (padding.h < 0 || padding.w < 0) throw ShapeError(name + ": padding must be non-negative, got " + pair(padding));
-  if (2 * padding.h > kernel.h || 2 * padding.w > kernel.w)
+  if (padding.h > kernel.h / 2 || padding.w > kernel.w / 2)
     throw ShapeError(name + ": pad should be at most half of kernel size, but got pad=" + pair(padding) +
                      " and kernel_size=" + pair(kernel));
   const Shape xs = x.shape();
@@ -68,13 +68,15 @@ PoolGeom pool_geometry(const char* op, const Variable<T>& x, Size2 kernel, std::
   g.n = xs[0]; g.c = xs[1]; g.h = xs[2]; g.w = xs[3];
   g.kh = static_cast<std::size_t>(kernel.h); g.kw = static_cast<std::size_t>(kernel.w);
   g.sh = s.h; g.sw = s.w; g.ph = padding.h; g.pw = padding.w;
-  const std::int64_t hp = static_cast<std::int64_t>(g.h) + 2 * g.ph - kernel.h;
-  const std::int64_t wp = static_cast<std::int64_t>(g.w) + 2 * g.pw - kernel.w;
+  // Checked: padding is at most kernel/2, but both come from the user and may be near 2^63.
+  const std::int64_t hp = checked_add(op, "height + 2 × padding", static_cast<std::int64_t>(g.h), checked_mul(op, "2 × padding", std::int64_t(2), g.ph)) - kernel.h;
+  const std::int64_t wp = checked_add(op, "width + 2 × padding", static_cast<std::int64_t>(g.w), checked_mul(op, "2 × padding", std::int64_t(2), g.pw)) - kernel.w;
   if (hp < 0 || wp < 0)
     throw ShapeError(name + ": given input of shape " + shape_str(xs) + ", kernel " + pair(kernel) + " and padding " +
                      pair(padding) + ", the calculated output size is empty: output size is too small");
   g.oh = static_cast<std::size_t>(hp / g.sh + 1);
   g.ow = static_cast<std::size_t>(wp / g.sw + 1);
+  checked_numel<T>(op, {g.n, g.c, g.oh, g.ow});
   return g;
 }
 

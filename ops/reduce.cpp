@@ -59,6 +59,10 @@ Variable<T> reduce_dim(const Variable<T>& x, std::int64_t dim, bool keepdim, boo
   const Shape s = x.shape();
   const std::size_t d = detail::normalize_dim(op, dim, s.size());
   const detail::AxisSplit a = detail::split_axis(s, d);
+  // A mean over an empty dim is undefined (the rule for empty reductions: docs/architecture.md); a sum is 0.
+  if (mean && a.n == 0)
+    throw ShapeError("mean: dim " + std::to_string(dim) + " of the input of shape " + shape_str(s) +
+                     " is empty, so its mean is undefined (sum gives 0)");
   Shape os = s;
   if (keepdim)
     os[d] = 1;

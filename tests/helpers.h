@@ -2,7 +2,11 @@
 // Test helpers: seeded random tensors, comparisons, and the gradcheck assertion.
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -24,6 +28,7 @@ namespace xgt {
 struct CommandResult {
   int code;
   std::string out;
+  long max_rss_kib = 0;  ///< peak resident memory of the program (spawn/finish only)
 };
 inline CommandResult run_command(const std::string& command) {
   FILE* p = popen((command + " 2>&1").c_str(), "r");
@@ -34,6 +39,52 @@ inline CommandResult run_command(const std::string& command) {
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+/// A program started with an argument vector (no shell: any bytes reach it as they are); its output (stdout and
+/// stderr together) is read by finish().
+struct Spawned {
+  pid_t pid = -1;
+  int out = -1;
+};
+inline Spawned spawn(const std::vector<std::string>& argv) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  posix_spawn_file_actions_addclose(&fa, fds[1]);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  Spawned s;
+  const int rc = ::posix_spawnp(&s.pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fds[1]);
+  REQUIRE_MESSAGE(rc == 0, "cannot start " << argv[0]);
+  s.out = fds[0];
+  return s;
+}
+/// Waits for a spawned program: its output and exit code (128 + N when killed by signal N).
+inline CommandResult finish(Spawned s) {
+  std::string out;
+  std::array<char, 4096> buf;
+  for (;;) {
+    const ssize_t n = ::read(s.out, buf.data(), buf.size());
+    if (n > 0) out.append(buf.data(), static_cast<std::size_t>(n));
+    else if (n == 0 || errno != EINTR) break;
+  }
+  ::close(s.out);
+  int status = 0;
+  struct rusage ru {};
+  while (::wait4(s.pid, &status, 0, &ru) < 0 && errno == EINTR) {
+  }
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out, ru.ru_maxrss};
+}
+/// Runs a program with an argument vector and waits for it.
+inline CommandResult run_argv(const std::vector<std::string>& argv) { return finish(spawn(argv)); }
 
 /// The test program's process group (size 1 unless launched by mpirun; tests/test_main.cpp).
 xg::dist::Communicator& world();

@@ -32,4 +32,10 @@ struct CheckpointError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A file xgrad must not or cannot write (or read whole): not a regular file, a missing directory, a symlink loop,
+/// an I/O error such as a full disk. Names the role (e.g. "--metrics") and the path. See core/files.h.
+struct FileError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace xg

@@ -13,6 +13,10 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/files.h"
+#include "core/json_limits.h"
 
 namespace xg::nn {
 
@@ -53,9 +57,8 @@ U get_le(const std::uint8_t* p) {
   return v;
 }
 
-std::string os_error(const std::string& what, const std::string& path) {
-  return "checkpoint: cannot " + what + " '" + path + "': " + std::strerror(errno);
-}
+/// Checkpoint headers are small: a few levels of metadata and one entry per tensor.
+const JsonLimits kHeaderLimits{32, kMaxHeader};
 
 }  // namespace
 
@@ -63,14 +66,14 @@ std::vector<std::uint8_t> serialize_checkpoint(const Checkpoint& ck) {
   nlohmann::json header;
   header["format"] = "xgrad-checkpoint";
   header["arch"] = ck.arch;
-  try {
-    header["meta"] = nlohmann::json::parse(ck.meta_json);
-  } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError(std::string("checkpoint: meta_json is not valid JSON: ") + e.what());
-  }
+  header["meta"] = parse_json_bounded<CheckpointError>(ck.meta_json.begin(), ck.meta_json.end(), "checkpoint: meta_json",
+                                                      kHeaderLimits);
   nlohmann::json list = nlohmann::json::array();
   std::size_t offset = 0;
+  std::set<std::string> names;
   for (const auto& t : ck.tensors) {
+    if (!names.insert(t.name).second)
+      throw CheckpointError("checkpoint: two tensors are named '" + t.name + "'; every name must be unique");
     const std::size_t es = dtype_size(t.dtype);
     if (es == 0 || numel(t.shape) * es != t.bytes.size())
       throw CheckpointError("checkpoint: tensor '" + t.name + "' has " + std::to_string(t.bytes.size()) +
@@ -84,24 +87,28 @@ std::vector<std::uint8_t> serialize_checkpoint(const Checkpoint& ck) {
     offset = align_up(offset + t.bytes.size());
   }
   header["tensors"] = list;
-  const std::string h = header.dump();
-  std::vector<std::uint8_t> out(kMagic, kMagic + 8);
-  put<std::uint32_t>(out, Checkpoint::kVersion);
-  put<std::uint64_t>(out, h.size());
-  out.insert(out.end(), h.begin(), h.end());
-  out.resize(align_up(out.size()), 0);
-  const std::size_t payload = out.size();
-  out.resize(payload + offset, 0);
+  std::vector<std::uint8_t> payload(offset, 0);
   std::size_t off = 0;
   for (const auto& t : ck.tensors) {
-    std::memcpy(out.data() + payload + off, t.bytes.data(), t.bytes.size());
+    if (!t.bytes.empty()) std::memcpy(payload.data() + off, t.bytes.data(), t.bytes.size());
     off = align_up(off + t.bytes.size());
   }
+  return frame_checkpoint(header.dump(), payload);
+}
+
+std::vector<std::uint8_t> frame_checkpoint(const std::string& header_json, const std::vector<std::uint8_t>& payload) {
+  std::vector<std::uint8_t> out(kMagic, kMagic + 8);
+  put<std::uint32_t>(out, Checkpoint::kVersion);
+  put<std::uint64_t>(out, header_json.size());
+  out.insert(out.end(), header_json.begin(), header_json.end());
+  out.resize(align_up(out.size()), 0);
+  out.insert(out.end(), payload.begin(), payload.end());
   put<std::uint32_t>(out, crc(out.data(), out.size()));
   out.insert(out.end(), kEnd, kEnd + 8);
   return out;
 }
 
+std::uint32_t checkpoint_crc32(const std::uint8_t* data, std::size_t size) { return crc(data, size); }
 
 template <class T>
 void Checkpoint::add(const std::string& name, const Tensor<T>& t) {
@@ -130,73 +137,17 @@ Tensor<T> Checkpoint::get(const std::string& name) const {
   throw CheckpointError("checkpoint: no tensor named '" + name + "'");
 }
 
-namespace {
-/// Removes temporary files of earlier saves to the same target whose process no longer exists (a save killed
-/// mid-write leaves one behind; it never carries the target's name, so it is only clutter).
-void remove_stale_temporaries(const std::string& dir, const std::string& base) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return;
-  const std::string prefix = "." + base + ".tmp.";
-  while (dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    if (name.rfind(prefix, 0) != 0) continue;
-    const std::string pid_text = name.substr(prefix.size());
-    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
-    const long pid = std::stol(pid_text);
-    if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
-      ::unlink((dir + "/" + name).c_str());
-  }
-  ::closedir(d);
-}
-}  // namespace
-
 void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   const std::vector<std::uint8_t> bytes = serialize_checkpoint(ck);
-  const auto slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  if (base.empty()) throw CheckpointError("checkpoint: '" + path + "' names a directory, not a file");
-  remove_stale_temporaries(dir, base);
-  const std::string tmp = dir + "/." + base + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw CheckpointError(os_error("create a temporary file in the directory of", path));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      const std::string msg = os_error("write", tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw CheckpointError(msg + " (the previous checkpoint, if any, is unchanged)");
-    }
-    done += static_cast<std::size_t>(w);
-  }
-  if (::fsync(fd) != 0) {
-    const std::string msg = os_error("fsync", tmp);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw CheckpointError(msg + " (the previous checkpoint, if any, is unchanged)");
-  }
-  if (::close(fd) != 0) {
-    const std::string msg = os_error("close", tmp);
-    ::unlink(tmp.c_str());
-    throw CheckpointError(msg);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string msg = os_error("rename the temporary file onto", path);
-    ::unlink(tmp.c_str());
-    throw CheckpointError(msg);
-  }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
+  try {
+    files::write_atomic(path, bytes.data(), bytes.size(), "checkpoint");
+  } catch (const FileError& e) {
+    throw CheckpointError(e.what());
   }
 }
 
 Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const std::string& source) {
-  auto bad = [&](const std::string& m) { return CheckpointError("checkpoint '" + source + "': " + m); };
+  auto bad = [&](const std::string& m) { return CheckpointError("checkpoint '" + files::escape_bytes(source) + "': " + m); };
   if (size < 8 + 4 + 8 + 4 + 8) throw bad("file too short (" + std::to_string(size) + " bytes) to be a checkpoint");
   if (std::memcmp(data, kMagic, 8) != 0) throw bad("bad magic: not an xgrad checkpoint");
   const auto version = get_le<std::uint32_t>(data + 8);
@@ -208,13 +159,11 @@ Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const st
   if (crc(data, size - 12) != stored_crc) throw bad("checksum mismatch: the file is corrupted");
   const auto hlen = get_le<std::uint64_t>(data + 12);
   if (hlen > kMaxHeader || hlen > size - 20 - 12) throw bad("header length " + std::to_string(hlen) + " is out of range");
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(data + 20, data + 20 + hlen);
-  } catch (const nlohmann::json::exception& e) {
-    throw bad(std::string("header is not valid JSON: ") + e.what());
-  }
+  const nlohmann::json header =
+      parse_json_bounded<CheckpointError>(data + 20, data + 20 + hlen, "checkpoint '" + files::escape_bytes(source) + "': header",
+                                          kHeaderLimits);
   Checkpoint ck;
+  std::set<std::string> names;
   const std::size_t payload = align_up(20 + static_cast<std::size_t>(hlen));
   const std::size_t payload_end = size - 12;
   if (payload > payload_end) throw bad("payload starts beyond the end of the file");
@@ -226,6 +175,7 @@ Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const st
     for (const auto& e : header.at("tensors")) {
       CheckpointTensor t;
       t.name = e.at("name").get<std::string>();
+      if (!names.insert(t.name).second) throw bad("two tensors are named '" + t.name + "'");
       t.dtype = e.at("dtype").get<std::string>();
       const std::size_t es = dtype_size(t.dtype);
       if (es == 0) throw bad("tensor '" + t.name + "' has unknown dtype '" + t.dtype + "'");
@@ -257,20 +207,27 @@ Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const st
 }
 
 Checkpoint load_checkpoint(const std::string& path, std::size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw CheckpointError(os_error("open", path));
-  in.seekg(0, std::ios::end);
-  const auto end = in.tellg();
-  if (end < 0) throw CheckpointError("checkpoint: cannot determine the size of '" + path + "'");
-  const auto size = static_cast<std::size_t>(end);
-  if (size > max_bytes)
-    throw CheckpointError("checkpoint '" + path + "': " + std::to_string(size) + " bytes exceeds the limit of " +
-                          std::to_string(max_bytes));
-  in.seekg(0);
-  std::vector<std::uint8_t> bytes(size);
-  if (size && !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
-    throw CheckpointError(os_error("read", path));
-  return parse_checkpoint(bytes.data(), bytes.size(), path);
+  try {
+    files::RegularFile f(path, "checkpoint");
+    // The magic first: a large file that is not a checkpoint is refused without being read.
+    char magic[8] = {};
+    const std::size_t head = f.read(magic, sizeof magic);
+    if (head < sizeof magic || std::memcmp(magic, kMagic, 8) != 0) {
+      if (f.size() < 8 + 4 + 8 + 4 + 8)
+        throw CheckpointError("checkpoint '" + files::escape_bytes(path) + "': file too short (" +
+                              std::to_string(f.size()) + " bytes) to be a checkpoint");
+      throw CheckpointError("checkpoint '" + files::escape_bytes(path) + "': bad magic: not an xgrad checkpoint");
+    }
+    if (f.size() > max_bytes)
+      throw CheckpointError("checkpoint '" + files::escape_bytes(path) + "': " + std::to_string(f.size()) +
+                            " bytes is more than the limit of " + std::to_string(max_bytes));
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(f.size()));
+    std::memcpy(bytes.data(), magic, 8);
+    f.read_exact(bytes.data() + 8, bytes.size() - 8);
+    return parse_checkpoint(bytes.data(), bytes.size(), path);
+  } catch (const FileError& e) {
+    throw CheckpointError(e.what());
+  }
 }
 
 template <class T>

@@ -5,7 +5,9 @@
 /// Layout (little-endian): magic "XGCK\r\n\x1a\n" · u32 version · u64 header length · JSON header (architecture,
 /// free-form metadata, and per tensor: name, dtype, shape, offset, nbytes, crc32) · zero padding to 64 bytes ·
 /// payload (each tensor 64-byte aligned) · u32 CRC32 of everything before it · "XGEND\0\0\0".
-/// Saving writes a temporary file in the target's directory, fsyncs it, renames it over the target and fsyncs the
+/// The header is parsed with bounded nesting (32 levels) and size (16 MiB), and tensor names must be unique.
+/// Saving follows the rules of core/files.h (a regular file or a new one; a symlink is followed) and writes a
+/// temporary file in the target's directory, fsyncs it, renames it over the target and fsyncs the
 /// directory, so a crash leaves either the old or the new file, never a half-written one. Loading verifies
 /// everything (sizes, offsets, every CRC) before anything is handed to a model; copying into a module is all or nothing.
 
@@ -48,6 +50,12 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck);
 Checkpoint load_checkpoint(const std::string& path, std::size_t max_bytes = std::size_t(1) << 32);
 /// The bytes `save_checkpoint` writes (e.g. to send a checkpoint to other processes).
 std::vector<std::uint8_t> serialize_checkpoint(const Checkpoint& ck);
+/// Lays out a header (JSON text, taken as it is) and a payload with the magic, version, padding, checksum and end
+/// marker: the container without the meaning. For tools, tests and the structure-aware fuzzer, which mutate headers
+/// behind valid checksums; save_checkpoint is the way to write a checkpoint.
+std::vector<std::uint8_t> frame_checkpoint(const std::string& header_json, const std::vector<std::uint8_t>& payload);
+/// The CRC-32 checkpoints use (zlib's), over any length.
+std::uint32_t checkpoint_crc32(const std::uint8_t* data, std::size_t size);
 /// Parses and verifies a checkpoint held in memory; `source` names it in errors.
 Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const std::string& source);
 

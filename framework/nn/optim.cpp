@@ -1,6 +1,7 @@
 #include "nn/optim.h"
 
 #include <cmath>
+#include <optional>
 
 namespace xg::nn {
 
@@ -9,6 +10,16 @@ void check_hyper(const char* opt, const char* name, double v, double lo, double 
   if (!(v >= lo && v <= hi))
     throw std::invalid_argument(std::string(opt) + ": invalid " + name + " " + std::to_string(v) + " (expected " +
                                 std::to_string(lo) + " to " + std::to_string(hi) + ")");
+}
+
+/// The learning rate stored in a state, checked like a constructor argument but refused as a CheckpointError (a
+/// crafted negative rate would turn descent into ascent).
+std::optional<double> stored_lr(const std::map<std::string, double>& scalars, const char* opt) {
+  const auto it = scalars.find("lr");
+  if (it == scalars.end()) return std::nullopt;
+  if (!(std::isfinite(it->second) && it->second >= 0.0 && it->second <= 1e6))
+    throw CheckpointError(std::string(opt) + " state: invalid learning rate " + std::to_string(it->second));
+  return it->second;
 }
 
 template <class T>
@@ -106,7 +117,7 @@ void Sgd<T>::load_state(const OptimizerState<T>& s) {
         has[i] = true;
       }
   }
-  if (auto it = s.scalars.find("lr"); it != s.scalars.end()) this->lr_ = it->second;
+  if (const auto lr = stored_lr(s.scalars, "Sgd")) this->lr_ = *lr;
   buf_ = std::move(buf);
   has_buf_ = std::move(has);
 }
@@ -177,11 +188,15 @@ void Adam<T>::load_state(const OptimizerState<T>& s) {
   for (std::size_t i = 0; i < this->params_.size(); ++i) {
     auto it = s.scalars.find("step." + std::to_string(i));
     if (it == s.scalars.end()) continue;
-    steps[i] = static_cast<std::size_t>(it->second);
+    const double t = it->second;
+    if (!(t >= 1.0 && t <= 9007199254740992.0 && t == std::floor(t)))
+      throw CheckpointError("Adam state: step." + std::to_string(i) + " = " + std::to_string(t) +
+                            " is not a whole number of steps >= 1");
+    steps[i] = static_cast<std::size_t>(t);
     m[i] = find_tensor(s, "exp_avg." + std::to_string(i), this->params_[i].shape(), "Adam");
     v[i] = find_tensor(s, "exp_avg_sq." + std::to_string(i), this->params_[i].shape(), "Adam");
   }
-  if (auto it = s.scalars.find("lr"); it != s.scalars.end()) this->lr_ = it->second;
+  if (const auto lr = stored_lr(s.scalars, "Adam")) this->lr_ = *lr;
   m_ = std::move(m);
   v_ = std::move(v);
   steps_ = std::move(steps);

@@ -3,8 +3,10 @@
 #ifdef XGRAD_MPIEXEC
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 
 #include "helpers.h"
@@ -117,13 +119,51 @@ TEST_CASE("a non-finite loss stops every rank together with exit 5 and one messa
 }
 
 TEST_CASE("files only rank 0 writes: a metrics or checkpoint path it cannot write stops every rank with one message") {
+  // Checked at start-up, before anything trains.
   auto r = mpirun(2, "--data-dir " + kFixture + " --epochs 1 --quiet --metrics /nonexistent-xgrad-dir/m.jsonl");
-  CHECK(r.code == 1);
-  CHECK_MESSAGE(count(r.out, "error: cannot write metrics to '/nonexistent-xgrad-dir/m.jsonl'") == 1, r.out);
-  r = mpirun(2, "--data-dir " + kFixture + " --epochs 2 --quiet --save /nonexistent-xgrad-dir/ck.xgck");
-  CHECK(r.code == 4);  // after the first epoch, when rank 0 saves
-  CHECK_MESSAGE(count(r.out, "error: checkpoint: cannot") == 1, r.out);
+  CHECK(r.code == 4);
+  CHECK_MESSAGE(count(r.out, "error: --metrics '/nonexistent-xgrad-dir/m.jsonl': its directory") == 1, r.out);
+  r = mpirun(2, "--data-dir " + kFixture + " --epochs 2 --quiet --save /dev/null");
+  CHECK(r.code == 4);
+  CHECK_MESSAGE(count(r.out, "error: --save '/dev/null': is a character device") == 1, r.out);
   CHECK(count(r.out, "error:") == 1);
+  // A write that fails later (the directory removed after the first epoch's save) stops every rank too.
+  const auto dir = temp("vanishing");
+  fs::create_directories(dir);
+  auto p = xgt::spawn({"/bin/sh", "-c", kMpirun + " -np 2 " + kExe + " --data-dir " + kFixture +
+                                            " --epochs 100000 --quiet --save " + dir + "/ck.xgck"});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(dir + "/ck.xgck") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  fs::remove_all(dir);
+  r = xgt::finish(p);
+  CHECK(r.code == 4);
+  CHECK_MESSAGE(count(r.out, "error: checkpoint '" + dir + "/ck.xgck': ") == 1, r.out);
+  CHECK(count(r.out, "error:") == 1);
+}
+
+TEST_CASE("--help given to one rank only is a flag mismatch: exit 2 with one message, not a silent exit 0") {
+  const auto r = xgt::run_command(kMpirun + " -np 1 " + kExe + " --help : -np 1 " + kExe + " --data-dir " + kFixture +
+                                  " --epochs 1 --quiet");
+  CHECK(r.code == 2);
+  CHECK_MESSAGE(count(r.out, "error: every rank must be given the same flags: rank 0 was given --help and rank 1 was not") == 1,
+                r.out);
+  const auto all = xgt::run_command(kMpirun + " -np 2 " + kExe + " --help");
+  CHECK(all.code == 0);
+  CHECK(count(all.out, "Usage:") == 1);
+}
+
+TEST_CASE("paths with non-UTF-8 bytes work under mpirun (the flag check compares them as bytes)") {
+  const auto dir = temp("bytes");
+  const std::string data = dir + "/data\xff", ck = dir + "/ck\xfe";
+  fs::create_directories(data);
+  for (const auto& e : fs::directory_iterator(kFixture)) fs::copy_file(e.path(), fs::path(data) / e.path().filename());
+  const auto r = xgt::run_argv({"env", "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+                                "OMPI_MCA_rmaps_base_oversubscribe=1", XGRAD_MPIEXEC, "-np", "2", kExe, "--data-dir", data,
+                                "--epochs", "1", "--quiet", "--save", ck});
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK(fs::is_regular_file(ck));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("a rank that dies makes the whole job exit non-zero quickly instead of hanging") {

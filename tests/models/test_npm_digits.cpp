@@ -45,7 +45,7 @@ TEST_CASE("conversion splits sample i of each digit into held-out iff i % 5 == 4
   const fs::path dir = fs::temp_directory_path() / ("xgrad_npm_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir / "digits");
-  const std::size_t counts[10] = {5, 6, 9, 10, 4, 11, 1, 5, 7, 3};
+  const std::size_t counts[10] = {5, 6, 9, 10, 14, 11, 8, 5, 7, 13};
   for (int d = 0; d < 10; ++d) std::ofstream(dir / "digits" / (std::to_string(d) + ".json")) << digit_json(counts[d], static_cast<std::size_t>(d));
   const NpmConversion c = convert_npm_digits((dir / "digits").string(), (dir / "out").string());
   for (int d = 0; d < 10; ++d) {
@@ -72,7 +72,7 @@ TEST_CASE("bad digit JSON is rejected naming the file and the problem") {
   check_bad(ok.substr(0, 9) + "\"x\"" + ok.substr(14), "data[0] is not a number");
   check_bad(ok.substr(0, 9) + "1.5" + ok.substr(14), "outside [0, 1]");
   check_bad(ok.substr(0, 9) + "0.501" + ok.substr(14), "not a byte/255 rounded to 3 decimals");
-  CHECK_THROWS_WITH_AS(convert_npm_digits("/nonexistent", "/tmp/unused"), doctest::Contains("0.json: cannot open"), DataError);
+  CHECK_THROWS_WITH_AS(convert_npm_digits("/nonexistent", "/tmp/unused"), doctest::Contains("0.json': cannot open"), DataError);
 }
 
 }  // TEST_SUITE
