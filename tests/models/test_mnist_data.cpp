@@ -160,6 +160,22 @@ TEST_CASE("the committed fixture of 300 + 100 npm digits loads with all ten digi
   for (int c : seen) CHECK(c > 10);
 }
 
+TEST_CASE("gzip members in a row read as one stream; bytes after the last member are an error") {
+  TempDir d("members");
+  const auto images = idx_bytes({2, 28, 28});
+  const std::vector<std::uint8_t> head(images.begin(), images.begin() + 100), tail(images.begin() + 100, images.end());
+  const auto a = d.write_gz("a.gz", head), b = d.write_gz("b.gz", tail);
+  std::ifstream ia(a, std::ios::binary), ib(b, std::ios::binary);
+  std::string both{std::istreambuf_iterator<char>(ia), {}};
+  both += std::string{std::istreambuf_iterator<char>(ib), {}};
+  std::ofstream(d.path / "two.gz", std::ios::binary) << both;
+  CHECK(read_idx_file((d.path / "two.gz").string(), 3).data.size() == 2 * 784);
+  std::ofstream(d.path / "junk.gz", std::ios::binary) << both << "junk";
+  check_rejects([&] { read_idx_file((d.path / "junk.gz").string(), 3); }, "trailing bytes after the end of the gzip stream");
+  check_rejects([&] { read_idx_file(d.path.string(), 3); }, "is a directory, not a regular file");
+  check_rejects([&] { read_idx_file("/dev/zero", 3); }, "is a character device");
+}
+
 }  // TEST_SUITE
 
 TEST_CASE("gunzip inflates a valid stream and rejects truncated, corrupt and oversized ones") {

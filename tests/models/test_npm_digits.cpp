@@ -67,6 +67,7 @@ TEST_CASE("bad digit JSON is rejected naming the file and the problem") {
   check_bad("{\"pixels\": []}", "missing the \"data\" key");
   check_bad("[2e945]", "number overflow");  // a double overflow, found by fuzz_npm (tests/fuzz/corpus/npm)
   check_bad("{\"data\": 5}", "\"data\" is not an array");
+  check_bad("{\"data\": " + std::string(100000, '[') + std::string(100000, ']') + "}", "nested deeper than 8 levels");
   check_bad("{\"data\": [0.5, 0.5]}", "not a positive multiple of 784");
   std::string ok = digit_json(1, 0);
   check_bad(ok.substr(0, 9) + "\"x\"" + ok.substr(14), "data[0] is not a number");

@@ -195,4 +195,32 @@ TEST_CASE("a save that runs out of space fails with a clear error and keeps the 
   fs::remove_all(dir);
 }
 
+TEST_CASE("duplicate tensor names are refused when saving and when loading") {
+  Checkpoint ck;
+  ck.add("model.w", zeros<float>({2}));
+  ck.add("model.w", zeros<float>({3}));
+  CHECK_THROWS_WITH_AS(serialize_checkpoint(ck), doctest::Contains("two tensors are named 'model.w'"), CheckpointError);
+  // A file that names two tensors alike (valid checksums around a crafted header).
+  const std::string header = R"({"format":"xgrad-checkpoint","arch":"a","meta":{},"tensors":[)"
+                             R"({"name":"t","dtype":"f32","shape":[0],"offset":0,"nbytes":0,"crc32":0},)"
+                             R"({"name":"t","dtype":"f32","shape":[0],"offset":0,"nbytes":0,"crc32":0}]})";
+  const auto bytes = frame_checkpoint(header, {});
+  CHECK_THROWS_WITH_AS(parse_checkpoint(bytes.data(), bytes.size(), "dup"), doctest::Contains("two tensors are named 't'"), CheckpointError);
+}
+
+TEST_CASE("a header nested 200,000 deep behind valid checksums is a CheckpointError, not a stack overflow") {
+  const std::string header = R"({"format":"xgrad-checkpoint","arch":"a","meta":)" + std::string(200000, '[') +
+                             std::string(200000, ']') + R"(,"tensors":[]})";
+  const auto bytes = frame_checkpoint(header, {});
+  CHECK_THROWS_WITH_AS(parse_checkpoint(bytes.data(), bytes.size(), "deep"), doctest::Contains("nested deeper than 32 levels"), CheckpointError);
+  Checkpoint ck;
+  ck.meta_json = std::string(100, '[') + std::string(100, ']');
+  CHECK_THROWS_AS(serialize_checkpoint(ck), CheckpointError);
+}
+
+TEST_CASE("loading a directory, a device or a huge non-checkpoint says what it is, without reading it") {
+  CHECK_THROWS_WITH_AS(load_checkpoint("/tmp"), doctest::Contains("is a directory, not a regular file"), CheckpointError);
+  CHECK_THROWS_WITH_AS(load_checkpoint("/dev/zero"), doctest::Contains("character device"), CheckpointError);
+}
+
 }  // TEST_SUITE

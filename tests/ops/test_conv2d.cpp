@@ -225,4 +225,13 @@ TEST_CASE("conv2d rejects bad input when called, naming the op and the shapes or
                        doctest::Contains("dilated kernel size (7, 7)"), ShapeError);
 }
 
+TEST_CASE("conv2d geometry that overflows is a ShapeError naming the values, never a wrapped shape or bad_alloc") {
+  Variable<double> x(random_tensor({1, 1, 5, 5}, 20)), w(random_tensor({2, 1, 3, 3}, 21));
+  const std::int64_t big = std::int64_t(1) << 62;
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, w, {}, 1, 0, big), doctest::Contains("conv2d: dilation × (kernel − 1)"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, w, {}, 1, big, big), doctest::Contains("conv2d: "), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, w, {}, 1, std::int64_t(1) << 31), doctest::Contains("more elements than fit in memory"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, w, {}, 1, std::numeric_limits<std::int64_t>::max()), doctest::Contains("2 × padding"), ShapeError);
+}
+
 }  // TEST_SUITE

@@ -235,4 +235,13 @@ TEST_CASE("pools reject bad input when called, naming the op and the values") {
   }
 }
 
+TEST_CASE("pool geometry that overflows is a ShapeError, never a wrapped shape") {
+  Variable<double> x(random_tensor({1, 1, 4, 4}, 30));
+  const std::int64_t big = std::int64_t(1) << 62;
+  // Padding is at most kernel/2, so only 2 × padding itself can overflow (the output is never larger than H+1).
+  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  CHECK_THROWS_WITH_AS(ops::max_pool2d(x, max, 1, max / 2), doctest::Contains("max_pool2d: height + 2 × padding"), ShapeError);
+  CHECK(ops::avg_pool2d(x, big, 1, big / 2).shape() == Shape{1, 1, 5, 5});
+}
+
 }  // TEST_SUITE

@@ -57,4 +57,16 @@ TEST_CASE("bad reshape, flatten and reduction arguments raise a ShapeError namin
   CHECK_THROWS_WITH_AS(ops::flatten(x, 1, 0), doctest::Contains("flatten"), ShapeError);
 }
 
+TEST_CASE("a mean over an empty dim is refused like the mean of an empty tensor; a sum over it is 0") {
+  Variable<double> x(Tensor<double>::from_shape({3, 0}));
+  CHECK_THROWS_WITH_AS(ops::mean(x, 1), doctest::Contains("mean: dim 1 of the input of shape [3,0] is empty"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::mean(x), doctest::Contains("mean: the input is empty"), ShapeError);
+  const auto s = ops::sum(x, 1);
+  REQUIRE(s.numel() == 3);
+  CHECK(s.value().data()[0] == 0.0);
+  CHECK(ops::mean(Variable<double>(Tensor<double>::from_shape({0, 3})), 1).numel() == 0);  // nothing to average: empty
+  CHECK_THROWS_WITH_AS(ops::reshape(Variable<double>(Tensor<double>::from_shape({0})), {std::int64_t(1) << 40, std::int64_t(1) << 40, 0}),
+                       doctest::Contains("reshape: the product of the extents"), ShapeError);
+}
+
 }  // TEST_SUITE

@@ -1,0 +1,126 @@
+// core/files.h and core/json_limits.h: the rules for every file xgrad writes or reads whole, and bounded JSON.
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/json_limits.h"
+#include "helpers.h"
+
+namespace fs = std::filesystem;
+using namespace xg;
+
+namespace {
+struct Scratch {
+  fs::path dir;
+  Scratch() : dir(fs::temp_directory_path() / ("xgrad_files_" + std::to_string(::getpid()))) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~Scratch() { fs::remove_all(dir); }
+  std::string operator/(const std::string& f) const { return (dir / f).string(); }
+};
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+}  // namespace
+
+TEST_SUITE("files") {
+
+TEST_CASE("output_target accepts a regular file or a new one, follows symlinks and refuses everything else") {
+  Scratch d;
+  std::ofstream(d / "file") << "x";
+  CHECK(files::output_target(d / "file", "out") == d / "file");
+  CHECK(files::output_target(d / "new", "out") == d / "new");
+  fs::create_symlink("file", d / "link1");
+  fs::create_symlink("link1", d / "link2");
+  CHECK(files::output_target(d / "link2", "out") == d / "file");
+  fs::create_symlink("loop", d / "loop");
+  CHECK_THROWS_WITH_AS(files::output_target(d / "loop", "--save"), doctest::Contains("too many levels of symbolic links"), FileError);
+  CHECK_THROWS_WITH_AS(files::output_target("/dev/null", "--save"), doctest::Contains("'/dev/null': is a character device"), FileError);
+  CHECK_THROWS_WITH_AS(files::output_target(d.dir.string(), "--save"), doctest::Contains("is a directory"), FileError);
+  REQUIRE(::mkfifo((d / "fifo").c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(files::output_target(d / "fifo", "--save"), doctest::Contains("is a FIFO"), FileError);
+  CHECK_THROWS_WITH_AS(files::output_target(d / "missing/x", "--save"), doctest::Contains("its directory"), FileError);
+  CHECK_THROWS_WITH_AS(files::output_target(d / "file/x", "--save"), doctest::Contains("Not a directory"), FileError);
+  CHECK_THROWS_AS(files::output_target(d / "x/", "--save"), FileError);
+  CHECK_THROWS_AS(files::output_target("", "--save"), FileError);
+}
+
+TEST_CASE("write_atomic replaces a regular file, writes through a symlink to its target, and never touches a device") {
+  Scratch d;
+  files::write_atomic(d / "a", "one", 3, "out");
+  files::write_atomic(d / "a", "two!", 4, "out");
+  CHECK(slurp(d / "a") == "two!");
+  fs::create_symlink("a", d / "link");
+  files::write_atomic(d / "link", "three", 5, "out");
+  CHECK(fs::is_symlink(d / "link"));
+  CHECK(slurp(d / "a") == "three");
+  CHECK_THROWS_AS(files::write_atomic("/dev/null", "x", 1, "out"), FileError);
+  struct stat st {};
+  REQUIRE(::stat("/dev/null", &st) == 0);
+  CHECK(S_ISCHR(st.st_mode));
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(d.dir)) ++n;
+  CHECK(n == 2);  // no temporary left behind
+}
+
+TEST_CASE("temporary names stay within NAME_MAX and differ for long names that share a prefix") {
+  const std::string a(255, 'a'), b = std::string(254, 'a') + "b";
+  CHECK(files::temporary_name(a, 4194304).size() <= 255);
+  CHECK(files::temporary_name(a, 1) != files::temporary_name(b, 1));
+  CHECK(files::temporary_name("m.xgck", 12) == ".m.xgck.tmp.12");
+}
+
+TEST_CASE("AppendFile appends to a regular file and refuses a FIFO without blocking") {
+  Scratch d;
+  {
+    files::AppendFile f(d / "m", "--metrics");
+    CHECK(f.initial_size() == 0);
+    f.write("a\n");
+  }
+  files::AppendFile g(d / "m", "--metrics");
+  CHECK(g.initial_size() == 2);
+  g.write("b\n");
+  CHECK(slurp(d / "m") == "a\nb\n");
+  REQUIRE(::mkfifo((d / "fifo").c_str(), 0600) == 0);
+  CHECK_THROWS_AS(files::AppendFile(d / "fifo", "--metrics"), FileError);
+}
+
+TEST_CASE("reading whole files refuses directories, devices and files over the limit, naming them") {
+  Scratch d;
+  std::ofstream(d / "f") << "12345";
+  CHECK(files::read_regular_file(d / "f", 5, "x").size() == 5);
+  CHECK_THROWS_WITH_AS(files::read_regular_file(d / "f", 4, "x"), doctest::Contains("more than the limit of 4"), FileError);
+  CHECK_THROWS_WITH_AS(files::read_regular_file(d.dir.string(), 100, "x"), doctest::Contains("is a directory"), FileError);
+  CHECK_THROWS_WITH_AS(files::read_regular_file("/dev/zero", 100, "x"), doctest::Contains("character device"), FileError);
+}
+
+TEST_CASE("escape_bytes keeps printable text and UTF-8, escapes every other byte, and is one-to-one") {
+  CHECK(files::escape_bytes("plain/path.png") == "plain/path.png");
+  CHECK(files::escape_bytes("caf\xc3\xa9") == "caf\xc3\xa9");
+  CHECK(files::escape_bytes("a\xff\n") == "a\\xff\\x0a");
+  CHECK(files::escape_bytes("\xc3\x28") == "\\xc3(");  // a broken sequence
+  CHECK(files::escape_bytes("\\xff") == "\\\\xff");    // a literal backslash differs from an escaped byte
+  CHECK(files::escape_bytes("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a surrogate is not UTF-8
+}
+
+TEST_CASE("parse_json_bounded refuses deep nesting and oversized text with the caller's error type") {
+  const std::string deep = std::string(100, '[') + std::string(100, ']');
+  CHECK_THROWS_WITH_AS(parse_json_bounded<DataError>(deep.begin(), deep.end(), "f.json", JsonLimits{64, 1000}),
+                       doctest::Contains("f.json: JSON nested deeper than 64 levels"), DataError);
+  const std::string ok = std::string(10, '[') + std::string(10, ']');
+  CHECK(parse_json_bounded<DataError>(ok.begin(), ok.end(), "f.json", JsonLimits{10, 1000}).is_array());
+  CHECK_THROWS_AS(parse_json_bounded<DataError>(ok.begin(), ok.end(), "f.json", JsonLimits{9, 1000}), DataError);
+  CHECK_THROWS_WITH_AS(parse_json_bounded<CheckpointError>(ok.begin(), ok.end(), "h", JsonLimits{64, 5}),
+                       doctest::Contains("larger than the limit of 5"), CheckpointError);
+  const std::string bad = "{\"a\": ";
+  CHECK_THROWS_WITH_AS(parse_json_bounded<DataError>(bad.begin(), bad.end(), "f.json"), doctest::Contains("invalid JSON"), DataError);
+  const std::string huge = "[1e999]";
+  CHECK_THROWS_AS(parse_json_bounded<DataError>(huge.begin(), huge.end(), "f.json"), DataError);
+}
+
+}  // TEST_SUITE
