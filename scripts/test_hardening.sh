@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The hardening suites (run by CI after scripts/test.sh): the whole test suite under ASan+UBSan, the whole suite under
-# ThreadSanitizer with the std::thread backend (Debian's TBB is not instrumented), and the fuzz corpora replayed
-# through the libFuzzer targets built with clang. These builds are without MPI (-DXGRAD_MPI=OFF): MPI's own allocations
-# would drown LeakSanitizer's report, and they show that xgrad builds and passes everything without it.
+# The hardening suites (run by CI after scripts/test.sh): the whole test suite under ASan+UBSan — with MPI, so the
+# distributed suite on 2 ranks and the mpirun CLI tests run sanitized too (OpenMPI's own allocations are suppressed by
+# tests/lsan-openmpi.supp) — the whole suite under ThreadSanitizer with the std::thread backend (Debian's TBB is not
+# instrumented), and the fuzz corpora replayed through the libFuzzer targets built with clang. The TSan and fuzz
+# builds are without MPI (-DXGRAD_MPI=OFF), which also shows that xgrad builds and passes everything without it.
 # Each prints ctest's summary; any failure fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,11 +22,13 @@ run_ctest() {
   fi
 }
 
-echo "=== ASan + UBSan"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DXGRAD_BUILD_BENCH=OFF -DXGRAD_MPI=OFF \
+echo "=== ASan + UBSan (with MPI: the distributed tests too)"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan-openmpi.supp:print_suppressions=0"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DXGRAD_BUILD_BENCH=OFF \
   "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" >/dev/null
 cmake --build build-asan -j"$JOBS" >/dev/null
 run_ctest build-asan
+unset LSAN_OPTIONS
 
 echo "=== ThreadSanitizer (std::thread backend)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXGRAD_BUILD_BENCH=OFF -DXGRAD_MPI=OFF -DXGRAD_PARALLEL_BACKEND=std_thread \
@@ -35,5 +38,5 @@ TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan
 
 echo "=== fuzz corpus replay (libFuzzer, clang)"
 CXX=clang++-14 cmake -S . -B build-fuzz -DXGRAD_FUZZ=ON -DXGRAD_BUILD_BENCH=OFF -DXGRAD_MPI=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-fuzz -j"$JOBS" --target fuzz_idx fuzz_npm fuzz_checkpoint >/dev/null
+cmake --build build-fuzz -j"$JOBS" --target fuzz_idx fuzz_npm fuzz_checkpoint fuzz_checkpoint_header >/dev/null
 run_ctest build-fuzz -R '^fuzz_'
