@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <thread>
@@ -91,7 +92,7 @@ TEST_CASE("ranks given different flags stop at start with exit 2, naming the fla
   CHECK(count(r.out, "error:") == 1);
 }
 
-TEST_CASE("a rank that cannot read the data stops every rank; rank 0 reports it once, with exit 3") {
+TEST_CASE("a rank that cannot read the data stops every rank — rank 0 reports it once, with exit 3") {
   // Same flags, different working directories: only rank 0 finds the relative --data-dir.
   const auto dir0 = temp("wd0"), dir1 = temp("wd1");
   fs::create_directories(dir0);
@@ -130,11 +131,12 @@ TEST_CASE("files only rank 0 writes: a metrics or checkpoint path it cannot writ
   // A write that fails later (the directory removed after the first epoch's save) stops every rank too.
   const auto dir = temp("vanishing");
   fs::create_directories(dir);
-  auto p = xgt::spawn({"/bin/sh", "-c", kMpirun + " -np 2 " + kExe + " --data-dir " + kFixture +
+  auto p = xgt::spawn({"/bin/sh", "-c", "exec timeout 300 env " + kMpirun + " -np 2 " + kExe + " --data-dir " + kFixture +
                                             " --epochs 100000 --quiet --save " + dir + "/ck.xgck"});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (!fs::exists(dir + "/ck.xgck") && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (!fs::exists(dir + "/ck.xgck")) ::kill(p.pid, SIGTERM);  // never leave the job running
   fs::remove_all(dir);
   r = xgt::finish(p);
   CHECK(r.code == 4);
@@ -167,10 +169,15 @@ TEST_CASE("paths with non-UTF-8 bytes work under mpirun (the flag check compares
 }
 
 TEST_CASE("a rank that dies makes the whole job exit non-zero quickly instead of hanging") {
-  // Rank 1 is killed with SIGKILL two seconds in, in the middle of a long run; `timeout` turns a hang into 124.
+  // Rank 1 is killed with SIGKILL in the middle of a long run — once rank 0 has saved its first checkpoint, so that
+  // both are training however slow the machine is; `timeout` turns a hang into 124.
+  const auto ck = temp("killed");
+  fs::remove(ck);
   const auto r = xgt::run_command(
-      "timeout 120 env " + kMpirun + " -np 2 sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 2; kill -9 $$) & fi; "
-      "exec " + kExe + " --data-dir " + kFixture + " --epochs 100000 --batch-size 1 --quiet'");
+      "timeout 120 env " + kMpirun + " -np 2 sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (while [ ! -e " + ck +
+      " ]; do sleep 0.05; done; kill -9 $$) & fi; exec " + kExe + " --data-dir " + kFixture +
+      " --epochs 100000 --batch-size 1 --quiet --save " + ck + "'");
+  fs::remove(ck);
   CHECK_MESSAGE(r.code != 0, r.out);
   CHECK_MESSAGE(r.code != 124, (std::string("the job hung after a rank died:\n") + r.out));
   CHECK_MESSAGE(r.out.find("error: rank 0: the job was stopped by the MPI launcher: another rank failed or was killed") !=

@@ -160,7 +160,7 @@ TEST_CASE("the committed fixture of 300 + 100 npm digits loads with all ten digi
   for (int c : seen) CHECK(c > 10);
 }
 
-TEST_CASE("gzip members in a row read as one stream; bytes after the last member are an error") {
+TEST_CASE("gzip members in a row read as one stream — bytes after the last member are an error") {
   TempDir d("members");
   const auto images = idx_bytes({2, 28, 28});
   const std::vector<std::uint8_t> head(images.begin(), images.begin() + 100), tail(images.begin() + 100, images.end());

@@ -58,7 +58,7 @@ TEST_CASE("bad labels and shapes raise a ShapeError naming the op and the values
   CHECK_THROWS_WITH_AS(ops::mse_loss(x, Variable<double>(random_tensor({10, 2}, 8))), doctest::Contains("mse_loss: input shape [2,10] and target shape [10,2]"), ShapeError);
 }
 
-TEST_CASE("the mean of an empty batch is refused by every loss; the sum of one is 0") {
+TEST_CASE("the mean of an empty batch is refused by every loss — the sum of one is 0") {
   Variable<double> empty(Tensor<double>::from_shape({0, 10}));
   CHECK_THROWS_WITH_AS(ops::cross_entropy(empty, {}), doctest::Contains("cross_entropy: the batch [0,10] is empty, so its mean is undefined"), ShapeError);
   CHECK_THROWS_WITH_AS(ops::nll_loss(empty, {}), doctest::Contains("nll_loss: the batch [0,10] is empty"), ShapeError);

@@ -57,7 +57,7 @@ TEST_CASE("bad reshape, flatten and reduction arguments raise a ShapeError namin
   CHECK_THROWS_WITH_AS(ops::flatten(x, 1, 0), doctest::Contains("flatten"), ShapeError);
 }
 
-TEST_CASE("a mean over an empty dim is refused like the mean of an empty tensor; a sum over it is 0") {
+TEST_CASE("a mean over an empty dim is refused like the mean of an empty tensor — a sum over it is 0") {
   Variable<double> x(Tensor<double>::from_shape({3, 0}));
   CHECK_THROWS_WITH_AS(ops::mean(x, 1), doctest::Contains("mean: dim 1 of the input of shape [3,0] is empty"), ShapeError);
   CHECK_THROWS_WITH_AS(ops::mean(x), doctest::Contains("mean: the input is empty"), ShapeError);
