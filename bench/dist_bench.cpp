@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/files.h"
 #include "dist/data_parallel.h"
 #include "models/mnist_cnn.h"
 
@@ -97,6 +98,9 @@ int main(int argc, char** argv) {
     reducers.push_back({{"arch", arch}, {"floats", model.num_parameters()}, {"buckets", reducer.num_buckets()}, {"seconds", t}});
   }
   out["reducer"] = reducers;
-  if (rank0 && !json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
+  if (rank0 && !json_path.empty()) {
+    const std::string text = out.dump(2) + "\n";
+    xg::files::write_atomic(json_path, text.data(), text.size(), "--json");
+  }
   return 0;
 }

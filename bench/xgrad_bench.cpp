@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/files.h"
 #include "core/parallel.h"
 #include "models/mnist_cnn.h"
 #include "nn/optim.h"
@@ -181,6 +182,9 @@ int main(int argc, char** argv) {
     if (w == "engine") out["engine"] = bench_engine();
     if (w == "train") out["train"] = bench_train();
   }
-  if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
+  if (!json_path.empty()) {
+    const std::string text = out.dump(2) + "\n";
+    xg::files::write_atomic(json_path, text.data(), text.size(), "--json");
+  }
   return 0;
 }

@@ -20,6 +20,7 @@
 
 #include "core/dot.h"
 #include "core/files.h"
+#include "core/json_limits.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
 #include "dist/data_parallel.h"
@@ -337,12 +338,7 @@ void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck) {
   auto take = [&](const char* flag, const char* key, auto& value, bool identity) {
     if (!run.contains(key)) return;
     using V = std::decay_t<decltype(value)>;
-    V stored{};
-    try {
-      stored = run.at(key).get<V>();
-    } catch (const nlohmann::json::exception& e) {
-      throw CheckpointError(std::string("checkpoint: the run setting '") + key + "' is malformed: " + e.what());
-    }
+    const V stored = json_get<V, CheckpointError>(run.at(key), std::string("checkpoint: the run setting '") + key + "'");
     if (!o.given.count(flag)) {
       value = stored;
     } else if (identity && !(stored == value)) {

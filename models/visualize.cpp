@@ -212,7 +212,7 @@ PlotOutput plot_metrics(const std::string& jsonl, const std::string& png) {
     // One value at a time: the order of the skipped list is the column order.
     dat += std::to_string(epoch);
     for (const auto& [key, scale] : {std::pair{"train_loss", 1.0}, {"heldout_loss", 1.0}, {"heldout_accuracy", 100.0}})
-      dat += " " + datum(j, key, scale, epoch, out, where);
+      dat.append(" ").append(datum(j, key, scale, epoch, out, where));
     dat += "\n";
     ++out.epochs;
   }

@@ -7,8 +7,11 @@
 /// Needs nlohmann_json on the include path (a header-only helper: xgrad_core does not depend on it).
 
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
 
 namespace xg {
 
@@ -43,6 +46,41 @@ nlohmann::json parse_json_bounded(It first, It last, const std::string& source, 
     throw Error(source + ": byte offset " + std::to_string(e.byte) + ": invalid JSON: " + e.what());
   } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
     throw Error(source + ": invalid JSON: " + e.what());
+  }
+}
+
+/// `j` as V, strictly: an unsigned integer type takes only a JSON unsigned integer that fits, a signed one only an
+/// integer that fits, a floating type any number, bool only true/false, std::string only a string. nlohmann's get<>
+/// would convert 1e300 or -1 to an integer silently (undefined behaviour for the float; found by fuzzing).
+/// Anything else throws Error(what + " is " + j.dump() + ", not …").
+template <class V, class Error>
+V json_get(const nlohmann::json& j, const std::string& what) {
+  auto refuse = [&](const char* expected) {
+    std::string shown = j.dump();
+    if (shown.size() > 64) shown = shown.substr(0, 61) + "...";
+    return Error(what + " is " + shown + ", not " + expected);
+  };
+  if constexpr (std::is_same_v<V, bool>) {
+    if (!j.is_boolean()) throw refuse("true or false");
+    return j.get<bool>();
+  } else if constexpr (std::is_integral_v<V> && std::is_unsigned_v<V>) {
+    if (!j.is_number_unsigned() || j.get<std::uint64_t>() > std::numeric_limits<V>::max())
+      throw refuse("a whole number >= 0");
+    return static_cast<V>(j.get<std::uint64_t>());
+  } else if constexpr (std::is_integral_v<V>) {
+    if (!j.is_number_integer()) throw refuse("a whole number");
+    const std::int64_t v = j.is_number_unsigned() && j.get<std::uint64_t>() > std::uint64_t(INT64_MAX)
+                               ? throw refuse("a whole number in range")
+                               : j.get<std::int64_t>();
+    if (v < std::numeric_limits<V>::min() || v > std::numeric_limits<V>::max()) throw refuse("a whole number in range");
+    return static_cast<V>(v);
+  } else if constexpr (std::is_floating_point_v<V>) {
+    if (!j.is_number()) throw refuse("a number");
+    return j.get<V>();
+  } else {
+    static_assert(std::is_same_v<V, std::string>, "json_get: bool, integers, floating point or std::string");
+    if (!j.is_string()) throw refuse("a string");
+    return j.get<std::string>();
   }
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
+
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xbuilder.hpp>
@@ -21,13 +23,6 @@ using Tensor = xt::xarray<T>;
 /// A tensor shape: one extent per axis.
 using Shape = std::vector<std::size_t>;
 
-/// Number of elements of a shape (1 for a scalar shape `{}`).
-inline std::size_t numel(const Shape& s) {
-  std::size_t n = 1;
-  for (auto d : s) n *= d;
-  return n;
-}
-
 /// `[2,3,4]` for error messages.
 template <class S>
 std::string shape_str(const S& s) {
@@ -41,22 +36,36 @@ std::string shape_str(const S& s) {
   return out + "]";
 }
 
+/// Number of elements of a shape (1 for a scalar shape `{}`). Throws ShapeError when the product overflows.
+inline std::size_t numel(const Shape& s) {
+  std::size_t n = 1;
+  for (auto d : s)
+    if (__builtin_mul_overflow(n, d, &n)) {
+      std::string m("numel: the shape ");  // appended: GCC 12 warns falsely (-Wrestrict) on an operator+ chain here
+      m.append(shape_str(s)).append(" has more elements than fit in size_t");
+      throw ShapeError(m);
+    }
+  return n;
+}
+
 /// The shape of a tensor as an `xg::Shape`.
 template <class T>
 Shape shape_of(const Tensor<T>& t) {
   return Shape(t.shape().begin(), t.shape().end());
 }
 
-/// An uninitialised tensor of the given shape.
+/// An uninitialised tensor of the given shape (a shape whose element count overflows is a ShapeError, never a
+/// wrapped small allocation).
 template <class T>
 Tensor<T> empty(const Shape& s) {
+  numel(s);
   return Tensor<T>::from_shape(s);
 }
 
 /// A tensor of the given shape filled with `v`.
 template <class T>
 Tensor<T> full(const Shape& s, T v) {
-  Tensor<T> t = Tensor<T>::from_shape(s);
+  Tensor<T> t = empty<T>(s);
   std::fill(t.begin(), t.end(), v);
   return t;
 }

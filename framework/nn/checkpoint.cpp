@@ -169,32 +169,35 @@ Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const st
   if (payload > payload_end) throw bad("payload starts beyond the end of the file");
   try {
     if (header.at("format") != "xgrad-checkpoint") throw bad("header format is not xgrad-checkpoint");
-    ck.arch = header.at("arch").get<std::string>();
+    ck.arch = json_get<std::string, CheckpointError>(header.at("arch"), "checkpoint: the architecture");
     ck.meta_json = header.at("meta").dump();
     std::size_t expected_offset = 0;
+    if (!header.at("tensors").is_array()) throw bad("header: \"tensors\" is not a list");
     for (const auto& e : header.at("tensors")) {
       CheckpointTensor t;
-      t.name = e.at("name").get<std::string>();
+      t.name = json_get<std::string, CheckpointError>(e.at("name"), "checkpoint: a tensor name");
       if (!names.insert(t.name).second) throw bad("two tensors are named '" + t.name + "'");
-      t.dtype = e.at("dtype").get<std::string>();
+      const std::string field = "checkpoint '" + files::escape_bytes(source) + "': tensor '" + t.name + "': ";
+      t.dtype = json_get<std::string, CheckpointError>(e.at("dtype"), field + "dtype");
       const std::size_t es = dtype_size(t.dtype);
       if (es == 0) throw bad("tensor '" + t.name + "' has unknown dtype '" + t.dtype + "'");
+      if (!e.at("shape").is_array()) throw bad("tensor '" + t.name + "': the shape is not a list");
       std::size_t n = 1;
       for (const auto& d : e.at("shape")) {
-        const auto v = d.get<std::uint64_t>();
+        const auto v = json_get<std::uint64_t, CheckpointError>(d, field + "an extent");
         if (v != 0 && n > std::numeric_limits<std::size_t>::max() / v) throw bad("tensor '" + t.name + "' shape overflows");
         n *= static_cast<std::size_t>(v);
         t.shape.push_back(static_cast<std::size_t>(v));
       }
-      const auto offset = e.at("offset").get<std::uint64_t>();
-      const auto nbytes = e.at("nbytes").get<std::uint64_t>();
+      const auto offset = json_get<std::uint64_t, CheckpointError>(e.at("offset"), field + "offset");
+      const auto nbytes = json_get<std::uint64_t, CheckpointError>(e.at("nbytes"), field + "nbytes");
       if (n > std::numeric_limits<std::size_t>::max() / es || n * es != nbytes)
         throw bad("tensor '" + t.name + "': nbytes " + std::to_string(nbytes) + " does not match shape " +
                   shape_str(t.shape) + " and dtype " + t.dtype);
       if (offset != expected_offset || nbytes > payload_end - payload || offset > payload_end - payload - nbytes)
         throw bad("tensor '" + t.name + "': offset " + std::to_string(offset) + " is out of place or out of range");
       t.bytes.assign(data + payload + offset, data + payload + offset + nbytes);
-      if (crc(t.bytes.data(), t.bytes.size()) != e.at("crc32").get<std::uint32_t>())
+      if (crc(t.bytes.data(), t.bytes.size()) != json_get<std::uint32_t, CheckpointError>(e.at("crc32"), field + "crc32"))
         throw bad("tensor '" + t.name + "': checksum mismatch");
       expected_offset = align_up(offset + nbytes);
       ck.tensors.push_back(std::move(t));

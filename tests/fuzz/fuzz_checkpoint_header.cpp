@@ -24,7 +24,8 @@ std::vector<std::uint8_t> frame(const std::uint8_t* data, std::size_t size) {
     if (!header.is_object() || !header.contains("tensors") || !header["tensors"].is_array()) throw 0;
     std::uint64_t end = 0;
     for (const auto& t : header["tensors"]) {
-      const auto off = t.at("offset").get<std::uint64_t>(), n = t.at("nbytes").get<std::uint64_t>();
+      const auto off = xg::json_get<std::uint64_t, std::runtime_error>(t.at("offset"), "offset");
+      const auto n = xg::json_get<std::uint64_t, std::runtime_error>(t.at("nbytes"), "nbytes");
       if (off > (1u << 20) || n > (1u << 20)) throw 0;
       end = std::max<std::uint64_t>(end, (off + n + 63) / 64 * 64);
     }

@@ -137,11 +137,12 @@ TEST_CASE("files only rank 0 writes: a metrics or checkpoint path it cannot writ
   while (!fs::exists(dir + "/ck.xgck") && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   if (!fs::exists(dir + "/ck.xgck")) ::kill(p.pid, SIGTERM);  // never leave the job running
-  fs::remove_all(dir);
+  fs::rename(dir, dir + ".gone");  // atomically: the next save finds no directory (a removal would race with it)
   r = xgt::finish(p);
   CHECK(r.code == 4);
   CHECK_MESSAGE(count(r.out, "error: checkpoint '" + dir + "/ck.xgck': ") == 1, r.out);
   CHECK(count(r.out, "error:") == 1);
+  fs::remove_all(dir + ".gone");
 }
 
 TEST_CASE("--help given to one rank only is a flag mismatch: exit 2 with one message, not a silent exit 0") {

@@ -223,4 +223,18 @@ TEST_CASE("loading a directory, a device or a huge non-checkpoint says what it i
   CHECK_THROWS_WITH_AS(load_checkpoint("/dev/zero"), doctest::Contains("character device"), CheckpointError);
 }
 
+TEST_CASE("a header whose numbers have the wrong kind (a float extent, a negative offset) is refused, not converted") {
+  // Found by fuzz_checkpoint_header: nlohmann's get<uint64_t> on 4.3e112 is undefined behaviour (UBSan).
+  for (const char* field : {R"("shape":[4.3e112])", R"("shape":[-1])", R"("shape":[2.5])"}) {
+    CAPTURE(field);
+    const std::string header = std::string(R"({"format":"xgrad-checkpoint","arch":"a","meta":{},"tensors":[{"name":"t","dtype":"f32",)") +
+                               field + R"(,"offset":0,"nbytes":0,"crc32":0}]})";
+    const auto bytes = frame_checkpoint(header, {});
+    CHECK_THROWS_WITH_AS(parse_checkpoint(bytes.data(), bytes.size(), "kinds"), doctest::Contains("an extent is"), CheckpointError);
+  }
+  const std::string header = R"({"format":"xgrad-checkpoint","arch":"a","meta":{},"tensors":[{"name":"t","dtype":"f32","shape":[0],"offset":-64,"nbytes":0,"crc32":0}]})";
+  const auto bytes = frame_checkpoint(header, {});
+  CHECK_THROWS_WITH_AS(parse_checkpoint(bytes.data(), bytes.size(), "kinds"), doctest::Contains("offset is -64, not a whole number >= 0"), CheckpointError);
+}
+
 }  // TEST_SUITE
