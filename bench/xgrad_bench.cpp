@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu.h"
 #include "core/files.h"
+#include "core/linalg.h"
 #include "core/parallel.h"
 #include "models/mnist_cnn.h"
 #include "nn/optim.h"
@@ -177,6 +179,10 @@ int main(int argc, char** argv) {
   if (what.empty()) what = {"ops", "engine", "train"};
   nlohmann::json out;
   out["runs"] = g_runs;
+  // Say what runs, so that no table is read without it.
+  out["cpu"] = xg::cpu_model_name();
+  out["kernels"] = xg::kernel_description();
+  std::printf("xgrad_bench on %s; kernels: %s\n", out["cpu"].get<std::string>().c_str(), out["kernels"].get<std::string>().c_str());
   for (const auto& w : what) {
     if (w == "ops") out["ops"] = bench_ops();
     if (w == "engine") out["engine"] = bench_engine();

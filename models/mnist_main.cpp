@@ -21,6 +21,7 @@
 #include "core/dot.h"
 #include "core/files.h"
 #include "core/json_limits.h"
+#include "core/linalg.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
 #include "dist/data_parallel.h"
@@ -477,11 +478,11 @@ int run(Options o, dist::Communicator& world) {
   std::string optimizer = fmt::format("{} lr {}", o.optimizer == "sgd" ? "SGD" : "Adam", trainer.optimizer().lr());
   if (o.momentum > 0) optimizer += fmt::format(" momentum {}{}", o.momentum, o.nesterov ? " (Nesterov)" : "");
   if (o.weight_decay > 0) optimizer += fmt::format(" weight decay {}", o.weight_decay);
-  say(fmt::format("xgrad mnist: {} network {}, {} parameters; {} training / {} {}{}; {} batch {}; {}", o.arch,
+  say(fmt::format("xgrad mnist: {} network {}, {} parameters; {} training / {} {}{}; {} batch {}; {}; kernels: {}", o.arch,
                   trainer.model().config().describe(), trainer.model().num_parameters(), data.train.size(),
                   data.test.size(), data.test_name,
                   data.validation.size() ? fmt::format(" / {} validation", data.validation.size()) : "",
-                  optimizer, o.batch_size, workers));
+                  optimizer, o.batch_size, workers, kernel_description()));
   if (o.eval_only) {
     const EvalStats e = trainer.evaluate(data.test);
     if (rank0)

@@ -1,8 +1,11 @@
 #pragma once
 /// \file linalg.h
-/// GEMM over OpenBLAS (`cblas_sgemm` / `cblas_dgemm`). The only door to BLAS; `<cblas.h>` is included by linalg.cpp alone.
+/// GEMM over OpenBLAS (`cblas_sgemm` / `cblas_dgemm`). The only door to BLAS. OpenBLAS is loaded at run time with the
+/// kernels of the CPU's instruction-set level (core/cpu.h), not with its own table of CPU models: see linalg.cpp and
+/// docs/performance.md.
 
 #include <cstddef>
+#include <string>
 
 namespace xg {
 
@@ -23,7 +26,12 @@ void parallel_gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std
 inline constexpr std::size_t kGemmRowBlock = 64;
 inline constexpr std::size_t kParallelGemmFlops = std::size_t(1) << 21;
 
-/// Pins OpenBLAS to one thread. Called automatically before the first gemm; idempotent.
+/// Loads OpenBLAS (kernels chosen from the CPU's features unless the user set OPENBLAS_CORETYPE or something else
+/// loaded it first) and pins it to one thread. Called automatically before the first gemm; idempotent. Throws
+/// std::runtime_error naming the package when no OpenBLAS is installed.
 void init_blas();
+
+/// What runs, for headers and benchmarks: e.g. "avx512 (OpenBLAS SkylakeX, chosen from CPU features: avx512)".
+std::string kernel_description();
 
 }  // namespace xg
