@@ -7,14 +7,29 @@
 #include <cstring>
 #include <type_traits>
 
+#include "core/cpu.h"
 #include "ops/fixed_width.h"
 
-// ThreadSanitizer instruments the ifunc resolvers that target_clones generates, and they run before its runtime is up
-// (the test binary crashed at start-up): a TSan build uses the baseline versions only.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-#define XG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// Each kernel body is written once (XG_KERNEL: always inlined) and compiled three times — for AVX-512, AVX2 and the
+// x86-64 baseline — by XG_DISPATCH, which calls the copy for xg::active_isa(): the level the CPU's features allow,
+// lowered by XGRAD_ISA for tests and comparisons (core/cpu.h). Unlike GCC's target_clones (ifunc resolvers, chosen by
+// the loader), this honours XGRAD_ISA and needs no ifunc, so ThreadSanitizer builds run every copy too.
+#define XG_KERNEL __attribute__((always_inline)) inline
+#if defined(__x86_64__)
+#define XG_DISPATCH(name, params, args)                                            \
+  __attribute__((target("avx512f"))) static void name##_avx512 params { name##_kernel args; } \
+  __attribute__((target("avx2"))) static void name##_avx2 params { name##_kernel args; }      \
+  static void name##_baseline params { name##_kernel args; }                           \
+  void name params {                                                                   \
+    switch (active_isa()) {                                                            \
+      case Isa::Avx512: name##_avx512 args; return;                                    \
+      case Isa::Avx2: name##_avx2 args; return;                                        \
+      default: name##_baseline args; return;                                           \
+    }                                                                                  \
+  }
 #else
-#define XG_CLONES
+#define XG_DISPATCH(name, params, args) \
+  void name params { name##_kernel args; }
 #endif
 
 namespace xg::ops::simd {
@@ -42,7 +57,7 @@ inline float exp_poly(float t) {
 }
 }  // namespace
 
-XG_CLONES void sigmoid(const float* x, float* y, std::size_t n) {
+XG_KERNEL void sigmoid_kernel(const float* x, float* y, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     const float v = x[i];
     float t = std::min(std::max(-v, -87.0f), 88.72f);  // e^-v overflows to inf past 88.72: y = 0
@@ -51,14 +66,17 @@ XG_CLONES void sigmoid(const float* x, float* y, std::size_t n) {
     y[i] = v != v ? v : s;  // NaN stays NaN
   }
 }
+XG_DISPATCH(sigmoid, (const float* x, float* y, std::size_t n), (x, y, n))
 
-XG_CLONES void relu(const float* x, float* y, std::size_t n) {
+XG_KERNEL void relu_kernel(const float* x, float* y, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : (x[i] != x[i] ? x[i] : 0.0f);
 }
+XG_DISPATCH(relu, (const float* x, float* y, std::size_t n), (x, y, n))
 
-XG_CLONES void relu_backward(const float* g, const float* y, float* dx, std::size_t n) {
+XG_KERNEL void relu_backward_kernel(const float* g, const float* y, float* dx, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? g[i] : 0.0f;
 }
+XG_DISPATCH(relu_backward, (const float* g, const float* y, float* dx, std::size_t n), (g, y, dx, n))
 
 namespace {
 // The 2×2 / stride-2 pools work on one [h, w] plane, a row pair at a time. Their row loops are short (12 or 4
@@ -74,7 +92,7 @@ inline void zero_uncovered(float* dx, std::size_t h, std::size_t w) {
 }
 }  // namespace
 
-XG_CLONES void l2_pool_2x2(const float* x, std::size_t h, std::size_t w_any, float* y) {
+XG_KERNEL void l2_pool_2x2_kernel(const float* x, std::size_t h, std::size_t w_any, float* y) {
   detail::with_mnist_width(w_any, [&](auto kw) {
     const std::size_t w = kw ? kw : w_any;
     const std::size_t oh = h / 2, ow = w / 2;
@@ -88,8 +106,9 @@ XG_CLONES void l2_pool_2x2(const float* x, std::size_t h, std::size_t w_any, flo
     }
   });
 }
+XG_DISPATCH(l2_pool_2x2, (const float* x, std::size_t h, std::size_t w_any, float* y), (x, h, w_any, y))
 
-XG_CLONES void l2_pool_2x2_backward(const float* x, const float* y, const float* g, std::size_t h, std::size_t w_any,
+XG_KERNEL void l2_pool_2x2_backward_kernel(const float* x, const float* y, const float* g, std::size_t h, std::size_t w_any,
                                     float* dx) {
   detail::with_mnist_width(w_any, [&](auto kw) {
     const std::size_t w = kw ? kw : w_any;
@@ -115,6 +134,7 @@ XG_CLONES void l2_pool_2x2_backward(const float* x, const float* y, const float*
   });
   zero_uncovered(dx, h, w_any);
 }
+XG_DISPATCH(l2_pool_2x2_backward, (const float* x, const float* y, const float* g, std::size_t h, std::size_t w_any, float* dx), (x, y, g, h, w_any, dx))
 
 namespace {
 /// Scan order a, b, c, d: a later value wins when larger or NaN (branch-free selects); `arg` only when kArg.
@@ -151,9 +171,10 @@ __attribute__((always_inline)) inline void max_pool_2x2_impl(const float* __rest
 }
 }  // namespace
 
-XG_CLONES void max_pool_2x2(const float* x, std::size_t h, std::size_t w, float* y, std::int32_t* arg) {
+XG_KERNEL void max_pool_2x2_kernel(const float* x, std::size_t h, std::size_t w, float* y, std::int32_t* arg) {
   if (arg) max_pool_2x2_impl<true>(x, h, w, y, arg);
   else max_pool_2x2_impl<false>(x, h, w, y, arg);
 }
+XG_DISPATCH(max_pool_2x2, (const float* x, std::size_t h, std::size_t w, float* y, std::int32_t* arg), (x, h, w, y, arg))
 
 }  // namespace xg::ops::simd

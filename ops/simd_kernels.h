@@ -1,7 +1,8 @@
 #pragma once
 /// \file simd_kernels.h
-/// float32 kernels compiled for several instruction sets (GCC target_clones: AVX-512, AVX2, baseline) and chosen at
-/// run time, so the binary stays portable (no -march=native) while the hot loops use the widest vectors the CPU has.
+/// float32 kernels compiled for several instruction sets (AVX-512, AVX2, baseline: XG_DISPATCH in simd_kernels.cpp)
+/// and chosen at run time by xg::active_isa() (the CPU's features, lowered by XGRAD_ISA), so the binary stays portable
+/// (no -march=native) while the hot loops use the widest vectors the CPU has.
 /// They do pure elementwise arithmetic in a fixed order (no reassociation, no contraction: xgrad builds as ISO C++,
 /// where GCC does not fuse multiply-adds), so every variant gives the same bits.
 
