@@ -134,7 +134,26 @@ def bench_train():
     return rows
 
 
+def kernels():
+    """What PyTorch runs: its CPU capability (oneDNN/ATen dispatch) and the core of the OpenBLAS it loaded."""
+    import ctypes
+    import re
+    cap = re.search(r"CPU capability usage: (\S+)", torch.__config__.show())
+    core = None
+    for lib in ("libopenblas.so.0", "libblas.so.3"):
+        try:
+            h = ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL | 4)  # RTLD_NOLOAD: only if torch already loaded it
+        except OSError:
+            continue
+        h.openblas_get_corename.restype = ctypes.c_char_p
+        core = h.openblas_get_corename().decode()
+        break
+    return f"ATen {cap.group(1) if cap else 'unknown'}, oneDNN convolutions, OpenBLAS {core or 'not loaded'}"
+
+
 if __name__ == "__main__":
-    out = {"torch": torch.__version__, "ops": bench_ops(), "train": bench_train()}
+    torch.zeros(4, 4) @ torch.zeros(4, 4)  # load the BLAS before asking which core it runs
+    out = {"torch": torch.__version__, "kernels": kernels(), "ops": bench_ops(), "train": bench_train()}
+    print(f"PyTorch {torch.__version__}; kernels: {out['kernels']}", flush=True)
     with open(sys.argv[1], "w") as f:
         json.dump(out, f, indent=1)

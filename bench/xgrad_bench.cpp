@@ -4,6 +4,8 @@
 //   xgrad_bench ops      matmul 1024³ and the conv/pool shapes of issue 3, forward and forward+backward
 //   xgrad_bench engine   a 10,000-op chain of tiny elementwise ops, forward + backward, time per op
 //   xgrad_bench train    training steps (forward, backward, SGD) in images/s for seed, seed-l2 and deep; inference
+#include <immintrin.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +13,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/cpu.h"
@@ -119,6 +122,101 @@ nlohmann::json bench_engine() {
   return {{"ops", kOps}, {"seconds", t}, {"us_per_op", per_op_us}};
 }
 
+// --- The physical limit -------------------------------------------------------------------------------------------
+// Peak FMA throughput of this CPU: 12 independent chains of vector FMAs (enough to hide the FMA latency on current
+// cores), at the widest level the CPU has. 2 FLOPs per lane per FMA.
+template <int kLanes, class Fma>
+double fma_gflops(long iters, Fma fma) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const float sink = fma(iters);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (sink == 12345.0f) std::printf(" ");  // keep the result alive
+  return 12.0 * kLanes * 2.0 * static_cast<double>(iters) / s * 1e-9;
+}
+__attribute__((target("avx512f"))) float fma_chains_avx512(long iters) {
+  __m512 a[12], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+  for (int k = 0; k < 12; ++k) a[k] = _mm512_set1_ps(static_cast<float>(k));
+  for (long i = 0; i < iters; ++i)
+    for (int k = 0; k < 12; ++k) a[k] = _mm512_fmadd_ps(a[k], b, c);
+  alignas(64) float lanes[16];
+  float out = 0;
+  for (int k = 0; k < 12; ++k) {
+    _mm512_store_ps(lanes, a[k]);
+    for (float v : lanes) out += v;
+  }
+  return out;
+}
+__attribute__((target("avx2,fma"))) float fma_chains_avx2(long iters) {
+  __m256 a[12], b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  for (int k = 0; k < 12; ++k) a[k] = _mm256_set1_ps(static_cast<float>(k));
+  for (long i = 0; i < iters; ++i)
+    for (int k = 0; k < 12; ++k) a[k] = _mm256_fmadd_ps(a[k], b, c);
+  alignas(32) float lanes[8];
+  float out = 0;
+  for (int k = 0; k < 12; ++k) {
+    _mm256_store_ps(lanes, a[k]);
+    for (float v : lanes) out += v;
+  }
+  return out;
+}
+/// GFLOP/s of `threads` cores running the FMA chains at once (median of 5), at the active level.
+double fma_peak(std::size_t threads) {
+  const xg::Isa isa = xg::active_isa();
+  if (isa == xg::Isa::Baseline) return 0.0;  // no FMA instructions at the baseline
+  constexpr long kIters = 50'000'000;
+  std::vector<double> runs;
+  for (int r = 0; r < 5; ++r) {
+    std::vector<double> per(threads);
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        per[t] = isa == xg::Isa::Avx512 ? fma_gflops<16>(kIters, fma_chains_avx512) : fma_gflops<8>(kIters, fma_chains_avx2);
+      });
+    for (auto& th : pool) th.join();
+    double sum = 0;
+    for (double v : per) sum += v;
+    runs.push_back(sum);
+  }
+  std::sort(runs.begin(), runs.end());
+  return runs[runs.size() / 2];
+}
+
+nlohmann::json bench_peak() {
+  nlohmann::json out;
+  for (std::size_t threads : {1, 2}) {
+    const double g = fma_peak(threads);
+    std::printf("FMA peak (%s, %zu thread%s): %.1f GFLOP/s\n", xg::to_string(xg::active_isa()), threads,
+                threads == 1 ? "" : "s", g);
+    out[threads == 1 ? "gflops_1_thread" : "gflops_2_threads"] = g;
+  }
+  return out;
+}
+
+/// Multiply-add FLOPs of one training image (forward, and backward for the weights and for every input that needs
+/// it: not the images) through the convolutions and fully connected layers; activations and pools are left out
+/// (they are memory-bound and ~1% of the count).
+double training_flops_per_image(const mnist::MnistCnnConfig& c) {
+  double flops = 0;
+  std::size_t side = 28, channels = 1;
+  bool first = true;
+  for (const auto& st : c.stages) {
+    const std::size_t out = side - st.kernel + 1;
+    const double f = 2.0 * static_cast<double>(channels * st.kernel * st.kernel * st.maps * out * out);
+    flops += f * (first ? 2 : 3);  // forward, dW, and dX except for the first layer
+    first = false;
+    side = out / st.pool_size;
+    channels = st.maps;
+  }
+  std::size_t in = channels * side * side;
+  std::vector<std::size_t> widths = c.hidden;
+  widths.push_back(10);
+  for (std::size_t w : widths) {
+    flops += 3 * 2.0 * static_cast<double>(in * w);
+    in = w;
+  }
+  return flops;
+}
+
 nlohmann::json bench_train() {
   nlohmann::json rows = nlohmann::json::array();
   for (const char* arch : {"seed", "seed-l2", "deep"}) {
@@ -139,8 +237,11 @@ nlohmann::json bench_train() {
           opt.step();
         });
         const double ips = static_cast<double>(batch) / t;
-        std::printf("train %-8s batch %-3zu %zu thr  %9.1f images/s  (%.3f ms/step)\n", arch, batch, threads, ips, t * 1e3);
-        rows.push_back({{"workload", "train"}, {"arch", arch}, {"batch", batch}, {"threads", threads}, {"images_per_second", ips}});
+        const double gflops = ips * training_flops_per_image(cfg) * 1e-9;
+        std::printf("train %-8s batch %-3zu %zu thr  %9.1f images/s  (%.3f ms/step, %.2f MFLOP/image, %.1f GFLOP/s)\n", arch,
+                    batch, threads, ips, t * 1e3, training_flops_per_image(cfg) * 1e-6, gflops);
+        rows.push_back({{"workload", "train"}, {"arch", arch}, {"batch", batch}, {"threads", threads}, {"images_per_second", ips},
+                        {"mflop_per_image", training_flops_per_image(cfg) * 1e-6}, {"gflops", gflops}});
       }
     }
   }
@@ -170,13 +271,13 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--json" && i + 1 < argc) json_path = argv[++i];
     else if (a == "--runs" && i + 1 < argc) g_runs = std::max(3, std::atoi(argv[++i]));
-    else if (a == "ops" || a == "engine" || a == "train") what.push_back(a);
+    else if (a == "ops" || a == "engine" || a == "train" || a == "peak") what.push_back(a);
     else {
-      std::fprintf(stderr, "usage: xgrad_bench [ops] [engine] [train] [--runs N] [--json PATH]\n");
+      std::fprintf(stderr, "usage: xgrad_bench [ops] [engine] [train] [peak] [--runs N] [--json PATH]\n");
       return 2;
     }
   }
-  if (what.empty()) what = {"ops", "engine", "train"};
+  if (what.empty()) what = {"peak", "ops", "engine", "train"};
   nlohmann::json out;
   out["runs"] = g_runs;
   // Say what runs, so that no table is read without it.
@@ -187,6 +288,7 @@ int main(int argc, char** argv) {
     if (w == "ops") out["ops"] = bench_ops();
     if (w == "engine") out["engine"] = bench_engine();
     if (w == "train") out["train"] = bench_train();
+    if (w == "peak") out["peak"] = bench_peak();
   }
   if (!json_path.empty()) {
     const std::string text = out.dump(2) + "\n";

@@ -25,10 +25,12 @@ struct Blas {
   std::string description;
 };
 
-/// OpenBLAS's name for the kernels of an ISA level (Debian's OpenBLAS is a DYNAMIC_ARCH build holding all of them).
+/// OpenBLAS's name for the kernels of an ISA level (Debian's OpenBLAS is a DYNAMIC_ARCH build holding all of them):
+/// its AVX-512 core, or Cooperlake (the same single-precision kernels plus bfloat16 ones) when the CPU has AVX512-BF16,
+/// as OpenBLAS itself picks on the CPUs it knows (e.g. AMD Zen 4).
 const char* openblas_core(Isa isa) {
   switch (isa) {
-    case Isa::Avx512: return "SkylakeX";
+    case Isa::Avx512: return __builtin_cpu_supports("avx512bf16") ? "Cooperlake" : "SkylakeX";
     case Isa::Avx2: return "Haswell";
     default: return "Prescott";
   }
