@@ -169,12 +169,25 @@ CLI::Validator finite_range(double lo, double hi) {
 
 /// Rank 0 of a distributed job: when the launcher ends the job because another rank died (it sends SIGTERM before
 /// SIGKILL), say so on rank 0 instead of vanishing silently. Only write(2) and _exit: async-signal-safe.
+/// Non-zero once this rank has printed the job's error: the launcher may still send SIGTERM while the rank shuts down
+/// (another rank exited first with the agreed code), and the failure must not be reported twice.
+volatile std::sig_atomic_t g_reported_exit = 0;
+
 extern "C" void on_sigterm(int) {
+  if (g_reported_exit) ::_exit(g_reported_exit);
   static const char kMessage[] =
       "error: rank 0: the job was stopped by the MPI launcher: another rank failed or was killed, or the job was "
       "cancelled (see the launcher's report)\n";
   [[maybe_unused]] const auto written = ::write(2, kMessage, sizeof kMessage - 1);
   ::_exit(143);
+}
+
+/// Prints the job's one error line (on the rank that reports it) and returns `code`.
+int report(int code, const std::string& message) {
+  g_reported_exit = code;
+  fmt::print(stderr, "error: {}\n", message);
+  std::fflush(stderr);
+  return code;
 }
 
 /// The cores this process may run on (its CPU affinity mask).
@@ -703,8 +716,7 @@ int main(int argc, char** argv) {
       if (rank0) fmt::print("{}", help_text);
       return 0;
     }
-    if (rank0) fmt::print(stderr, "error: {}\n", job_message(p, world));
-    return kExitUsage;
+    return rank0 ? report(kExitUsage, job_message(p, world)) : kExitUsage;
   }
   for (const CLI::Option* opt : app.get_options())
     if (opt->count() > 0) o.given.insert(opt->get_name());
@@ -750,19 +762,15 @@ int main(int argc, char** argv) {
     }
     return run(o, world);
   } catch (const JobError& e) {  // every rank is here: rank 0 reports
-    if (rank0) fmt::print(stderr, "error: {}\n", e.what());
-    return e.code;
+    return rank0 ? report(e.code, e.what()) : e.code;
   } catch (const NumericError& e) {  // raised by every rank together, from the same reduced loss and gradients
-    if (rank0) fmt::print(stderr, "error: {}\n", e.what());
-    return kExitNumeric;
+    return rank0 ? report(kExitNumeric, e.what()) : kExitNumeric;
   } catch (const std::exception& e) {
     const int code = exit_code_of(e);
     if (world.size() > 1) {  // only this rank failed: the others may be waiting in a collective, so end them all
-      fmt::print(stderr, "error: rank {} of {}: {}\n", world.rank(), world.size(), e.what());
-      std::fflush(stderr);
+      report(code, fmt::format("rank {} of {}: {}", world.rank(), world.size(), e.what()));
       world.abort(code);
     }
-    fmt::print(stderr, "error: {}\n", e.what());
-    return code;
+    return report(code, e.what());
   }
 }

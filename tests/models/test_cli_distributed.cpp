@@ -89,7 +89,7 @@ TEST_CASE("ranks given different flags stop at start with exit 2, naming the fla
   CHECK(r.code == 2);
   CHECK_MESSAGE(r.out.find("error: every rank must be given the same flags: rank 1 has --lr 0.2, rank 0 has --lr 0.1") !=
                     std::string::npos, r.out);
-  CHECK(count(r.out, "error:") == 1);
+  CHECK_MESSAGE(count(r.out, "error:") == 1, r.out);
 }
 
 TEST_CASE("a rank that cannot read the data stops every rank — rank 0 reports it once, with exit 3") {
@@ -102,7 +102,7 @@ TEST_CASE("a rank that cannot read the data stops every rank — rank 0 reports 
                                   dir1 + " " + kExe + " --data-dir digits");
   CHECK(r.code == 3);
   CHECK_MESSAGE(r.out.find("error: rank 1 of 2: ") != std::string::npos, r.out);
-  CHECK(count(r.out, "error:") == 1);
+  CHECK_MESSAGE(count(r.out, "error:") == 1, r.out);
   fs::remove_all(dir0);
   fs::remove_all(dir1);
 }
@@ -127,7 +127,7 @@ TEST_CASE("files only rank 0 writes: a metrics or checkpoint path it cannot writ
   r = mpirun(2, "--data-dir " + kFixture + " --epochs 2 --quiet --save /dev/null");
   CHECK(r.code == 4);
   CHECK_MESSAGE(count(r.out, "error: --save '/dev/null': is a character device") == 1, r.out);
-  CHECK(count(r.out, "error:") == 1);
+  CHECK_MESSAGE(count(r.out, "error:") == 1, r.out);
   // A write that fails later (the directory removed after the first epoch's save) stops every rank too.
   const auto dir = temp("vanishing");
   fs::create_directories(dir);
@@ -141,7 +141,7 @@ TEST_CASE("files only rank 0 writes: a metrics or checkpoint path it cannot writ
   r = xgt::finish(p);
   CHECK(r.code == 4);
   CHECK_MESSAGE(count(r.out, "error: checkpoint '" + dir + "/ck.xgck': ") == 1, r.out);
-  CHECK(count(r.out, "error:") == 1);
+  CHECK_MESSAGE(count(r.out, "error:") == 1, r.out);
   fs::remove_all(dir + ".gone");
 }
 
