@@ -159,7 +159,10 @@ CLI::Validator finite_range(double lo, double hi) {
       [lo, hi](std::string& s) -> std::string {
         char* end = nullptr;
         const double v = std::strtod(s.c_str(), &end);
-        if (s.empty() || end != s.c_str() + s.size()) return "'" + files::escape_bytes(s) + "' is not a number";
+        // Decimal only: strtod would also take leading blanks and hexadecimal floats (0x1p-3).
+        if (s.empty() || end != s.c_str() + s.size() || std::isspace(static_cast<unsigned char>(s[0])) ||
+            s.find_first_of("xXpP") != std::string::npos)
+          return "'" + files::escape_bytes(s) + "' is not a decimal number";
         if (!std::isfinite(v)) return s + " is not a finite number";
         if (v < lo || v > hi) return s + " is out of range (" + fmt::format("{} to {}", lo, hi) + ")";
         return {};
@@ -185,7 +188,7 @@ extern "C" void on_sigterm(int) {
 /// Prints the job's one error line (on the rank that reports it) and returns `code`.
 int report(int code, const std::string& message) {
   g_reported_exit = code;
-  fmt::print(stderr, "error: {}\n", message);
+  fmt::print(stderr, "error: {}\n", files::printable(message));  // one line, whatever text the message quotes
   std::fflush(stderr);
   return code;
 }
@@ -349,10 +352,14 @@ void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck) {
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(std::string("checkpoint: malformed run settings: ") + e.what());
   }
-  auto take = [&](const char* flag, const char* key, auto& value, bool identity) {
+  // A stored value must be one the flag itself would accept: a crafted checkpoint is a checkpoint error (exit 4),
+  // not a usage error about a flag that was never given.
+  auto take = [&](const char* flag, const char* key, auto& value, bool identity, auto&& valid) {
     if (!run.contains(key)) return;
     using V = std::decay_t<decltype(value)>;
-    const V stored = json_get<V, CheckpointError>(run.at(key), std::string("checkpoint: the run setting '") + key + "'");
+    const std::string what = std::string("checkpoint: the run setting '") + key + "'";
+    const V stored = json_get<V, CheckpointError>(run.at(key), what);
+    if (!valid(stored)) throw CheckpointError(what + " is " + run.at(key).dump() + ", which " + flag + " does not accept");
     if (!o.given.count(flag)) {
       value = stored;
     } else if (identity && !(stored == value)) {
@@ -361,19 +368,35 @@ void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck) {
                                    flag, show(value), flag, show(stored), flag));
     }
   };
-  take("--arch", "arch", o.arch, true);
-  take("--pool", "pool", o.pool, true);
-  take("--activation", "activation", o.activation, true);
-  take("--dropout", "dropout", o.dropout, true);
-  take("--init", "init", o.init, true);
-  take("--optimizer", "optimizer", o.optimizer, true);
-  take("--seed", "seed", o.seed, true);
-  take("--lr", "lr", o.lr, false);
-  take("--momentum", "momentum", o.momentum, false);
-  take("--nesterov", "nesterov", o.nesterov, false);
-  take("--weight-decay", "weight_decay", o.weight_decay, false);
-  take("--batch-size", "batch_size", o.batch_size, false);
-  take("--test-batch-size", "test_batch_size", o.test_batch_size, false);
+  const auto one_of = [](std::initializer_list<const char*> names) {
+    return [names](const std::string& v) { return std::any_of(names.begin(), names.end(), [&](const char* n) { return v == n; }); };
+  };
+  const auto within = [](double lo, double hi) { return [lo, hi](double v) { return std::isfinite(v) && v >= lo && v <= hi; }; };
+  const auto count = [](std::size_t lo, std::size_t hi) { return [lo, hi](std::size_t v) { return v >= lo && v <= hi; }; };
+  const auto any = [](const auto&) { return true; };
+  take("--arch", "arch", o.arch, true, one_of({"seed", "seed-l2", "deep"}));
+  take("--pool", "pool", o.pool, true, one_of({"max", "l2", "avg"}));
+  take("--activation", "activation", o.activation, true, one_of({"sigmoid", "relu", "tanh"}));
+  take("--dropout", "dropout", o.dropout, true, within(0.0, 0.99));
+  take("--init", "init", o.init, true, one_of({"network3", "pytorch"}));
+  take("--optimizer", "optimizer", o.optimizer, true, one_of({"sgd", "adam"}));
+  take("--seed", "seed", o.seed, true, any);
+  take("--lr", "lr", o.lr, false, within(0.0, 1000.0));
+  take("--momentum", "momentum", o.momentum, false, within(0.0, 1.0));
+  take("--nesterov", "nesterov", o.nesterov, false, any);
+  take("--weight-decay", "weight_decay", o.weight_decay, false, within(0.0, 1000.0));
+  take("--batch-size", "batch_size", o.batch_size, false, count(1, 1000000));
+  take("--test-batch-size", "test_batch_size", o.test_batch_size, false, count(1, 1000000));
+  // Combinations the flags refuse are crafted too when the checkpoint supplied every value involved.
+  const auto given_any = [&](std::initializer_list<const char*> flags) {
+    return std::any_of(flags.begin(), flags.end(), [&](const char* f) { return o.given.count(f) > 0; });
+  };
+  if (o.nesterov && !(o.momentum > 0) && !given_any({"--nesterov", "--momentum"}))
+    throw CheckpointError("checkpoint: the run settings have Nesterov momentum without a momentum");
+  if ((o.momentum > 0 || o.nesterov) && o.optimizer != "sgd" && !given_any({"--momentum", "--nesterov", "--optimizer"}))
+    throw CheckpointError("checkpoint: the run settings have momentum with optimizer " + files::escape_bytes(o.optimizer));
+  if (o.dropout > 0 && MnistCnnConfig::preset(o.arch).hidden.empty() && !given_any({"--dropout", "--arch"}))
+    throw CheckpointError("checkpoint: the run settings have dropout on the " + o.arch + " network, which has no hidden layer");
 }
 
 /// Set by SIGINT, SIGTERM or SIGHUP during training (one process): the trainer stops after the current step.
@@ -424,6 +447,14 @@ int run(Options o, dist::Communicator& world) {
   on_every_rank(world, [&] {
     if (o.eval_only && o.load.empty()) throw UsageError("--eval-only needs --load PATH (a checkpoint to evaluate)");
     if (!o.resume.empty() && !o.load.empty()) throw UsageError("--resume and --load are exclusive");
+    for (const char* flag : {"--save", "--metrics", "--load", "--resume", "--data-dir"})
+      if (o.given.count(flag) && (flag == std::string("--save") ? o.save : flag == std::string("--metrics") ? o.metrics
+                                  : flag == std::string("--load") ? o.load : flag == std::string("--resume") ? o.resume
+                                                                                                           : o.data_dir)
+                                     .empty())
+        throw UsageError(std::string(flag) + " needs a path (an empty one was given)");
+    if (o.eval_only && (!o.save.empty() || !o.metrics.empty()))
+      throw UsageError("--eval-only trains nothing, so it writes no --save checkpoint and no --metrics: leave them out");
   });
   // Every file this run will write is checked before anything trains (rank 0 writes them): a device, a directory or
   // a FIFO is refused, never replaced; an existing metrics file is appended to only when resuming.
@@ -431,6 +462,10 @@ int run(Options o, dist::Communicator& world) {
   on_rank0(world, [&] {
     if (!o.save.empty()) files::output_target(o.save, "--save");
     if (o.metrics.empty()) return;
+    for (const std::string* other : {&o.save, &o.resume, &o.load})
+      if (!other->empty() && files::same_file(o.metrics, *other))
+        throw UsageError("--metrics '" + files::escape_bytes(o.metrics) + "' is the checkpoint file '" +
+                         files::escape_bytes(*other) + "': metrics would corrupt it (or be replaced by it); choose another file");
     metrics = files::AppendFile(o.metrics, "--metrics");
     if (metrics.initial_size() > 0 && o.resume.empty())
       throw UsageError("--metrics '" + files::escape_bytes(o.metrics) + "' already holds " +
@@ -465,7 +500,7 @@ int run(Options o, dist::Communicator& world) {
     on_every_rank(world, [&] {
       if (o.resume.empty()) {
         if (ck.arch != trainer.model().describe())
-          throw CheckpointError(files::escape_bytes(ck_path) + ": architecture '" + ck.arch + "' does not match --arch " +
+          throw CheckpointError(files::escape_bytes(ck_path) + ": architecture '" + files::escape_bytes(ck.arch) + "' does not match --arch " +
                                 o.arch + " ('" + trainer.model().describe() + "')");
         nn::load_module(trainer.model(), ck);
       } else {
@@ -583,10 +618,13 @@ int run_visualize(const Options& o, const std::string& out_dir, std::size_t inde
   MnistCnn<float> model(cfg.model, rng);
   const nn::Checkpoint ck = nn::load_checkpoint(o.load);
   if (ck.arch != model.describe())
-    throw CheckpointError(o.load + ": architecture '" + ck.arch + "' does not match --arch " + o.arch + " ('" +
+    throw CheckpointError(files::escape_bytes(o.load) + ": architecture '" + files::escape_bytes(ck.arch) + "' does not match --arch " + o.arch + " ('" +
                           model.describe() + "')");
   nn::load_module(model, ck);
   Data data = load_data(o);
+  if (index >= data.test.size())
+    throw UsageError(fmt::format("--index {} is out of range: the {} has {} images (0 to {})", index, data.test_name,
+                                 data.test.size(), data.test.size() - 1));
   const VisualizeOutput v = visualize(model, data.test, index, out_dir);
   fmt::print("image {} of the {} (label {}):\n", index, data.test_name, data.test.labels()[index]);
   for (const auto& f : v.files) fmt::print("  {}\n", files::escape_bytes(f));

@@ -19,8 +19,9 @@ struct NpmConversion {
   std::size_t total_heldout() const;
 };
 
-/// The largest digit file accepted (the package's are about 4 MB each).
-inline constexpr std::size_t kMaxDigitFileBytes = std::size_t(1) << 26;
+/// The largest digit file accepted: the package's are 1.8–2.3 MB each. The JSON is parsed into a DOM of about 20 bytes
+/// per value, so this bound also bounds memory (a crafted 64 MiB file of zeros took 1.2 GB).
+inline constexpr std::size_t kMaxDigitFileBytes = std::size_t(8) << 20;
 
 /// Parses and validates one digit file's JSON: a `data` array whose length is a multiple of 784, every value a finite
 /// number in [0, 1] equal to k/255 rounded to 3 decimals. Returns the bytes k. `source` names the file in errors.

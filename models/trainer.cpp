@@ -3,6 +3,9 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
+#include "core/json_limits.h"
+
 namespace xg::mnist {
 
 namespace {
@@ -186,19 +189,22 @@ void Trainer::restore(const nn::Checkpoint& ck) {
   double spare = 0;
   try {
     meta = nlohmann::json::parse(ck.meta_json);
-    if (meta.at("optimizer").get<std::string>() != config_.optimizer)
-      throw CheckpointError("checkpoint was trained with optimizer '" + meta.at("optimizer").get<std::string>() +
+    if (!meta.is_object()) throw CheckpointError("checkpoint: the training state is not a JSON object");
+    const auto optimizer = json_get<std::string, CheckpointError>(meta.at("optimizer"), "checkpoint: the optimizer");
+    if (optimizer != config_.optimizer)
+      throw CheckpointError("checkpoint was trained with optimizer '" + files::escape_bytes(optimizer) +
                             "', this run uses '" + config_.optimizer + "'");
     for (const auto& t : ck.tensors)
       if (t.name.rfind("optim.", 0) == 0) st.tensors.emplace_back(t.name.substr(6), ck.get<float>(t.name));
     st.scalars = meta.at("optimizer_scalars").get<std::map<std::string, double>>();
     // Crafted values are refused here, not trusted: nlohmann would convert -1 or 1.5 to a size_t silently.
+    // Counts are bounded (2^53) so that the next epoch or step cannot wrap around.
     auto whole = [&](const char* key) {
-      const auto& v = meta.at(key);
-      if (!v.is_number_unsigned())
-        throw CheckpointError(std::string("checkpoint: the training state's ") + key + " is " + v.dump() +
-                              ", not a whole number >= 0");
-      return v.get<std::uint64_t>();
+      const auto v = json_get<std::uint64_t, CheckpointError>(meta.at(key), std::string("checkpoint: the training state's ") + key);
+      if (v > (std::uint64_t(1) << 53))
+        throw CheckpointError(std::string("checkpoint: the training state's ") + key + " is " + std::to_string(v) +
+                              ", more than any run makes");
+      return v;
     };
     const auto& rv = meta.at("rng");
     if (!rv.is_array() || rv.size() != 4) throw CheckpointError("checkpoint: the generator state must have 4 words");
@@ -211,11 +217,11 @@ void Trainer::restore(const nn::Checkpoint& ck) {
     epoch = whole("epoch");
     step = whole("step");
     seed = meta.contains("seed") ? whole("seed") : config_.seed;
-    has_spare = meta.value("rng_has_spare", false);
-    spare = meta.value("rng_spare", 0.0);
+    has_spare = meta.contains("rng_has_spare") && json_get<bool, CheckpointError>(meta["rng_has_spare"], "checkpoint: rng_has_spare");
+    spare = meta.contains("rng_spare") ? json_get<double, CheckpointError>(meta["rng_spare"], "checkpoint: rng_spare") : 0.0;
     if (!std::isfinite(spare)) throw CheckpointError("checkpoint: the generator's spare normal draw is not finite");
   } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError(std::string("checkpoint: malformed training state: ") + e.what());
+    throw CheckpointError(std::string("checkpoint: malformed training state: ") + json_reason(e));
   }
   // Validate everything before changing anything: the optimizer state against a scratch optimizer first.
   if (config_.optimizer == "sgd") nn::Sgd<float>(model_->parameters(), nn::SgdOptions{}).load_state(st);

@@ -83,6 +83,9 @@ VisualizeOutput visualize(MnistCnn<float>& model, const Dataset& data, std::size
     throw std::invalid_argument("visualize: image index " + std::to_string(index) + " is out of range for " +
                                 std::to_string(data.size()) + " images");
   files::ensure_output_dir(dir, "visualize --out");
+  // Every file is checked before the first is written: a bad one must not leave the others half done.
+  for (const char* name : {"digit.png", "feature_maps.png", "pooled_maps.png", "filters.png", "overview.png"})
+    files::output_target((std::filesystem::path(dir) / name).string(), "visualize --out");
   NoGradGuard no_grad;
   model.eval();
   const Tensor<float> x = data.images<float>({index});

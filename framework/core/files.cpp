@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <filesystem>
 
 #include "core/errors.h"
 
@@ -110,6 +109,12 @@ void write_all(int fd, const void* data, std::size_t size, const std::string& wh
 std::string output_target(const std::string& path, const std::string& what) {
   if (path.empty()) throw FileError(what + ": the path is empty");
   if (path.back() == '/') throw FileError(named(what, path) + ": names a directory, not a file");
+  // What the path finally resolves to, as the kernel sees it: a symlink into /proc (/dev/stdout -> /proc/self/fd/1 ->
+  // "pipe:[…]") names no file textually, but stat() finds the pipe.
+  struct stat final_st {};
+  if (::stat(path.c_str(), &final_st) == 0 && !S_ISREG(final_st.st_mode))
+    throw FileError(named(what, path) + ": is " + kind_of(final_st.st_mode) + " (reached through symbolic links), not " +
+                    "a regular file; xgrad writes only regular files (or creates them)");
   std::string p = path;
   for (int links = 0;; ++links) {
     struct stat st {};
@@ -140,9 +145,12 @@ void ensure_output_dir(const std::string& dir, const std::string& what) {
     return;
   }
   if (errno != ENOENT) throw FileError(named(what, dir) + ": " + os_reason());
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw FileError(named(what, dir) + ": cannot create the directory: " + ec.message());
+  // Only the directory itself is created: its parent must exist, as for files (a typo must not grow a tree).
+  std::string trimmed = dir;
+  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+  check_parent(trimmed, what, dir);
+  if (::mkdir(trimmed.c_str(), 0755) != 0 && errno != EEXIST)
+    throw FileError(named(what, dir) + ": cannot create the directory: " + os_reason());
 }
 
 std::string temporary_name(const std::string& base, long pid) { return temporary_prefix(base) + std::to_string(pid); }
@@ -271,6 +279,34 @@ std::vector<std::uint8_t> read_regular_file(const std::string& path, std::size_t
   f.read_exact(out.data(), out.size());
   std::uint8_t extra;
   if (f.read(&extra, 1) != 0) throw FileError(named(what, path) + ": the file grew while it was read");
+  return out;
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa {}, sb {};
+  const bool ea = ::stat(a.c_str(), &sa) == 0, eb = ::stat(b.c_str(), &sb) == 0;
+  if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  if (ea != eb) return false;
+  // Neither exists yet: compare where they would be created (parent directory by inode, then the name).
+  try {
+    const std::string ta = output_target(a, "path"), tb = output_target(b, "path");
+    struct stat pa {}, pb {};
+    if (::stat(parent_of(ta).c_str(), &pa) != 0 || ::stat(parent_of(tb).c_str(), &pb) != 0) return ta == tb;
+    return pa.st_dev == pb.st_dev && pa.st_ino == pb.st_ino && base_of(ta) == base_of(tb);
+  } catch (const FileError&) {
+    return a == b;
+  }
+}
+
+std::string printable(std::string_view s) {
+  std::string out;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= s.size(); ++i)
+    if (i == s.size() || s[i] == '\\') {
+      out += escape_bytes(s.substr(start, i - start));
+      if (i < s.size()) out += '\\';
+      start = i + 1;
+    }
   return out;
 }
 

@@ -26,8 +26,8 @@ namespace xg::files {
 /// regular file, when its directory does not exist or is not a directory, or when the links loop.
 std::string output_target(const std::string& path, const std::string& what);
 
-/// Checks that `dir` is a directory or absent, and creates it (with its parents) when absent. Throws FileError
-/// naming `what` otherwise.
+/// Checks that `dir` is a directory, or absent in an existing directory (then creates it; never its parents). Throws
+/// FileError naming `what` otherwise.
 void ensure_output_dir(const std::string& dir, const std::string& what);
 
 /// Writes `size` bytes to `path` atomically: a temporary file in the target's directory (its name kept within
@@ -91,5 +91,13 @@ std::vector<std::uint8_t> read_regular_file(const std::string& path, std::size_t
 /// `s` with every byte that is not printable ASCII or part of a valid UTF-8 sequence written as \xHH, and every
 /// backslash doubled: printable, valid UTF-8 (so JSON can hold it), and different for different inputs.
 std::string escape_bytes(std::string_view s);
+
+/// Whether writes to `a` and `b` would land in the same file: the same inode when the targets exist, the same
+/// resolved path otherwise (symlinks followed, "./x" and "x" alike).
+bool same_file(const std::string& a, const std::string& b);
+
+/// `s` fit for one line of a terminal: control characters and bytes that are not valid UTF-8 as \xHH, everything
+/// else (backslashes included) as it is. For messages that already quote paths escaped and may carry user text.
+std::string printable(std::string_view s);
 
 }  // namespace xg::files

@@ -176,8 +176,8 @@ Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const st
     for (const auto& e : header.at("tensors")) {
       CheckpointTensor t;
       t.name = json_get<std::string, CheckpointError>(e.at("name"), "checkpoint: a tensor name");
-      if (!names.insert(t.name).second) throw bad("two tensors are named '" + t.name + "'");
-      const std::string field = "checkpoint '" + files::escape_bytes(source) + "': tensor '" + t.name + "': ";
+      if (!names.insert(t.name).second) throw bad("two tensors are named '" + files::escape_bytes(t.name) + "'");
+      const std::string field = "checkpoint '" + files::escape_bytes(source) + "': tensor '" + files::escape_bytes(t.name) + "': ";
       t.dtype = json_get<std::string, CheckpointError>(e.at("dtype"), field + "dtype");
       const std::size_t es = dtype_size(t.dtype);
       if (es == 0) throw bad("tensor '" + t.name + "' has unknown dtype '" + t.dtype + "'");
@@ -204,7 +204,7 @@ Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const st
     }
     if (payload + expected_offset != payload_end) throw bad("payload size does not match the header");
   } catch (const nlohmann::json::exception& e) {
-    throw bad(std::string("malformed header: ") + e.what());
+    throw bad(std::string("malformed header: ") + json_reason(e));
   }
   return ck;
 }

@@ -119,6 +119,11 @@ TEST_CASE("parse_json_bounded refuses deep nesting and oversized text with the c
                        doctest::Contains("larger than the limit of 5"), CheckpointError);
   const std::string bad = "{\"a\": ";
   CHECK_THROWS_WITH_AS(parse_json_bounded<DataError>(bad.begin(), bad.end(), "f.json"), doctest::Contains("invalid JSON"), DataError);
+  // Many objects parse in linear time (nlohmann's callback parser, used before, was quadratic in them).
+  std::string objects = "[";
+  for (int i = 0; i < 200000; ++i) objects += i ? ",{}" : "{}";
+  objects += "]";
+  CHECK(parse_json_bounded<DataError>(objects.begin(), objects.end(), "f.json", JsonLimits{8, objects.size()}).size() == 200000);
   const std::string huge = "[1e999]";
   CHECK_THROWS_AS(parse_json_bounded<DataError>(huge.begin(), huge.end(), "f.json"), DataError);
 }

@@ -298,7 +298,8 @@ TEST_CASE("non-finite, out-of-range, non-decimal and contradictory flags exit 2 
       {"--lr", "nan"}, {"--momentum", "nan"}, {"--weight-decay", "inf"}, {"--dropout", "nan"}, {"--lr", "-0.1"},
       {"--nesterov"}, {"--optimizer", "adam", "--momentum", "0.9"}, {"--optimizer", "adam", "--nesterov"},
       {"--dropout", "0.5"}, {"--epochs", "1.0"}, {"--epochs", "0x10"}, {"--epochs", "1e3"}, {"--seed", "-1"},
-      {"--seed", "18446744073709551616"}, {"--batch-size", "+5"}, {"--threads", "0"}};
+      {"--seed", "18446744073709551616"}, {"--batch-size", "+5"}, {"--threads", "0"}, {"--lr", " 0.1"},
+      {"--lr", "0x1p-3"}, {"--momentum", "0x.8"}};
   for (const auto& args : cases) {
     CAPTURE(args[0]);
     CAPTURE(args.size() > 1 ? args[1] : "");
@@ -408,7 +409,11 @@ TEST_CASE("crafted training state in a checkpoint with valid checksums is refuse
   const auto base = t.checkpoint();
   const std::vector<std::pair<std::string, nlohmann::json>> edits = {
       {"/epoch", -1}, {"/epoch", 1.5}, {"/step", -3}, {"/rng", nlohmann::json::array({0, 0, 0, 0})},
-      {"/optimizer_scalars/lr", -0.5}, {"/rng_spare", "x"}};
+      {"/optimizer_scalars/lr", -0.5}, {"/rng_spare", "x"}, {"/rng_has_spare", "x"},
+      {"/epoch", 18446744073709551615ull},  // would wrap to epoch 0 on the next epoch
+      // Run settings a flag would refuse: a crafted checkpoint (exit 4), not a usage error about a flag never given.
+      {"/run/lr", -0.5}, {"/run/arch", "foo\nbar"}, {"/run/batch_size", 0}, {"/run/momentum", 5},
+      {"/run/nesterov", true}, {"/run/dropout", 0.5}, {"/run/init", "foo"}, {"/run/dropout", -3}};
   for (const auto& [where, value] : edits) {
     CAPTURE(where);
     auto ck = base;
@@ -419,6 +424,51 @@ TEST_CASE("crafted training state in a checkpoint with valid checksums is refuse
     xg::nn::save_checkpoint(path, ck);
     const auto r = mnist(train({"--epochs", "2", "--resume", path}));
     CHECK_MESSAGE(r.code == 4, r.out);
+    CHECK_MESSAGE(one_error_line(r.out), r.out);
+    CHECK_MESSAGE(r.out.find("[json.exception") == std::string::npos, r.out);
+  }
+  // Text from a checkpoint never breaks the one-line error (an architecture string with a newline).
+  auto ck = base;
+  ck.arch = "a\nb";
+  xg::nn::save_checkpoint(d / "arch", ck);
+  const auto r = mnist(train({"--eval-only", "--load", d / "arch"}));
+  CHECK(r.code == 4);
+  CHECK_MESSAGE(one_error_line(r.out), r.out);
+}
+
+TEST_CASE("more paths mnist must not write through: the checkpoint as --metrics, /dev/stdout, visualize targets") {
+  Scratch d("more");
+  const std::string ck = d / "ck";
+  REQUIRE(mnist(train({"--save", ck})).code == 0);
+  const std::string before = slurp(ck);
+  auto r = mnist(train({"--epochs", "2", "--resume", ck, "--metrics", ck}));
+  CHECK(r.code == 2);
+  CHECK_MESSAGE(r.out.find("is the checkpoint file") != std::string::npos, r.out);
+  CHECK(slurp(ck) == before);
+  r = mnist(train({"--save", d / "same", "--metrics", (d.dir / "." / "same").string()}));  // not yet existing, spelled apart
+  CHECK(r.code == 2);
+  // /dev/stdout of a spawned program is a pipe, reached through /proc symlinks that name no file.
+  r = mnist(train({"--save", "/dev/stdout"}));
+  CHECK(r.code == 4);
+  CHECK_MESSAGE(r.out.find("FIFO") != std::string::npos, r.out);
+  CHECK(r.out.find("epoch") == std::string::npos);
+  // visualize: a missing parent is not created; one bad target stops it before any PNG is written.
+  r = mnist({"visualize", "--load", ck, "--data-dir", kFixture, "--out", d / "missing/newdir"});
+  CHECK(r.code == 4);
+  CHECK_FALSE(fs::exists(d.dir / "missing"));
+  fs::create_directories(d.dir / "vis" / "filters.png");
+  r = mnist({"visualize", "--load", ck, "--data-dir", kFixture, "--out", d / "vis"});
+  CHECK(r.code == 4);
+  CHECK_FALSE(fs::exists(d.dir / "vis" / "digit.png"));
+  r = mnist({"visualize", "--load", ck, "--data-dir", kFixture, "--out", d / "vis2", "--index", "100"});
+  CHECK(r.code == 2);
+  CHECK_MESSAGE(r.out.find("--index 100 is out of range") != std::string::npos, r.out);
+  // Flags that would be ignored are refused.
+  for (const std::vector<std::string>& args : {train({"--eval-only", "--load", ck, "--save", d / "x"}),
+                                               train({"--eval-only", "--load", ck, "--metrics", d / "m"}),
+                                               train({"--save", ""}), train({"--metrics", ""})}) {
+    r = mnist(args);
+    CHECK_MESSAGE(r.code == 2, r.out);
     CHECK_MESSAGE(one_error_line(r.out), r.out);
   }
 }
