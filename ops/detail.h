@@ -22,21 +22,20 @@ namespace xg::ops::detail {
 /// Checked shape arithmetic: `a·b` and `a + b`, or a ShapeError naming `op` and `what` (e.g. "dilation × (kernel − 1)")
 /// with the operands when the result does not fit. Geometry from user arguments (dilation 2^62, padding 2^31)
 /// must never wrap into a small shape or reach the allocator as an absurd size.
-template <class I>
-I checked_mul(const char* op, const char* what, I a, I b) {
+template <class I, class Overflows>
+I checked(const char* op, const char* what, I a, I b, const char* sign, Overflows overflows) {
   I r;
-  if (__builtin_mul_overflow(a, b, &r))
-    throw ShapeError(std::string(op) + ": " + what + " = " + std::to_string(a) + " × " + std::to_string(b) +
-                     " overflows");
+  if (overflows(a, b, &r))
+    throw ShapeError(std::string(op) + ": " + what + " = " + std::to_string(a) + sign + std::to_string(b) + " overflows");
   return r;
 }
 template <class I>
+I checked_mul(const char* op, const char* what, I a, I b) {
+  return checked(op, what, a, b, " × ", [](I x, I y, I* r) { return __builtin_mul_overflow(x, y, r); });
+}
+template <class I>
 I checked_add(const char* op, const char* what, I a, I b) {
-  I r;
-  if (__builtin_add_overflow(a, b, &r))
-    throw ShapeError(std::string(op) + ": " + what + " = " + std::to_string(a) + " + " + std::to_string(b) +
-                     " overflows");
-  return r;
+  return checked(op, what, a, b, " + ", [](I x, I y, I* r) { return __builtin_add_overflow(x, y, r); });
 }
 /// The elements of an output of shape `s` and scalar type T, checked: ShapeError naming `op` when the element count
 /// or its size in bytes does not fit in size_t.
