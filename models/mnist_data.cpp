@@ -130,14 +130,11 @@ class GzipSource : public ByteSource {
 /// The bytes of a file or buffer, inflated when they start with the gzip magic (1f 8b).
 class MaybeGzip {
  public:
-  MaybeGzip(ByteSource& raw, const std::string& source) : raw_(raw) {
-    head_n_ = raw.read_full(head_, 2);
-    if (head_n_ == 2 && head_[0] == 0x1f && head_[1] == 0x8b) {
-      replay_ = std::make_unique<Replay>(raw, head_, head_n_);
-      gz_ = std::make_unique<GzipSource>(*replay_, source);
-    } else {
-      replay_ = std::make_unique<Replay>(raw, head_, head_n_);
-    }
+  MaybeGzip(ByteSource& raw, const std::string& source) {
+    std::uint8_t head[2] = {};
+    const std::size_t n = raw.read_full(head, 2);
+    replay_ = std::make_unique<Replay>(raw, head, n);
+    if (n == 2 && head[0] == 0x1f && head[1] == 0x8b) gz_ = std::make_unique<GzipSource>(*replay_, source);
   }
   ByteSource& source() { return gz_ ? static_cast<ByteSource&>(*gz_) : *replay_; }
 
@@ -158,9 +155,6 @@ class MaybeGzip {
     std::vector<std::uint8_t> head;
     std::size_t pos = 0;
   };
-  ByteSource& raw_;
-  std::uint8_t head_[2] = {};
-  std::size_t head_n_ = 0;
   std::unique_ptr<Replay> replay_;
   std::unique_ptr<GzipSource> gz_;
 };
