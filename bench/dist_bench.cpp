@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/memory.h"
 #include "core/files.h"
 #include "dist/data_parallel.h"
 #include "models/mnist_cnn.h"
@@ -52,6 +53,7 @@ std::size_t gradient_floats(const std::string& arch) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  xg::tune_malloc_for_training();  // a training program opts in (core/memory.h)
   dist::Environment env(argc, argv);
   dist::Communicator& w = env.world();
   std::string json_path;

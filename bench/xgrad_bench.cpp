@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/memory.h"
 #include "core/cpu.h"
 #include "core/files.h"
 #include "core/linalg.h"
@@ -265,6 +266,7 @@ nlohmann::json bench_train() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  xg::tune_malloc_for_training();  // a training program opts in (core/memory.h)
   std::vector<std::string> what;
   std::string json_path;
   for (int i = 1; i < argc; ++i) {

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/memory.h"
 #include "core/dot.h"
 #include "core/files.h"
 #include "core/json_limits.h"
@@ -634,6 +635,7 @@ int run_visualize(const Options& o, const std::string& out_dir, std::size_t inde
 }  // namespace
 
 int main(int argc, char** argv) {
+  xg::tune_malloc_for_training();  // a training program opts in (core/memory.h)
   std::unique_ptr<dist::Environment> env;
   try {
     env = std::make_unique<dist::Environment>(argc, argv);

@@ -1,5 +1,4 @@
 // The backward walk, gradient accumulation and graph teardown. See docs/architecture.md, "The backward walk".
-#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,17 +16,6 @@ namespace xg {
 namespace {
 thread_local bool g_grad_enabled = true;
 
-// Note [malloc tuning]: a training step allocates and frees the same tensors every step. glibc serves blocks above
-// 128 KiB with mmap and returns freed heap tops to the OS, so each step page-faults its tensors in again (measured:
-// a quarter of the seed network's step time). Raising the thresholds once, at load, keeps that memory in the process
-// for reuse. Set XGRAD_MALLOC_TUNING=0 to leave glibc's defaults alone.
-const bool g_malloc_tuned = [] {
-  const char* env = std::getenv("XGRAD_MALLOC_TUNING");
-  if (env && std::strcmp(env, "0") == 0) return false;
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  return true;
-}();
 std::atomic<std::uint64_t> g_walk_counter{0};
 
 template <class T>
