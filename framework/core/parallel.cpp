@@ -17,6 +17,9 @@
 #include <tbb/partitioner.h>
 #endif
 
+#include <stdexcept>
+#include <string>
+
 namespace xg {
 
 namespace {
@@ -101,5 +104,14 @@ void parallel_for(std::size_t begin, std::size_t end, std::size_t grain,
       tbb::simple_partitioner());
 }
 #endif
+
+std::pair<std::size_t, std::size_t> shard(std::size_t n, int rank, int size) {
+  if (size < 1 || rank < 0 || rank >= size)
+    throw std::invalid_argument("shard: rank " + std::to_string(rank) + " is not in a group of " + std::to_string(size));
+  const auto r = static_cast<std::size_t>(rank), k = static_cast<std::size_t>(size);
+  const std::size_t base = n / k, extra = n % k;  // the first `extra` ranks take one more
+  const std::size_t begin = r * base + std::min(r, extra);
+  return {begin, begin + base + (r < extra ? 1 : 0)};
+}
 
 }  // namespace xg

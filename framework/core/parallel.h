@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <functional>
 
+#include <utility>
+
 namespace xg {
 
 /// Runs `body(lo, hi)` over the chunks `[begin + k*grain, min(begin + (k+1)*grain, end))`, possibly in parallel.
@@ -23,5 +25,11 @@ std::size_t num_threads();
 
 /// The parallel backend compiled in: "tbb" or "std_thread".
 const char* parallel_backend();
+
+/// Rank `rank`'s contiguous share [begin, end) of `n` items split over `size` ranks: shares differ by at most one,
+/// are disjoint, cover [0, n) in rank order, and are empty when n < size for the highest ranks. (The data loader's
+/// distributed sampler and dist's sharded evaluation both split this way.) Throws std::invalid_argument when rank is
+/// not in [0, size).
+std::pair<std::size_t, std::size_t> shard(std::size_t n, int rank, int size);
 
 }  // namespace xg

@@ -10,15 +10,6 @@
 
 namespace xg::dist {
 
-std::pair<std::size_t, std::size_t> shard(std::size_t n, int rank, int size) {
-  if (size < 1 || rank < 0 || rank >= size)
-    throw std::invalid_argument("shard: rank " + std::to_string(rank) + " is not in a group of " + std::to_string(size));
-  const auto r = static_cast<std::size_t>(rank), k = static_cast<std::size_t>(size);
-  const std::size_t base = n / k, extra = n % k;  // the first `extra` ranks take one more
-  const std::size_t begin = r * base + std::min(r, extra);
-  return {begin, begin + base + (r < extra ? 1 : 0)};
-}
-
 template <class T>
 void broadcast_parameters(Communicator& comm, const std::vector<Variable<T>>& params, int root) {
   for (auto p : params) comm.broadcast(p.value().data(), p.numel() * sizeof(T), root);

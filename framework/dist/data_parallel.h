@@ -18,14 +18,14 @@
 #include <utility>
 #include <vector>
 
+#include "core/parallel.h"
 #include "core/variable.h"
 #include "dist/communicator.h"
 
 namespace xg::dist {
 
-/// Rank `rank`'s contiguous share [begin, end) of `n` items split over `size` ranks: shares differ by at most one,
-/// are disjoint, cover [0, n) in rank order, and are empty when n < size for the highest ranks.
-std::pair<std::size_t, std::size_t> shard(std::size_t n, int rank, int size);
+/// Rank `rank`'s contiguous share [begin, end) of `n` items (xg::shard in core/parallel.h).
+using xg::shard;
 
 /// Overwrites every parameter's value with rank `root`'s (one MPI_Bcast per parameter; called once, at start).
 template <class T>

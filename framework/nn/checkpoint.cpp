@@ -229,25 +229,40 @@ Checkpoint load_checkpoint(const std::string& path, std::size_t max_bytes) {
 template <class T>
 void add_module(Checkpoint& ck, Module<T>& m, const std::string& prefix) {
   for (auto& [name, p] : m.named_parameters()) ck.add(prefix + name, p.value());
+  for (auto& [name, b] : m.named_buffers()) ck.add(prefix + name, *b);
 }
 
 namespace {
+/// A tensor a module stores: a parameter's value or a buffer, by its dotted name.
 template <class T>
-std::string mismatch_impl(Module<T>& m, const Checkpoint& ck, const std::string& prefix,
+struct Slot {
+  std::string name;
+  Shape shape;
+  T* data;
+};
+template <class T>
+std::vector<Slot<T>> module_slots(Module<T>& m) {
+  std::vector<Slot<T>> out;
+  for (auto& [name, p] : m.named_parameters()) out.push_back({name, p.shape(), p.value().data()});
+  for (auto& [name, b] : m.named_buffers()) out.push_back({name, shape_of(*b), b->data()});
+  return out;
+}
+
+template <class T>
+std::string mismatch_impl(const std::vector<Slot<T>>& slots, const Checkpoint& ck, const std::string& prefix,
                           std::vector<const CheckpointTensor*>* found) {
   std::vector<std::string> missing, mismatched, unexpected;
-  auto params = m.named_parameters();
-  if (found) found->assign(params.size(), nullptr);
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const std::string key = prefix + params[i].first;
+  if (found) found->assign(slots.size(), nullptr);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const std::string key = prefix + slots[i].name;
     const CheckpointTensor* t = nullptr;
     for (const auto& e : ck.tensors)
       if (e.name == key) t = &e;
     if (!t) {
       missing.push_back(key);
-    } else if (t->shape != params[i].second.shape() || t->dtype != dtype_of<T>()) {
+    } else if (t->shape != slots[i].shape || t->dtype != dtype_of<T>()) {
       mismatched.push_back(key + ": checkpoint has " + t->dtype + " " + shape_str(t->shape) + ", the model has " +
-                           dtype_of<T>() + " " + shape_str(params[i].second.shape()));
+                           dtype_of<T>() + " " + shape_str(slots[i].shape));
     } else if (found) {
       (*found)[i] = t;
     }
@@ -255,7 +270,7 @@ std::string mismatch_impl(Module<T>& m, const Checkpoint& ck, const std::string&
   for (const auto& e : ck.tensors) {
     if (e.name.rfind(prefix, 0) != 0) continue;
     bool known = false;
-    for (const auto& p : params) known = known || prefix + p.first == e.name;
+    for (const auto& p : slots) known = known || prefix + p.name == e.name;
     if (!known) unexpected.push_back(e.name);
   }
   if (missing.empty() && mismatched.empty() && unexpected.empty()) return {};
@@ -278,20 +293,25 @@ std::string mismatch_impl(Module<T>& m, const Checkpoint& ck, const std::string&
 
 template <class T>
 std::string module_mismatch(Module<T>& m, const Checkpoint& ck, const std::string& prefix) {
-  return mismatch_impl(m, ck, prefix, nullptr);
+  return mismatch_impl(module_slots(m), ck, prefix, nullptr);
 }
 
 template <class T>
 void load_module(Module<T>& m, const Checkpoint& ck, const std::string& prefix) {
+  const auto slots = module_slots(m);
   std::vector<const CheckpointTensor*> found;
-  const std::string diff = mismatch_impl(m, ck, prefix, &found);
+  const std::string diff = mismatch_impl(slots, ck, prefix, &found);
+  // The architecture string (every layer's hyper-parameters: stride, padding, dilation…) must match too: two models
+  // with the same tensor shapes can compute different functions. A checkpoint without one (arch "") is checked by
+  // its tensors only.
+  if (!ck.arch.empty() && ck.arch != m.describe())
+    throw CheckpointError("checkpoint architecture '" + files::escape_bytes(ck.arch) + "' does not match this model '" +
+                          m.describe() + "'" + (diff.empty() ? "" : ": " + diff));
   if (!diff.empty())
     throw CheckpointError("checkpoint does not match the model " + m.describe() + " (checkpoint architecture: " +
-                          ck.arch + "): " + diff);
-  auto params = m.named_parameters();
-  for (std::size_t i = 0; i < params.size(); ++i)
-    if (params[i].second.numel())
-      std::memcpy(params[i].second.value().data(), found[i]->bytes.data(), found[i]->bytes.size());
+                          files::escape_bytes(ck.arch) + "): " + diff);
+  for (std::size_t i = 0; i < slots.size(); ++i)
+    if (!found[i]->bytes.empty()) std::memcpy(slots[i].data, found[i]->bytes.data(), found[i]->bytes.size());
 }
 
 template void Checkpoint::add(const std::string&, const Tensor<float>&);

@@ -59,6 +59,7 @@ std::string Conv2d<T>::describe() const {
   return "Conv2d(" + std::to_string(s[1]) + ", " + std::to_string(s[0]) + ", kernel=" + std::to_string(s[2]) + "x" +
          std::to_string(s[3]) + ", stride=" + std::to_string(stride.h) + "x" + std::to_string(stride.w) +
          ", padding=" + std::to_string(padding.h) + "x" + std::to_string(padding.w) +
+         ", dilation=" + std::to_string(dilation.h) + "x" + std::to_string(dilation.w) + (bias.defined() ? "" : ", bias=false") +
          (activation == ops::Activation::None ? std::string() : std::string(", activation=") + ops::to_string(activation)) + ")";
 }
 
@@ -76,7 +77,8 @@ std::string Pool2d<T>::describe() const {
   const char* n = kind == PoolKind::Max ? "MaxPool2d" : kind == PoolKind::L2 ? "L2Pool2d" : "AvgPool2d";
   const Size2 s = stride.value_or(kernel);
   return std::string(n) + "(kernel=" + std::to_string(kernel.h) + "x" + std::to_string(kernel.w) +
-         ", stride=" + std::to_string(s.h) + "x" + std::to_string(s.w) + ")";
+         ", stride=" + std::to_string(s.h) + "x" + std::to_string(s.w) + ", padding=" + std::to_string(padding.h) + "x" +
+         std::to_string(padding.w) + ")";
 }
 
 template <class T>

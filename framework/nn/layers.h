@@ -122,6 +122,9 @@ class Dropout : public Layer<T> {
   Variable<T> forward(const Variable<T>& x) override { return ops::dropout(x, p_, this->is_training(), *rng_); }
   std::string describe() const override { return "Dropout(p=" + std::to_string(p_) + ")"; }
 
+ protected:
+  void use_generator(Rng& rng) override { rng_ = &rng; }
+
  private:
   double p_;
   Rng* rng_;

@@ -2,21 +2,40 @@
 /// \file module.h
 /// `Module` (parameters, train/eval, zero_grad), `Layer` (a module with `forward(x)`) and `Sequential`.
 ///
-/// A module lists its own parameters (`own_parameters`) and its child modules (`children`); everything else
-/// (named_parameters with dotted names, train/eval, zero_grad) follows from those two. Layers are plain value members
-/// of the modules that use them; there is no pimpl holder and no registry.
+/// A module lists its own parameters (`own_parameters`), its own buffers (`own_buffers`: state that is saved and
+/// loaded with the model but not trained, such as a batch norm's running statistics) and its child modules
+/// (`children`); everything else (named_parameters and named_buffers with dotted names, train/eval, zero_grad,
+/// set_generator) follows from those. Layers are plain value members of the modules that use them; there is no pimpl
+/// holder and no registry.
 
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/random.h"
 #include "core/variable.h"
 
 namespace xg::nn {
 
 template <class T>
 using NamedParameter = std::pair<std::string, Variable<T>>;
+/// A buffer: a tensor owned by the module, saved in checkpoints, not a parameter (no gradient, not optimized).
+template <class T>
+using NamedBuffer = std::pair<std::string, Tensor<T>*>;
+
+template <class T>
+class Layer;
+namespace detail {
+/// Called after every Layer::operator() while set (nn::summary uses it; one per thread).
+template <class T>
+struct LayerObserver {
+  virtual ~LayerObserver() = default;
+  virtual void called(const Layer<T>& layer, const Variable<T>& input, const Variable<T>& output) = 0;
+};
+template <class T>
+inline thread_local LayerObserver<T>* layer_observer = nullptr;
+}  // namespace detail
 
 template <class T = float>
 class Module {
@@ -30,8 +49,17 @@ class Module {
 
   /// This module's own parameters, without its children's (Linear: weight, bias).
   virtual std::vector<NamedParameter<T>> own_parameters() const { return {}; }
+  /// This module's own buffers, without its children's (a BatchNorm: running_mean, running_var).
+  virtual std::vector<NamedBuffer<T>> own_buffers() { return {}; }
   /// The child modules by name, in order. Composite modules override this (return pointers to members).
   virtual std::vector<std::pair<std::string, Module*>> children() { return {}; }
+  /// The generator this module's stochastic layers (dropout) draw from from now on; `rng` must outlive the module.
+  /// Modules that draw override use_generator; the Trainer calls this with a generator it re-seeds every epoch from
+  /// (seed, epoch, rank), which makes dropout masks reproducible, resumable and different on every rank.
+  void set_generator(Rng& rng) {
+    use_generator(rng);
+    for (auto& c : children()) c.second->set_generator(rng);
+  }
   /// A one-line description (class and hyper-parameters), used in model summaries and checkpoints.
   virtual std::string describe() const { return "Module"; }
 
@@ -40,6 +68,13 @@ class Module {
     std::vector<NamedParameter<T>> out = own_parameters();
     for (auto& [name, child] : children())
       for (auto& [pname, p] : child->named_parameters()) out.emplace_back(name + "." + pname, p);
+    return out;
+  }
+  /// All buffers, depth first, with dotted names ("bn1.running_mean").
+  std::vector<NamedBuffer<T>> named_buffers() {
+    std::vector<NamedBuffer<T>> out = own_buffers();
+    for (auto& [name, child] : children())
+      for (auto& [bname, b] : child->named_buffers()) out.emplace_back(name + "." + bname, b);
     return out;
   }
   std::vector<Variable<T>> parameters() {
@@ -66,6 +101,10 @@ class Module {
     for (auto& p : parameters()) p.zero_grad();
   }
 
+ protected:
+  /// This module's own use of a generator (set_generator has reached it); children are handled by set_generator.
+  virtual void use_generator(Rng&) {}
+
  private:
   bool training_ = true;
 };
@@ -75,7 +114,12 @@ template <class T = float>
 class Layer : public Module<T> {
  public:
   virtual Variable<T> forward(const Variable<T>& x) = 0;
-  Variable<T> operator()(const Variable<T>& x) { return forward(x); }
+  /// forward(x), reported to nn::summary when it is recording.
+  Variable<T> operator()(const Variable<T>& x) {
+    Variable<T> y = forward(x);
+    if (detail::layer_observer<T>) detail::layer_observer<T>->called(*this, x, y);
+    return y;
+  }
 };
 
 /// Layers applied in order; children are named "0", "1", ... as in PyTorch.
@@ -102,7 +146,7 @@ class Sequential : public Layer<T> {
   }
   Variable<T> forward(const Variable<T>& x) override {
     Variable<T> h = x;
-    for (auto& l : layers_) h = l->forward(h);
+    for (auto& l : layers_) h = (*l)(h);
     return h;
   }
   std::vector<std::pair<std::string, Module<T>*>> children() override {

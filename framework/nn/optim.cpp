@@ -202,6 +202,30 @@ void Adam<T>::load_state(const OptimizerState<T>& s) {
   steps_ = std::move(steps);
 }
 
+template <class T>
+double clip_grad_norm_(const std::vector<Variable<T>>& params, double max_norm) {
+  if (!(std::isfinite(max_norm) && max_norm > 0))
+    throw std::invalid_argument("clip_grad_norm_: max_norm must be positive and finite, got " + std::to_string(max_norm));
+  double sq = 0;
+  for (const auto& p : params) {
+    if (!p.has_grad()) continue;
+    const T* g = p.grad().data();
+    for (std::size_t k = 0, n = p.numel(); k < n; ++k) sq += static_cast<double>(g[k]) * static_cast<double>(g[k]);
+  }
+  const double total = std::sqrt(sq);
+  if (!std::isfinite(total)) return total;
+  const double coef = max_norm / (total + 1e-6);
+  if (coef < 1.0)
+    for (auto p : params) {
+      if (!p.has_grad()) continue;
+      T* g = p.grad().data();
+      for (std::size_t k = 0, n = p.numel(); k < n; ++k) g[k] = static_cast<T>(static_cast<double>(g[k]) * coef);
+    }
+  return total;
+}
+
+template double clip_grad_norm_(const std::vector<Variable<float>>&, double);
+template double clip_grad_norm_(const std::vector<Variable<double>>&, double);
 template class Optimizer<float>;
 template class Optimizer<double>;
 template class Sgd<float>;

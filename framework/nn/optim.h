@@ -30,6 +30,8 @@ class Optimizer {
   double lr() const { return lr_; }
   void set_lr(double lr);
   const std::vector<Variable<T>>& params() const { return params_; }
+  /// "sgd", "adam" or "adamw" (stored in checkpoints; a checkpoint of another optimizer is refused).
+  virtual std::string name() const = 0;
   virtual OptimizerState<T> state() const = 0;
   /// Restores a state from `state()`; throws CheckpointError naming any missing or mis-shaped entry.
   virtual void load_state(const OptimizerState<T>& s) = 0;
@@ -54,6 +56,7 @@ class Sgd : public Optimizer<T> {
  public:
   Sgd(std::vector<Variable<T>> params, SgdOptions options);
   void step() override;
+  std::string name() const override { return "sgd"; }
   OptimizerState<T> state() const override;
   void load_state(const OptimizerState<T>& s) override;
   const SgdOptions& options() const { return o_; }
@@ -79,6 +82,7 @@ class Adam : public Optimizer<T> {
  public:
   Adam(std::vector<Variable<T>> params, AdamOptions options);
   void step() override;
+  std::string name() const override { return o_.decoupled_weight_decay ? "adamw" : "adam"; }
   OptimizerState<T> state() const override;
   void load_state(const OptimizerState<T>& s) override;
   const AdamOptions& options() const { return o_; }
@@ -88,5 +92,12 @@ class Adam : public Optimizer<T> {
   std::vector<Tensor<T>> m_, v_;
   std::vector<std::size_t> steps_;
 };
+
+/// Scales every gradient by max_norm / (total + 1e-6) when the total L2 norm over all of them exceeds `max_norm`
+/// (PyTorch's clip_grad_norm_); returns the total norm before clipping (summed in double, in parameter order, so the
+/// same gradients give the same bits at any thread count). Parameters without a gradient are skipped. A non-finite
+/// total is returned as it is and nothing is scaled. Throws std::invalid_argument for max_norm ≤ 0 or not finite.
+template <class T>
+double clip_grad_norm_(const std::vector<Variable<T>>& params, double max_norm);
 
 }  // namespace xg::nn

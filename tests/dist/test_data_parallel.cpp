@@ -6,24 +6,25 @@
 
 #include "dist/data_parallel.h"
 #include "helpers.h"
-#include "models/trainer.h"
+#include "data/mnist.h"
+#include "models/run.h"
 #include "nn/layers.h"
 
 using namespace xg;
 using xgt::world;
 
 namespace {
-const mnist::Split& fixture() {
-  static const mnist::Split s = mnist::load_mnist_dir(std::string(XGRAD_FIXTURES_DIR) + "/mnist-small");
+const data::Split& fixture() {
+  static const data::Split s = data::load_mnist_dir(std::string(XGRAD_FIXTURES_DIR) + "/mnist-small");
   return s;
 }
-std::vector<float> flat_params(mnist::Trainer& t) {
+std::vector<float> flat_params(mnist::Run& t) {
   std::vector<float> out;
   for (auto& p : t.model().parameters()) out.insert(out.end(), p.value().begin(), p.value().end());
   return out;
 }
 /// max over tensors of ‖a − b‖∞ / ‖b‖∞.
-double max_relative_difference(mnist::Trainer& a, mnist::Trainer& b) {
+double max_relative_difference(mnist::Run& a, mnist::Run& b) {
   double worst = 0;
   auto pa = a.model().parameters(), pb = b.model().parameters();
   for (std::size_t i = 0; i < pa.size(); ++i) {
@@ -130,16 +131,16 @@ TEST_CASE("data-parallel training matches one process within 1e-5 after an epoch
   cfg.batch_size = 13;  // 300 images: the last global batch has one image, so with 2 ranks one shard is empty
   cfg.momentum = 0.9;
   cfg.lr = 0.05;
-  mnist::Trainer one(cfg);  // this process alone
-  mnist::Trainer parallel(cfg, world());
+  mnist::Run one(cfg, fixture().train);  // this process alone
+  mnist::Run parallel(cfg, fixture().train, world());
   // Same parameters before training, and the same sharded evaluation.
   CHECK(max_relative_difference(parallel, one) == 0.0);
-  const mnist::EvalStats e1 = one.evaluate(fixture().test), ek = parallel.evaluate(fixture().test);
+  const train::EvalStats e1 = one.evaluate(fixture().test), ek = parallel.evaluate(fixture().test);
   CHECK(ek.total == e1.total);
   CHECK(ek.correct == e1.correct);
   CHECK(ek.loss == doctest::Approx(e1.loss).epsilon(1e-6));
 
-  const mnist::EpochStats s1 = one.train_epoch(fixture().train), sk = parallel.train_epoch(fixture().train);
+  const train::EpochStats s1 = one.train_epoch(), sk = parallel.train_epoch();
   CHECK(sk.images == 300);
   CHECK(sk.steps == s1.steps);
   CHECK(sk.loss == doctest::Approx(s1.loss).epsilon(1e-5));
@@ -148,8 +149,8 @@ TEST_CASE("data-parallel training matches one process within 1e-5 after an epoch
   CHECK(rel <= 1e-5);
   dist::check_replicas(world(), parallel.model().parameters(), "after an epoch");
 
-  mnist::Trainer again(cfg, world());
-  again.train_epoch(fixture().train);
+  mnist::Run again(cfg, fixture().train, world());
+  again.train_epoch();
   const auto a = flat_params(parallel), b = flat_params(again);
   CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
@@ -158,9 +159,9 @@ TEST_CASE("with dropout, ranks draw different masks yet stay identical replicas,
   mnist::RunConfig cfg;
   cfg.model.hidden = {20};
   cfg.model.dropout = 0.3;
-  mnist::Trainer a(cfg, world()), b(cfg, world());
-  a.train_epoch(fixture().train);
-  b.train_epoch(fixture().train);
+  mnist::Run a(cfg, fixture().train, world()), b(cfg, fixture().train, world());
+  a.train_epoch();
+  b.train_epoch();
   dist::check_replicas(world(), a.model().parameters(), "after an epoch with dropout");
   const auto pa = flat_params(a), pb = flat_params(b);
   CHECK(std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)) == 0);

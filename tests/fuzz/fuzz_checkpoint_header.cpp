@@ -9,7 +9,8 @@
 
 #include "core/errors.h"
 #include "core/json_limits.h"
-#include "models/trainer.h"
+#include "data/mnist.h"
+#include "models/run.h"
 #include "nn/checkpoint.h"
 
 namespace {
@@ -45,7 +46,8 @@ std::vector<std::uint8_t> frame(const std::uint8_t* data, std::size_t size) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static xg::Rng rng(0);
   static xg::mnist::MnistCnn<float> model(xg::mnist::MnistCnnConfig::preset("seed"), rng);
-  static xg::mnist::Trainer trainer{xg::mnist::RunConfig{}};
+  static const xg::data::MnistDataset no_data;
+  static xg::mnist::Run trainer{xg::mnist::RunConfig{}, no_data};
   if (size > (1u << 20)) return 0;
   const std::vector<std::uint8_t> bytes = frame(data, size);
   try {

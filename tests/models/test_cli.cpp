@@ -10,7 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers.h"
-#include "models/trainer.h"
+#include "data/mnist.h"
+#include "models/run.h"
 
 namespace fs = std::filesystem;
 
@@ -167,7 +168,8 @@ TEST_CASE("a corrupt checkpoint prints one error line and exits 4") {
 
 TEST_CASE("resuming a checkpoint whose weights went NaN stops with one error line and exit 5") {
   xg::mnist::RunConfig cfg;
-  xg::mnist::Trainer t(cfg);
+  const xg::data::MnistDataset no_data;
+  xg::mnist::Run t(cfg, no_data);
   t.model().parameters()[2].value().data()[0] = std::numeric_limits<float>::quiet_NaN();
   const auto ckpt = temp("nanckpt");
   xg::nn::save_checkpoint(ckpt, t.checkpoint());

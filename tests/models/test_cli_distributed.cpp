@@ -11,7 +11,8 @@
 #include <fstream>
 
 #include "helpers.h"
-#include "models/trainer.h"
+#include "data/mnist.h"
+#include "models/run.h"
 #include "nn/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -109,7 +110,8 @@ TEST_CASE("a rank that cannot read the data stops every rank — rank 0 reports 
 
 TEST_CASE("a non-finite loss stops every rank together with exit 5 and one message") {
   xg::mnist::RunConfig cfg;
-  xg::mnist::Trainer t(cfg);
+  const xg::data::MnistDataset no_data;
+  xg::mnist::Run t(cfg, no_data);
   t.model().parameters()[2].value().data()[0] = std::numeric_limits<float>::quiet_NaN();
   const auto ckpt = temp("nan");
   xg::nn::save_checkpoint(ckpt, t.checkpoint());

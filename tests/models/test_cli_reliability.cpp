@@ -13,8 +13,9 @@
 
 #include "core/files.h"
 #include "helpers.h"
-#include "models/mnist_data.h"
-#include "models/trainer.h"
+#include "data/mnist.h"
+#include "data/mnist.h"
+#include "models/run.h"
 #include "nn/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -272,7 +273,8 @@ TEST_CASE("a file-size limit makes --save fail with exit 4 and 'File too large',
 TEST_CASE("--eval-only refuses a non-finite model with exit 5 unless --allow-nonfinite — plot leaves out null values") {
   Scratch d("nonfinite");
   xg::mnist::RunConfig cfg;
-  xg::mnist::Trainer t(cfg);
+  const xg::data::MnistDataset no_data;
+  xg::mnist::Run t(cfg, no_data);
   t.model().parameters()[0].value().data()[3] = std::numeric_limits<float>::quiet_NaN();
   const std::string ck = d / "nan.xgck";
   xg::nn::save_checkpoint(ck, t.checkpoint());
@@ -362,7 +364,7 @@ TEST_CASE("/dev/zero, a gzip bomb and trailing gzip garbage as data are refused 
   CHECK_MESSAGE(r.out.find("trailing bytes after the end of the gzip stream") != std::string::npos, r.out);
   // A bomb: the fixture's header and payload, then 512 MiB of zeros, compressed to about half a megabyte.
   {
-    std::vector<std::uint8_t> raw = xg::mnist::read_file(kFixture + "/train-images-idx3-ubyte.gz");
+    std::vector<std::uint8_t> raw = xg::data::read_file(kFixture + "/train-images-idx3-ubyte.gz");
     gzFile f = gzopen(images.c_str(), "wb9");
     gzwrite(f, raw.data(), static_cast<unsigned>(raw.size()));
     std::vector<char> zeros(1 << 20, 0);
@@ -405,7 +407,8 @@ TEST_CASE("a 250-byte --save name works (the temporary name stays within NAME_MA
 TEST_CASE("crafted training state in a checkpoint with valid checksums is refused with exit 4") {
   Scratch d("crafted");
   xg::mnist::RunConfig cfg;
-  xg::mnist::Trainer t(cfg);
+  const xg::data::MnistDataset no_data;
+  xg::mnist::Run t(cfg, no_data);
   const auto base = t.checkpoint();
   const std::vector<std::pair<std::string, nlohmann::json>> edits = {
       {"/epoch", -1}, {"/epoch", 1.5}, {"/step", -3}, {"/rng", nlohmann::json::array({0, 0, 0, 0})},

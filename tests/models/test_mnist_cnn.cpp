@@ -8,11 +8,15 @@
 #include "core/parallel.h"
 
 #include "helpers.h"
-#include "models/trainer.h"
+#include "data/mnist.h"
+#include "models/run.h"
 #include "nn/gradcheck_module.h"
 
 using namespace xg;
 using namespace xg::mnist;
+using namespace xg::data;
+using train::EpochStats;
+using train::EvalStats;
 
 namespace {
 const Split& fixture() {
@@ -20,7 +24,7 @@ const Split& fixture() {
   return s;
 }
 /// Every parameter's bytes, concatenated.
-std::vector<float> flat_params(Trainer& t) {
+std::vector<float> flat_params(Run& t) {
   std::vector<float> out;
   for (auto& p : t.model().parameters()) out.insert(out.end(), p.value().begin(), p.value().end());
   return out;
@@ -77,9 +81,9 @@ TEST_CASE("one epoch on 300 digits lowers the loss and beats chance by a wide ma
   RunConfig cfg;  // the seed network with plain SGD; 150 steps of batch 2 (30 steps of batch 10 barely move it)
   cfg.batch_size = 2;
   cfg.lr = 0.2;
-  Trainer t(cfg);
+  Run t(cfg, fixture().train);
   const EvalStats before = t.evaluate(fixture().test);
-  const EpochStats s = t.train_epoch(fixture().train);
+  const EpochStats s = t.train_epoch();
   const EvalStats after = t.evaluate(fixture().test);
   CHECK(s.steps == 150);
   CHECK(after.loss < before.loss * 0.8);
@@ -91,9 +95,9 @@ TEST_CASE("training is bit-identical at 1, 2 and 3 threads and across two runs w
     set_num_threads(threads);
     RunConfig cfg;
     cfg.batch_size = 16;
-    Trainer t(cfg);
+    Run t(cfg, fixture().train);
     std::vector<double> losses;
-    t.train_epoch(fixture().train, [&](std::size_t, std::size_t, double l) { losses.push_back(l); });
+    t.train_epoch([&](std::size_t, std::size_t, double l) { losses.push_back(l); });
     set_num_threads(0);
     return std::make_pair(flat_params(t), losses);
   };
@@ -115,20 +119,20 @@ TEST_CASE("1 epoch, checkpoint, resume and 1 more epoch equals 2 epochs bit for 
     cfg.momentum = std::string(opt) == "sgd" ? 0.9 : 0.0;
     cfg.model.dropout = 0.3;  // dropout draws from the generator too: its state must be restored
     cfg.model.hidden = {20};
-    Trainer straight(cfg);
-    straight.train_epoch(fixture().train);
-    straight.train_epoch(fixture().train);
+    Run straight(cfg, fixture().train);
+    straight.train_epoch();
+    straight.train_epoch();
 
-    Trainer first(cfg);
-    first.train_epoch(fixture().train);
+    Run first(cfg, fixture().train);
+    first.train_epoch();
     const auto path = (std::filesystem::temp_directory_path() / ("xgrad_resume_" + std::to_string(::getpid()))).string();
     nn::save_checkpoint(path, first.checkpoint());
     RunConfig other_seed = cfg;
     other_seed.seed = 12345;  // the restored state must override everything the seed set up
-    Trainer resumed(other_seed);
+    Run resumed(other_seed, fixture().train);
     resumed.restore(nn::load_checkpoint(path));
     CHECK(resumed.epoch() == 1);
-    resumed.train_epoch(fixture().train);
+    resumed.train_epoch();
     const auto a = flat_params(straight), b = flat_params(resumed);
     CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
     std::filesystem::remove(path);
@@ -137,29 +141,29 @@ TEST_CASE("1 epoch, checkpoint, resume and 1 more epoch equals 2 epochs bit for 
 
 TEST_CASE("restoring a checkpoint of another architecture is refused and changes nothing") {
   RunConfig seed_cfg;
-  Trainer seed(seed_cfg);
+  Run seed(seed_cfg, fixture().train);
   RunConfig l2_cfg;
   l2_cfg.arch = "seed-l2";
   l2_cfg.model = MnistCnnConfig::preset("seed-l2");
-  Trainer l2(l2_cfg);
+  Run l2(l2_cfg, fixture().train);
   const auto before = flat_params(l2);
   CHECK_THROWS_WITH_AS(l2.restore(seed.checkpoint()), doctest::Contains("does not match this model"), CheckpointError);
   RunConfig deep_cfg;
   deep_cfg.model = MnistCnnConfig::preset("deep");
-  Trainer deep(deep_cfg);
+  Run deep(deep_cfg, fixture().train);
   CHECK_THROWS_WITH_AS(deep.restore(seed.checkpoint()), doctest::Contains("missing: model.conv2.weight"), CheckpointError);
   CHECK(flat_params(l2) == before);
 }
 
 TEST_CASE("a non-finite loss stops training with a NumericError naming the loss and the step") {
   RunConfig cfg;
-  Trainer t(cfg);
+  Run t(cfg, fixture().train);
   t.model().parameters()[0].value().data()[0] = std::numeric_limits<float>::quiet_NaN();
-  CHECK_THROWS_WITH_AS(t.train_epoch(fixture().train), doctest::Contains("at epoch 1, step 1"), NumericError);
+  CHECK_THROWS_WITH_AS(t.train_epoch(), doctest::Contains("at epoch 1, step 1"), NumericError);
   cfg.allow_nonfinite = true;
-  Trainer u(cfg);
+  Run u(cfg, fixture().train);
   u.model().parameters()[0].value().data()[0] = std::numeric_limits<float>::quiet_NaN();
-  CHECK_NOTHROW(u.train_epoch(fixture().train));
+  CHECK_NOTHROW(u.train_epoch());
 }
 
 }  // TEST_SUITE

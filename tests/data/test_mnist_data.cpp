@@ -5,10 +5,10 @@
 #include <fstream>
 
 #include "helpers.h"
-#include "models/mnist_data.h"
+#include "data/mnist.h"
 
 using namespace xg;
-using namespace xg::mnist;
+using namespace xg::data;
 namespace fs = std::filesystem;
 
 namespace {
@@ -68,7 +68,7 @@ TEST_CASE("a valid IDX file parses, raw and gzipped, and the pair loads as a dat
   auto labels = idx_bytes({3}, 0x08, SIZE_MAX, 9);
   const auto a = d.write("train-images-idx3-ubyte", images);
   const auto b = d.write_gz("train-labels-idx1-ubyte.gz", labels);
-  Dataset ds = load_idx_pair(a, b);
+  MnistDataset ds = load_idx_pair(a, b);
   CHECK(ds.size() == 3);
   CHECK(ds.labels()[2] == 9);
   CHECK(find_idx_file(d.path.string(), "train-labels-idx1-ubyte") == b);

@@ -1,4 +1,4 @@
-#include "models/mnist_data.h"
+#include "data/mnist.h"
 
 #include <sys/stat.h>
 #include <zlib.h>
@@ -12,7 +12,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 
-namespace xg::mnist {
+namespace xg::data {
 
 namespace {
 std::string hex(unsigned v) {
@@ -270,15 +270,15 @@ std::vector<std::uint8_t> gunzip(const std::uint8_t* data, std::size_t size, con
   return read_all(gz, max_bytes, source, "inflates to");
 }
 
-Dataset::Dataset(std::vector<std::uint8_t> pixels, std::vector<std::uint8_t> labels)
-    : pixels_(std::move(pixels)), labels_(std::move(labels)) {
+MnistDataset::MnistDataset(std::vector<std::uint8_t> pixels, std::vector<std::uint8_t> labels, std::string name)
+    : pixels_(std::move(pixels)), labels_(std::move(labels)), name_(std::move(name)) {
   if (pixels_.size() != labels_.size() * kPixels)
     throw DataError("dataset: " + std::to_string(pixels_.size()) + " pixel bytes do not make " +
                     std::to_string(labels_.size()) + " images of 28x28");
 }
 
 template <class T>
-Tensor<T> Dataset::images(const std::vector<std::size_t>& idx) const {
+Tensor<T> MnistDataset::images(const std::vector<std::size_t>& idx) const {
   Tensor<T> out = Tensor<T>::from_shape({idx.size(), 1, kRows, kCols});
   T* po = out.data();
   const T scale = T(1) / T(255);
@@ -289,30 +289,40 @@ Tensor<T> Dataset::images(const std::vector<std::size_t>& idx) const {
   return out;
 }
 
-ops::Labels Dataset::labels_of(const std::vector<std::size_t>& idx) const {
+Batch MnistDataset::get_batch(const std::vector<std::size_t>& indices) const {
+  check_indices(indices);
+  Batch b;
+  b.inputs = images<float>(indices);
+  b.targets = labels_of(indices);
+  b.indices = indices;
+  b.global_size = indices.size();
+  return b;
+}
+
+ops::Labels MnistDataset::labels_of(const std::vector<std::size_t>& idx) const {
   ops::Labels out(idx.size());
   for (std::size_t b = 0; b < idx.size(); ++b) out[b] = labels_[idx[b]];
   return out;
 }
 
-Dataset Dataset::split_tail(std::size_t n) {
+MnistDataset MnistDataset::split_tail(std::size_t n) {
   if (n >= size())
     throw DataError("dataset: cannot hold out " + std::to_string(n) + " of " + std::to_string(size()) + " samples");
   const std::size_t keep = size() - n;
-  Dataset tail(std::vector<std::uint8_t>(pixels_.begin() + static_cast<std::ptrdiff_t>(keep * kPixels), pixels_.end()),
+  MnistDataset tail(std::vector<std::uint8_t>(pixels_.begin() + static_cast<std::ptrdiff_t>(keep * kPixels), pixels_.end()),
                std::vector<std::uint8_t>(labels_.begin() + static_cast<std::ptrdiff_t>(keep), labels_.end()));
   pixels_.resize(keep * kPixels);
   labels_.resize(keep);
   return tail;
 }
 
-void Dataset::truncate(std::size_t n) {
+void MnistDataset::truncate(std::size_t n) {
   if (n >= size()) return;
   pixels_.resize(n * kPixels);
   labels_.resize(n);
 }
 
-Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path) {
+MnistDataset load_idx_pair(const std::string& images_path, const std::string& labels_path) {
   IdxArray images = read_idx_file(images_path, 3);
   if (images.dims[1] != 28 || images.dims[2] != 28)
     throw DataError(images_path + ": byte offset 8: images are " + std::to_string(images.dims[1]) + "x" +
@@ -325,7 +335,7 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
     if (labels.data[i] > 9)
       throw DataError(labels_path + ": byte offset " + std::to_string(8 + i) + ": label " +
                       std::to_string(labels.data[i]) + " of sample " + std::to_string(i) + " is not a digit 0-9");
-  return Dataset(std::move(images.data), std::move(labels.data));
+  return MnistDataset(std::move(images.data), std::move(labels.data), images_path);
 }
 
 std::string find_idx_file(const std::string& dir, const std::string& stem) {
@@ -354,13 +364,6 @@ Split load_mnist_dir(const std::string& dir) {
   return s;
 }
 
-std::vector<std::size_t> shuffled_indices(std::size_t n, Rng& rng) {
-  std::vector<std::size_t> idx(n);
-  for (std::size_t i = 0; i < n; ++i) idx[i] = i;
-  for (std::size_t i = n; i > 1; --i) std::swap(idx[i - 1], idx[rng.below(i)]);
-  return idx;
-}
-
 void write_idx(const std::string& path, const std::vector<std::uint32_t>& dims, const std::vector<std::uint8_t>& data) {
   std::vector<std::uint8_t> out{0, 0, 0x08, static_cast<std::uint8_t>(dims.size())};
   for (std::uint32_t d : dims)
@@ -369,7 +372,7 @@ void write_idx(const std::string& path, const std::vector<std::uint32_t>& dims, 
   files::write_atomic(path, out.data(), out.size(), "IDX file");
 }
 
-template Tensor<float> Dataset::images(const std::vector<std::size_t>&) const;
-template Tensor<double> Dataset::images(const std::vector<std::size_t>&) const;
+template Tensor<float> MnistDataset::images(const std::vector<std::size_t>&) const;
+template Tensor<double> MnistDataset::images(const std::vector<std::size_t>&) const;
 
-}  // namespace xg::mnist
+}  // namespace xg::data

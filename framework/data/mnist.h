@@ -1,7 +1,7 @@
 #pragma once
-/// \file mnist_data.h
-/// MNIST-format data: a validating IDX parser over a byte span, a file reader that inflates gzip transparently and
-/// detects truncated or damaged streams, and the image/label dataset with its mini-batches.
+/// \file mnist.h
+/// MNIST-format data (MNIST, Fashion-MNIST, any 28×28 IDX pair): a validating IDX parser over a byte span, a file
+/// reader that inflates gzip transparently and detects truncated or damaged streams, and the image/label dataset.
 /// Every problem raises `xg::DataError` naming the file, the byte offset where one applies, and what is wrong.
 
 #include <cstdint>
@@ -10,9 +10,10 @@
 
 #include "core/random.h"
 #include "core/tensor.h"
+#include "data/dataset.h"
 #include "ops/ops.h"
 
-namespace xg::mnist {
+namespace xg::data {
 
 /// A parsed IDX array of unsigned bytes (type 0x08): dims and row-major data.
 struct IdxArray {
@@ -43,14 +44,19 @@ std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_byt
 std::vector<std::uint8_t> gunzip(const std::uint8_t* data, std::size_t size, const std::string& source,
                                  std::size_t max_bytes = kMaxFileBytes);
 
-/// Images [N,28,28] as bytes and their labels (0–9).
-class Dataset {
+/// Images [N,28,28] as bytes and their labels (0–9); as a data::Dataset, examples are [1,28,28] floats in [0, 1].
+class MnistDataset : public Dataset {
  public:
   static constexpr std::size_t kRows = 28, kCols = 28, kPixels = kRows * kCols;
-  Dataset() = default;
-  Dataset(std::vector<std::uint8_t> pixels, std::vector<std::uint8_t> labels);
+  MnistDataset() = default;
+  MnistDataset(std::vector<std::uint8_t> pixels, std::vector<std::uint8_t> labels, std::string name = "MNIST-format set");
 
-  std::size_t size() const { return labels_.size(); }
+  std::size_t size() const override { return labels_.size(); }
+  Shape example_shape() const override { return {1, kRows, kCols}; }
+  std::size_t classes() const override { return 10; }
+  Batch get_batch(const std::vector<std::size_t>& indices) const override;
+  std::string name() const override { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
   const std::vector<std::uint8_t>& pixels() const { return pixels_; }
   const std::vector<std::uint8_t>& labels() const { return labels_; }
 
@@ -59,22 +65,23 @@ class Dataset {
   Tensor<T> images(const std::vector<std::size_t>& indices) const;
   ops::Labels labels_of(const std::vector<std::size_t>& indices) const;
   /// The last `n` samples split off (returned); this dataset keeps the rest.
-  Dataset split_tail(std::size_t n);
+  MnistDataset split_tail(std::size_t n);
   /// The first `n` samples only (for quick runs).
   void truncate(std::size_t n);
 
  private:
   std::vector<std::uint8_t> pixels_;
   std::vector<std::uint8_t> labels_;
+  std::string name_ = "MNIST-format set";
 };
 
 /// Loads an image file and a label file (raw or .gz) and checks them against each other:
 /// images of rank 3 with 28×28 rows/cols, labels of rank 1, the same count, every label ≤ 9.
-Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path);
+MnistDataset load_idx_pair(const std::string& images_path, const std::string& labels_path);
 
 /// Training and test (held-out) sets.
 struct Split {
-  Dataset train, test;
+  MnistDataset train, test;
 };
 
 /// Finds `stem` or `stem.gz` in `dir`; throws DataError naming both when neither exists.
@@ -84,10 +91,7 @@ void check_data_dir(const std::string& dir);
 /// Loads the four standard files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…) from `dir`.
 Split load_mnist_dir(const std::string& dir);
 
-/// A seeded shuffled order of [0, n): Fisher–Yates from `rng`, serially.
-std::vector<std::size_t> shuffled_indices(std::size_t n, Rng& rng);
-
 /// Writes an IDX file of unsigned bytes (uncompressed): the inverse of parse_idx.
 void write_idx(const std::string& path, const std::vector<std::uint32_t>& dims, const std::vector<std::uint8_t>& data);
 
-}  // namespace xg::mnist
+}  // namespace xg::data

@@ -1,0 +1,51 @@
+#pragma once
+/// \file classifier.h
+/// What every model in the registry (models/registry.h) is: an image classifier, a layer mapping images [N,1,28,28]
+/// to logits [N,10] whose convolution stages `mnist visualize` can draw, built from the options the mnist CLI offers.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nn/layers.h"
+
+namespace xg::mnist {
+
+/// How parameters are initialised: network3's scheme (the book's code) or PyTorch's layer defaults.
+enum class InitScheme { Network3, PyTorch };
+
+/// The model-shaping choices of the mnist CLI (--pool, --activation, --dropout, --init); unset: the model's default.
+/// A model refuses a choice it does not support (std::invalid_argument naming the model and the choice).
+struct ModelOptions {
+  std::optional<nn::PoolKind> pool;
+  std::optional<ops::Activation> activation;
+  std::optional<double> dropout;
+  std::optional<InitScheme> init;
+};
+
+template <class T = float>
+class ImageClassifier : public nn::Layer<T> {
+ public:
+  /// The maps after each convolution stage's activation and after its pooling, in order (for visualisation).
+  virtual std::vector<Variable<T>> feature_maps(const Variable<T>& images) = 0;
+  /// The first convolution (its weights are the learned filters).
+  virtual nn::Conv2d<T>& first_conv() = 0;
+  /// The options in effect, every one resolved (what a checkpoint's run settings record).
+  virtual ModelOptions options() const = 0;
+  /// The layers in one short line for the mnist banner (default: describe()).
+  virtual std::string layout() const { return this->describe(); }
+};
+
+std::string to_string(nn::PoolKind p);
+std::string to_string(InitScheme s);
+/// Parse CLI names; std::invalid_argument listing the valid names otherwise.
+ops::Activation parse_activation(const std::string& s);
+nn::PoolKind parse_pool(const std::string& s);
+InitScheme parse_init(const std::string& s);
+
+/// The CLI's choices, one list each (flags, help and errors come from these).
+inline const std::vector<std::string> kPoolNames{"max", "l2", "avg"};
+inline const std::vector<std::string> kActivationNames{"sigmoid", "relu", "tanh"};
+inline const std::vector<std::string> kInitNames{"network3", "pytorch"};
+
+}  // namespace xg::mnist
