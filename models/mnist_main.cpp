@@ -342,6 +342,9 @@ void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck) {
   take("--augment-shift", "augment_shift", o.augment_shift, true, count(0, 8));
   take("--augment-rotate", "augment_rotate", o.augment_rotate, true, within(0.0, 45.0));
   take("--scheduler", "scheduler", o.scheduler, true, one_of(kSchedulerNames));
+  take("--step-size", "step_size", o.step_size, true, count(1, 100000));
+  take("--gamma", "gamma", o.gamma, true, within(1e-6, 1.0));
+  take("--warmup", "warmup", o.warmup, true, within(0.0, 100000.0));
   take("--clip-grad-norm", "clip_grad_norm", o.clip_grad_norm, false, within(0.0, 1e6));
   take("--lr", "lr", o.lr, false, within(0.0, 1000.0));
   take("--momentum", "momentum", o.momentum, false, within(0.0, 1.0));

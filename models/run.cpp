@@ -61,6 +61,9 @@ std::string Run::settings_json() const {
                      {"augment_shift", config_.augment_shift},
                      {"augment_rotate", config_.augment_rotate},
                      {"scheduler", config_.scheduler},
+                     {"step_size", config_.step_size},
+                     {"gamma", config_.gamma},
+                     {"warmup", config_.warmup},
                      {"clip_grad_norm", config_.clip_grad_norm}};
   return run.dump();
 }

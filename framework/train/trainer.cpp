@@ -23,6 +23,9 @@ std::uint64_t noise_seed(std::uint64_t seed, std::size_t epoch, int rank) {
   return splitmix64(splitmix64(splitmix64(seed ^ 0x64726f706f7574ULL) ^ epoch) ^ static_cast<std::uint64_t>(rank));
 }
 
+/// A loss value for messages: "nan" for any NaN (std::to_string would print "-nan" for some).
+std::string show_loss(double l) { return std::isnan(l) ? "nan" : std::to_string(l); }
+
 /// The index of the largest of n logits (the first on ties).
 std::size_t argmax(const float* p, std::size_t n) { return static_cast<std::size_t>(std::max_element(p, p + n) - p); }
 }  // namespace
@@ -86,7 +89,7 @@ EpochStats Trainer::train_epoch(const ProgressFn& progress) {
     const std::string where = " at epoch " + std::to_string(epoch_ + 1) + ", step " + std::to_string(step_ + 1);
     const double l = batch_loss / static_cast<double>(n);
     if (!o_.allow_nonfinite && !std::isfinite(l))
-      throw NumericError("training: the loss (" + o_.loss_name + ") is " + std::to_string(l) + where +
+      throw NumericError("training: the loss (" + o_.loss_name + ") is " + show_loss(l) + where +
                          "; lower the learning rate, or pass --allow-nonfinite to continue anyway");
     if (!o_.allow_nonfinite)
       for (auto& [name, p] : named)
