@@ -17,10 +17,10 @@ enum class InitScheme { Network3, PyTorch };
 /// The model-shaping choices of the mnist CLI (--pool, --activation, --dropout, --init); unset: the model's default.
 /// A model refuses a choice it does not support (std::invalid_argument naming the model and the choice).
 struct ModelOptions {
-  std::optional<nn::PoolKind> pool;
-  std::optional<ops::Activation> activation;
-  std::optional<double> dropout;
-  std::optional<InitScheme> init;
+  std::optional<nn::PoolKind> pool = std::nullopt;
+  std::optional<ops::Activation> activation = std::nullopt;
+  std::optional<double> dropout = std::nullopt;
+  std::optional<InitScheme> init = std::nullopt;
 };
 
 template <class T = float>

@@ -72,6 +72,13 @@ std::string LeNet5<T>::describe() const {
   return s + ")";
 }
 
+template <class T>
+std::string LeNet5<T>::layout() const {
+  const std::string stage = std::string("-") + ops::to_string(act_) + "-" + to_string(pool_kind_) + "2";
+  return "conv6@5x5p2" + stage + " conv16@5x5" + stage + " | fc400-120-84-10" +
+         (dropout_ > 0 ? " dropout" + std::to_string(dropout_).substr(0, 4) : "");
+}
+
 template class LeNet5<float>;
 template class LeNet5<double>;
 

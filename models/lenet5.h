@@ -23,6 +23,8 @@ class LeNet5 : public ImageClassifier<T> {
   ModelOptions options() const override;
   std::vector<std::pair<std::string, nn::Module<T>*>> children() override;
   std::string describe() const override;
+  /// "conv6@5x5p2-tanh-avg2 conv16@5x5-tanh-avg2 | fc400-120-84-10" for the mnist banner.
+  std::string layout() const override;
 
  protected:
   void use_generator(Rng& rng) override { rng_ = &rng; }

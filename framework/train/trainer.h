@@ -70,7 +70,7 @@ using LossFn = std::function<Variable<float>(const Variable<float>&, const ops::
 struct TrainerOptions {
   std::uint64_t seed = 0;             ///< seeds the per-epoch generator of stochastic layers
   std::size_t eval_batch_size = 1000;
-  LossFn loss;                        ///< empty: ops::cross_entropy (log-softmax + negative log-likelihood)
+  LossFn loss = {};                   ///< empty: ops::cross_entropy (log-softmax + negative log-likelihood)
   std::string loss_name = "cross_entropy";  ///< named in non-finite errors
   double clip_grad_norm = 0;          ///< > 0: nn::clip_grad_norm_ to this global norm before each step
   bool allow_nonfinite = false;       ///< off: a non-finite loss or gradient stops training with NumericError
@@ -93,9 +93,9 @@ struct FitOptions {
   std::string test_label = "held-out";        ///< how the epoch line names the test set
   std::string checkpoint_path;                ///< written atomically after every epoch (rank 0); empty: none
   files::AppendFile* metrics = nullptr;       ///< one JSON object per epoch (rank 0); see docs/mnist.md for the keys
-  std::function<void(const std::string&)> say;  ///< receives the epoch lines (rank 0 only); empty: silent
+  std::function<void(const std::string&)> say = {};  ///< receives the epoch lines (rank 0 only); empty: silent
   bool progress_bar = false;                  ///< redraw a progress bar on stderr (rank 0, when stderr is a terminal)
-  std::function<void(const EpochReport&)> on_epoch_end;  ///< called on every rank after each epoch
+  std::function<void(const EpochReport&)> on_epoch_end = {};  ///< called on every rank after each epoch
 };
 
 struct FitResult {

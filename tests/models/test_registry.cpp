@@ -110,7 +110,7 @@ TEST_CASE("mnist --arch lenet5 trains, prints its summary, saves, and evaluates 
                   "--momentum", "0.9", "--summary", "--save", ck});
   CHECK_MESSAGE(r.code == 0, r.out);
   CHECK_MESSAGE(r.out.find("total: 61706 parameters") != std::string::npos, r.out);
-  CHECK_MESSAGE(r.out.find("lenet5 network LeNet5(") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("lenet5 network conv6@5x5p2-tanh-avg2 conv16@5x5-tanh-avg2 | fc400-120-84-10, 61706 parameters") != std::string::npos, r.out);
   r = run_mnist({"--data-dir", kFixture, "--arch", "lenet5", "--eval-only", "--load", ck});
   CHECK_MESSAGE(r.code == 0, r.out);
   r = run_mnist({"--data-dir", kFixture, "--arch", "lenet5", "--pool", "max", "--eval-only", "--load", ck});
