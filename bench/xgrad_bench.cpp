@@ -21,6 +21,8 @@
 #include "core/files.h"
 #include "core/linalg.h"
 #include "core/parallel.h"
+#include "data/loader.h"
+#include "data/mnist.h"
 #include "models/mnist_cnn.h"
 #include "nn/optim.h"
 #include "ops/ops.h"
@@ -263,6 +265,50 @@ nlohmann::json bench_train() {
   return rows;
 }
 
+/// What a background prefetch could hide: the time the DataLoader takes to assemble one batch of 64 MNIST-format
+/// images (bytes to floats, shuffled order), with and without a random shift, against one training step of the deep
+/// network on the same batch size (1 thread).
+nlohmann::json bench_loader() {
+  set_num_threads(1);
+  const std::size_t n = 8192, batch = 64;
+  std::vector<std::uint8_t> px(n * 784), lb(n);
+  Rng r(3);
+  for (auto& v : px) v = static_cast<std::uint8_t>(r.below(256));
+  for (auto& v : lb) v = static_cast<std::uint8_t>(r.below(10));
+  const data::MnistDataset d(std::move(px), std::move(lb));
+  nlohmann::json rows = nlohmann::json::array();
+  for (int shift : {0, 2}) {
+    data::DataLoader loader(d, {.batch_size = batch, .shuffle = true});
+    if (shift) loader.add_transform(std::make_shared<data::RandomShift>(static_cast<std::size_t>(shift), 1));
+    loader.start_epoch(0);
+    std::size_t epoch = 0;
+    data::Batch b;
+    const double t = median_seconds([&] {
+      if (!loader.next(b)) {
+        loader.start_epoch(++epoch);
+        loader.next(b);
+      }
+    });
+    std::printf("loader batch %zu shift %d      %9.1f us/batch\n", batch, shift, t * 1e6);
+    rows.push_back({{"workload", "loader"}, {"batch", batch}, {"shift", shift}, {"us_per_batch", t * 1e6}});
+  }
+  Rng rng(0);
+  mnist::MnistCnnConfig cfg = mnist::MnistCnnConfig::preset("deep");
+  mnist::MnistCnn<float> model(cfg, rng);
+  nn::Sgd<float> opt(model.parameters(), nn::SgdOptions{0.01});
+  Variable<float> x(randn({batch, 1, 28, 28}, 5));
+  const ops::Labels y(batch, 3);
+  const double step = median_seconds([&] {
+    opt.zero_grad();
+    ops::cross_entropy(model(x), y).backward();
+    opt.step();
+  });
+  std::printf("deep train step batch %zu      %9.1f us/step\n", batch, step * 1e6);
+  rows.push_back({{"workload", "deep_step"}, {"batch", batch}, {"us_per_step", step * 1e6}});
+  set_num_threads(0);
+  return rows;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -273,9 +319,9 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--json" && i + 1 < argc) json_path = argv[++i];
     else if (a == "--runs" && i + 1 < argc) g_runs = std::max(3, std::atoi(argv[++i]));
-    else if (a == "ops" || a == "engine" || a == "train" || a == "peak") what.push_back(a);
+    else if (a == "ops" || a == "engine" || a == "train" || a == "peak" || a == "loader") what.push_back(a);
     else {
-      std::fprintf(stderr, "usage: xgrad_bench [ops] [engine] [train] [peak] [--runs N] [--json PATH]\n");
+      std::fprintf(stderr, "usage: xgrad_bench [ops] [engine] [train] [peak] [loader] [--runs N] [--json PATH]\n");
       return 2;
     }
   }
@@ -291,6 +337,7 @@ int main(int argc, char** argv) {
     if (w == "engine") out["engine"] = bench_engine();
     if (w == "train") out["train"] = bench_train();
     if (w == "peak") out["peak"] = bench_peak();
+    if (w == "loader") out["loader"] = bench_loader();
   }
   if (!json_path.empty()) {
     const std::string text = out.dump(2) + "\n";

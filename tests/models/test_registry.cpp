@@ -174,4 +174,22 @@ TEST_CASE("--augment-shift, --scheduler and --clip-grad-norm change training det
   for (const auto& f : {m0, m1, m2, m3, ck}) fs::remove(f);
 }
 
+TEST_CASE("a checkpoint written before the training stack existed resumes to the same bits as an uninterrupted run") {
+  // tests/fixtures/checkpoints/seed-momentum-before-train-layer.xgck: epoch 1 of this command, written by the mnist of
+  // the previous release (positional optimizer keys optim.momentum_buffer.0…, no augmentation or schedule settings).
+  const std::string old = std::string(XGRAD_FIXTURES_DIR) + "/checkpoints/seed-momentum-before-train-layer.xgck";
+  const auto straight = temp("straight.jsonl"), resumed = temp("resumed.jsonl");
+  auto r = run_mnist({"--data-dir", kFixture, "--epochs", "2", "--lr", "0.05", "--momentum", "0.9", "--quiet",
+                      "--metrics", straight});
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  r = run_mnist({"--data-dir", kFixture, "--epochs", "2", "--quiet", "--resume", old, "--metrics", resumed});
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  const auto a = read_metrics(straight), b = read_metrics(resumed);
+  REQUIRE(a.size() == 2);
+  REQUIRE(b.size() == 1);
+  for (const char* k : {"train_loss", "heldout_loss", "heldout_accuracy", "lr"}) CHECK_MESSAGE(a[1][k] == b[0][k], k);
+  fs::remove(straight);
+  fs::remove(resumed);
+}
+
 }  // TEST_SUITE
