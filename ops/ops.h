@@ -102,6 +102,17 @@ Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> s
 template <class T>
 Variable<T> avg_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0,
                        bool count_include_pad = true);
+/// Lp pooling: (Σ |x|^p)^(1/p) over each window, any finite p ≥ 1 (p = 2 is l2_pool2d). Same shapes as max_pool2d;
+/// gradient sign(x)·(|x|/y)^(p−1), exactly 0 where a window is all zero. (PyTorch's lp_pool2d uses x^p without |·|:
+/// equal for non-negative inputs; see lp_pool2d.cpp.)
+template <class T>
+Variable<T> lp_pool2d(const Variable<T>& x, double p, Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0);
+/// Stochastic pooling (Zeiler & Fergus 2013) of non-negative x: in training, one cell per window drawn with
+/// probability a/Σa (its value is the output, the gradient goes to it); in eval, Σa²/Σa. Draws come from `rng`, the
+/// same at any thread count. A negative or non-finite input is a NumericError. Same shapes as max_pool2d.
+template <class T>
+Variable<T> stochastic_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding,
+                              bool training, Rng& rng);
 
 // ---- regularisation (dropout.cpp) ----
 /// Inverted dropout: in training, zeroes each element with probability p (drawn from `rng`) and scales the rest by

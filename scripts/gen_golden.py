@@ -57,6 +57,23 @@ cases = [
          lambda x: F.cross_entropy(x, torch.tensor([3, 0, 9, 3])), labels=[3, 0, 9, 3]),
 ]
 
+
+def nonnegative_with_zero_windows(shape):
+    """|randn| with the top-left 2x2 window of every plane zeroed: lp_pool2d's all-zero-window case (PyTorch: 0, grad 0)."""
+    x = t(shape).abs()
+    x[:, :, 0:2, 0:2] = 0
+    return x
+
+
+# Appended after the cases above so that their random draws stay the same. lp_pool2d on non-negative inputs (where
+# PyTorch's x^p equals xgrad's |x|^p; docs/adding-an-op.md and ops/lp_pool2d.cpp say why they differ otherwise).
+cases += [
+    case("lp_pool2d p=3 2x2 with all-zero windows", "lp_pool2d", {"p": 3.0, "kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]},
+         {"x": nonnegative_with_zero_windows([2, 2, 6, 6])}, lambda x: F.lp_pool2d(x, 3.0, 2)),
+    case("lp_pool2d p=1.5 3x2 stride (2,1)", "lp_pool2d", {"p": 1.5, "kernel": [3, 2], "stride": [2, 1], "padding": [0, 0]},
+         {"x": t([1, 3, 7, 5]).abs()}, lambda x: F.lp_pool2d(x, 1.5, (3, 2), (2, 1))),
+]
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "golden.json")
 with open(path, "w") as f:
     json.dump({"generator": "scripts/gen_golden.py", "torch": torch.__version__, "cases": cases}, f)

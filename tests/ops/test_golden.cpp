@@ -34,7 +34,7 @@ ops::Size2 size2(const nlohmann::json& j) { return {j.at(0).get<std::int64_t>(),
 
 }  // namespace
 
-TEST_CASE("conv2d, max_pool2d, l2_pool2d, avg_pool2d, matmul and cross_entropy match PyTorch golden values") {
+TEST_CASE("conv2d, max_pool2d, l2_pool2d, lp_pool2d, avg_pool2d, matmul and cross_entropy match PyTorch golden values") {
   std::ifstream in(std::string(XGRAD_FIXTURES_DIR) + "/golden.json");
   REQUIRE(in.good());
   const auto doc = nlohmann::json::parse(in);
@@ -49,6 +49,8 @@ TEST_CASE("conv2d, max_pool2d, l2_pool2d, avg_pool2d, matmul and cross_entropy m
     if (op == "conv2d") y = ops::conv2d(v["x"], v["w"], v["b"], size2(p["stride"]), size2(p["padding"]), size2(p["dilation"]));
     else if (op == "max_pool2d") y = ops::max_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
     else if (op == "l2_pool2d") y = ops::l2_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
+    else if (op == "lp_pool2d")
+      y = ops::lp_pool2d(v["x"], p.at("p").get<double>(), size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
     else if (op == "avg_pool2d") y = ops::avg_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
     else if (op == "matmul") y = ops::matmul(v["a"], v["b"]);
     else if (op == "cross_entropy") y = ops::cross_entropy(v["x"], c.at("labels").get<ops::Labels>());
@@ -58,5 +60,5 @@ TEST_CASE("conv2d, max_pool2d, l2_pool2d, avg_pool2d, matmul and cross_entropy m
     for (const auto& [k, g] : c.at("grads").items()) check_close(name + " grad " + k, v[k].grad(), decode(g));
     ++checked;
   }
-  CHECK(checked == 9);
+  CHECK(checked == 11);
 }

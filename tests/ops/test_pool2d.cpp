@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/parallel.h"
 #include "helpers.h"
 
 using namespace xg;
@@ -242,6 +243,192 @@ TEST_CASE("pool geometry that overflows is a ShapeError, never a wrapped shape")
   const std::int64_t max = std::numeric_limits<std::int64_t>::max();
   CHECK_THROWS_WITH_AS(ops::max_pool2d(x, max, 1, max / 2), doctest::Contains("max_pool2d: height + 2 × padding"), ShapeError);
   CHECK(ops::avg_pool2d(x, big, 1, big / 2).shape() == Shape{1, 1, 5, 5});
+}
+
+namespace {
+/// (Σ |x|^p)^(1/p) by plain loops in long double: the Lp reference.
+Tensor<double> lp_reference(const Tensor<double>& x, const PoolCase& k, double p) {
+  const std::size_t oh = static_cast<std::size_t>((static_cast<std::int64_t>(k.h) + 2 * k.ph - static_cast<std::int64_t>(k.kh)) / k.sh + 1);
+  const std::size_t ow = static_cast<std::size_t>((static_cast<std::int64_t>(k.w) + 2 * k.pw - static_cast<std::int64_t>(k.kw)) / k.sw + 1);
+  Tensor<double> y = zeros<double>({k.n, k.c, oh, ow});
+  for (std::size_t q = 0; q < k.n * k.c; ++q)
+    for (std::size_t i = 0; i < oh; ++i)
+      for (std::size_t j = 0; j < ow; ++j) {
+        long double acc = 0;
+        for (std::size_t a = 0; a < k.kh; ++a)
+          for (std::size_t b = 0; b < k.kw; ++b) {
+            const std::int64_t r = static_cast<std::int64_t>(i) * k.sh - k.ph + static_cast<std::int64_t>(a);
+            const std::int64_t s = static_cast<std::int64_t>(j) * k.sw - k.pw + static_cast<std::int64_t>(b);
+            if (r < 0 || s < 0 || r >= static_cast<std::int64_t>(k.h) || s >= static_cast<std::int64_t>(k.w)) continue;
+            acc += std::pow(std::abs(static_cast<long double>(x.data()[(q * k.h + static_cast<std::size_t>(r)) * k.w + static_cast<std::size_t>(s)])), static_cast<long double>(p));
+          }
+        y.data()[(q * oh + i) * ow + j] = static_cast<double>(std::pow(acc, 1.0L / static_cast<long double>(p)));
+      }
+  return y;
+}
+template <class T>
+Variable<T> lp(const Variable<T>& x, double p, const PoolCase& k) {
+  return ops::lp_pool2d(x, p, {static_cast<std::int64_t>(k.kh), static_cast<std::int64_t>(k.kw)}, ops::Size2{k.sh, k.sw}, {k.ph, k.pw});
+}
+template <class T>
+Variable<T> stochastic(const Variable<T>& x, const PoolCase& k, bool training, Rng& rng) {
+  return ops::stochastic_pool2d(x, {static_cast<std::int64_t>(k.kh), static_cast<std::int64_t>(k.kw)}, ops::Size2{k.sh, k.sw},
+                                {k.ph, k.pw}, training, rng);
+}
+}  // namespace
+
+TEST_CASE("lp_pool2d matches the plain-loop Lp norm for p = 1, 1.5, 3 and 7 over the seeded sweep, and p = 2 is l2_pool2d") {
+  std::uint64_t seed = 500;
+  for (const auto& k : sweep()) {
+    CAPTURE(describe(k));
+    const auto x = random_tensor({k.n, k.c, k.h, k.w}, seed++, -2.0, 2.0);
+    for (double p : {1.0, 1.5, 3.0, 7.0}) {
+      CAPTURE(p);
+      const auto y = lp(Variable<double>(x), p, k);
+      const auto ref = lp_reference(x, k, p);
+      REQUIRE(y.shape() == xgt::shape(ref));
+      CHECK(xgt::max_abs_diff(y.value(), ref) < 1e-12);
+    }
+    Tensor<float> xf = Tensor<float>::from_shape(x.shape());
+    std::copy(x.begin(), x.end(), xf.begin());
+    CHECK(xgt::bit_equal(lp(Variable<float>(xf), 2.0, k).value(), pool(Kind::L2, Variable<float>(xf), k).value()));
+  }
+}
+
+TEST_CASE("lp_pool2d passes gradcheck over the seeded sweep and agrees in float32 with float64") {
+  std::uint64_t seed = 600;
+  for (const auto& k : sweep()) {
+    CAPTURE(describe(k));
+    auto away = random_tensor({k.n, k.c, k.h, k.w}, seed++, 0.1, 1.0);  // |x| ≥ 0.1: away from the kink at 0
+    xg::Rng sign(seed++);
+    for (auto& v : away) v = sign.below(2) ? v : -v;
+    for (double p : {1.0, 1.5, 3.0, 7.0}) {
+      CAPTURE(p);
+      CHECK_GRADCHECK([k, p](const auto& v) { return lp(v[0], p, k); }, {away});
+      const auto r = check_float_against_double([k, p](const auto& v) { return lp(v[0], p, k); }, {away});
+      CHECK_MESSAGE(r.ok, r.message);
+    }
+  }
+}
+
+TEST_CASE("lp_pool2d: zero windows give 0 with gradient 0, large p and large values stay finite, NaN propagates") {
+  Variable<double> z(zeros<double>({1, 1, 4, 4}), true);
+  auto y = ops::lp_pool2d(z, 3.0, 2);
+  ops::sum(y).backward();
+  CHECK(std::all_of(y.value().begin(), y.value().end(), [](double v) { return v == 0.0; }));
+  CHECK(std::all_of(z.grad().begin(), z.grad().end(), [](double v) { return v == 0.0; }));
+  Tensor<float> big = Tensor<float>::from_shape({1, 1, 2, 2});
+  std::fill(big.begin(), big.end(), 1e30f);  // (1e30)^50 overflows any float; the scaled form does not
+  Variable<float> b(big, true);
+  auto yb = ops::lp_pool2d(b, 50.0, 2);
+  CHECK(yb.value().data()[0] == doctest::Approx(1e30 * std::pow(4.0, 1.0 / 50)).epsilon(1e-5));
+  ops::sum(yb).backward();
+  CHECK(std::isfinite(b.grad().data()[0]));
+  Tensor<double> n = zeros<double>({1, 1, 2, 2});
+  n.data()[3] = std::nan("");
+  CHECK(std::isnan(ops::lp_pool2d(Variable<double>(n), 3.0, 2).value().data()[0]));
+  CHECK_THROWS_WITH_AS(ops::lp_pool2d(z, 0.5, 2), doctest::Contains("lp_pool2d: p must be a finite number >= 1, got 0.5"), ShapeError);
+  CHECK_THROWS_AS(ops::lp_pool2d(z, std::nan(""), 2), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::lp_pool2d(z, 3.0, 5), doctest::Contains("lp_pool2d: given input of shape [1,1,4,4]"), ShapeError);
+}
+
+TEST_CASE("stochastic_pool2d in training outputs a cell of each window, sends the gradient to it, and draws cells with probability a / sum a") {
+  Tensor<double> x = zeros<double>({1, 1, 2, 2});
+  const double a[] = {1.0, 2.0, 3.0, 4.0};
+  std::copy(a, a + 4, x.data());
+  Rng rng(1);
+  int counts[4] = {0, 0, 0, 0};
+  constexpr int kDraws = 20000;
+  for (int t = 0; t < kDraws; ++t) {
+    Variable<double> v(x, true);
+    auto y = ops::stochastic_pool2d(v, 2, std::nullopt, 0, true, rng);
+    ops::sum(y).backward();
+    int hit = -1;
+    for (int i = 0; i < 4; ++i)
+      if (v.grad().data()[i] == 1.0) hit = i;
+    REQUIRE(hit >= 0);
+    CHECK(y.value().data()[0] == a[hit]);
+    ++counts[hit];
+  }
+  for (int i = 0; i < 4; ++i) {
+    const double expected = kDraws * a[i] / 10.0, sd = std::sqrt(kDraws * a[i] / 10.0 * (1 - a[i] / 10.0));
+    CHECK_MESSAGE(std::abs(counts[i] - expected) < 5 * sd, "cell " << i << ": " << counts[i] << " draws, expected " << expected);
+  }
+  // A zero cell is never drawn; an all-zero window gives 0 and no gradient.
+  Tensor<double> zeros_one = x;
+  zeros_one.data()[3] = 0.0;
+  for (int t = 0; t < 200; ++t) CHECK(ops::stochastic_pool2d(Variable<double>(zeros_one), 2, std::nullopt, 0, true, rng).value().data()[0] != 0.0);
+  Variable<double> z(zeros<double>({1, 1, 2, 2}), true);
+  auto yz = ops::stochastic_pool2d(z, 2, std::nullopt, 0, true, rng);
+  ops::sum(yz).backward();
+  CHECK(yz.value().data()[0] == 0.0);
+  CHECK(std::all_of(z.grad().begin(), z.grad().end(), [](double g) { return g == 0.0; }));
+}
+
+TEST_CASE("stochastic_pool2d in eval is the probability-weighted average sum a^2 / sum a and passes gradcheck") {
+  std::uint64_t seed = 700;
+  Rng unused(0);
+  for (const auto& k : sweep()) {
+    CAPTURE(describe(k));
+    const auto x = random_tensor({k.n, k.c, k.h, k.w}, seed++, 0.1, 1.0);
+    const auto y = stochastic(Variable<double>(x), k, false, unused);
+    const auto l1 = pool_reference(x, k, Kind::Avg);  // mean over kernel cells × kh·kw = Σa
+    const auto l2 = pool_reference(x, k, Kind::L2);   // sqrt(Σa²)
+    for (std::size_t i = 0; i < y.numel(); ++i) {
+      const double sum = l1.data()[i] * static_cast<double>(k.kh * k.kw), sq = l2.data()[i] * l2.data()[i];
+      CHECK(y.value().data()[i] == doctest::Approx(sum == 0 ? 0.0 : sq / sum).epsilon(1e-12));
+    }
+    CHECK_GRADCHECK([k](const auto& v) {
+      Rng r(0);
+      return stochastic(v[0], k, false, r);
+    }, {x});
+  }
+}
+
+TEST_CASE("stochastic_pool2d is the same for the same generator state at 1, 2 and 3 threads, and refuses negative input") {
+  const auto x = random_tensor<float>({4, 3, 24, 24}, 9, 0.0, 1.0);
+  auto run = [&](std::size_t threads) {
+    set_num_threads(threads);
+    Rng rng(42);
+    Variable<float> v(x, true);
+    auto y = ops::stochastic_pool2d(v, 2, std::nullopt, 0, true, rng);
+    ops::sum(ops::mul(y, y)).backward();
+    set_num_threads(0);
+    return std::make_pair(y.value(), v.grad());
+  };
+  const auto one = run(1);
+  for (std::size_t t : {2, 3}) {
+    const auto many = run(t);
+    CHECK(xgt::bit_equal(one.first, many.first));
+    CHECK(xgt::bit_equal(one.second, many.second));
+  }
+  Rng other(43);
+  CHECK_FALSE(xgt::bit_equal(ops::stochastic_pool2d(Variable<float>(x), 2, std::nullopt, 0, true, other).value(), one.first));
+  Tensor<float> neg = x;
+  neg.data()[5 * 24 * 24 + 3] = -0.25f;
+  Rng r(1);
+  CHECK_THROWS_WITH_AS(ops::stochastic_pool2d(Variable<float>(neg), 2, std::nullopt, 0, true, r),
+                       doctest::Contains("stochastic_pool2d: the input at [1,2,0,3] is -0.25"), NumericError);
+  CHECK_THROWS_WITH_AS(ops::stochastic_pool2d(Variable<float>(x), 0, std::nullopt, 0, true, r),
+                       doctest::Contains("stochastic_pool2d: kernel size must be positive"), ShapeError);
+}
+
+TEST_CASE("lp_pool2d is bit-identical at 1, 2 and 3 threads") {
+  const auto x = random_tensor<float>({4, 3, 24, 24}, 10, -1.0, 1.0);
+  auto run = [&](std::size_t threads) {
+    set_num_threads(threads);
+    Variable<float> v(x, true);
+    auto y = ops::lp_pool2d(v, 3.0, 3, ops::Size2{2, 2}, 1);
+    ops::sum(ops::mul(y, y)).backward();
+    set_num_threads(0);
+    return std::make_pair(y.value(), v.grad());
+  };
+  const auto one = run(1);
+  for (std::size_t t : {2, 3}) {
+    const auto many = run(t);
+    CHECK(xgt::bit_equal(one.first, many.first));
+    CHECK(xgt::bit_equal(one.second, many.second));
+  }
 }
 
 }  // TEST_SUITE

@@ -1,0 +1,102 @@
+// lp_pool2d: Lp pooling, the family the seed chapter's L2 pooling belongs to (p = 1: the sum of magnitudes;
+// p = 2: L2 pooling; p → ∞: max-pooling of magnitudes).
+//
+// Forward:  y[n,c,i,j] = ( Σ_{window} |x|^p )^(1/p), any real p ≥ 1 (padded cells count as 0). Computed as
+//           m · ( Σ (|x|/m)^p )^(1/p) with m the window's largest |x|, so that large p neither overflows nor
+//           underflows; m = 0 gives y = 0. p = 2 is l2_pool2d itself (the same node, the same bits).
+// Backward: dx[n,c,h,w] += g[n,c,i,j] · sign(x) · (|x| / y)^(p−1) for every window (i,j) containing (h,w)
+//           (p = 1: g · sign(x)); an all-zero window (y = 0) contributes exactly 0, as in PyTorch.
+// Shapes:   as max_pool2d: x [N,C,H,W] -> [N,C,(H+2ph-kh)/sh+1,(W+2pw-kw)/sw+1]; pad <= k/2.
+// Differs from PyTorch's lp_pool2d on purpose: PyTorch raises x (not |x|) to p, so for negative inputs an odd or
+// fractional p gives a negative sum or NaN (p = 1 is the plain sum); xgrad computes the Lp norm of the window, which
+// is what L2 pooling generalises. For non-negative inputs (after ReLU or sigmoid) the two agree (tested against
+// PyTorch's values, all-zero windows included).
+// Parallel over (n,c) planes in fixed chunks; overlapping windows accumulate within their own plane only.
+#include <cmath>
+#include <limits>
+
+#include "core/profiler.h"
+#include "ops/pool2d.h"
+
+namespace xg::ops {
+namespace {
+
+template <class T>
+class LpPool2dOp final : public Op<T> {
+ public:
+  LpPool2dOp(detail::PoolGeom g, double p) : g_(g), p_(p) {}
+  const char* name() const override { return "lp_pool2d"; }
+  GradList<T> backward(const Tensor<T>& gy) override {
+    const detail::PoolGeom& g = g_;
+    Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
+    const T* px = this->inputs()[0].value().data();
+    const T* py = this->output().data();
+    const T* pg = gy.data();
+    T* pd = dx.data();
+    const auto W = static_cast<std::int64_t>(g.w);
+    const std::size_t plane_in = g.h * g.w;
+    const T pm1 = static_cast<T>(p_ - 1.0);
+    detail::for_each_window(g, [&](const detail::Window& w) {
+      const T y = py[w.out];
+      if (y == T(0)) return;  // all-zero window: gradient 0
+      const T* xp = px + w.plane * plane_in;
+      T* dp = pd + w.plane * plane_in;
+      for (std::int64_t r = w.h0; r < w.h1; ++r)
+        for (std::int64_t c = w.w0; c < w.w1; ++c) {
+          const T v = xp[r * W + c];
+          if (v == T(0)) continue;
+          const T mag = p_ == 1.0 ? T(1) : std::pow(std::abs(v) / y, pm1);
+          dp[r * W + c] += pg[w.out] * (v > T(0) ? mag : -mag);
+        }
+    });
+    return {std::move(dx)};
+  }
+
+ private:
+  detail::PoolGeom g_;
+  double p_;
+};
+
+}  // namespace
+
+template <class T>
+Variable<T> lp_pool2d(const Variable<T>& x, double p, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
+  if (!(std::isfinite(p) && p >= 1.0))
+    throw ShapeError("lp_pool2d: p must be a finite number >= 1, got " + std::to_string(p));
+  if (p == 2.0) return l2_pool2d(x, kernel, stride, padding);
+  profiler::ScopedForward prof("lp_pool2d");
+  const detail::PoolGeom g = detail::pool_geometry("lp_pool2d", x, kernel, stride, padding);
+  Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
+  const T* px = x.value().data();
+  T* py = y.data();
+  const auto W = static_cast<std::int64_t>(g.w);
+  const std::size_t plane_in = g.h * g.w;
+  const T pt = static_cast<T>(p), inv = static_cast<T>(1.0 / p);
+  detail::for_each_window(g, [&](const detail::Window& w) {
+    const T* xp = px + w.plane * plane_in;
+    T m = T(0);
+    bool nan = false;
+    for (std::int64_t r = w.h0; r < w.h1; ++r)
+      for (std::int64_t c = w.w0; c < w.w1; ++c) {
+        const T a = std::abs(xp[r * W + c]);
+        nan = nan || a != a;
+        m = std::max(m, a);
+      }
+    if (nan) m = std::numeric_limits<T>::quiet_NaN();
+    if (m == T(0) || !std::isfinite(m)) {
+      py[w.out] = m;  // 0 for an all-zero window; Inf or NaN propagate
+      return;
+    }
+    T acc = T(0);
+    for (std::int64_t r = w.h0; r < w.h1; ++r)
+      for (std::int64_t c = w.w0; c < w.w1; ++c) acc += p == 1.0 ? std::abs(xp[r * W + c]) / m : std::pow(std::abs(xp[r * W + c]) / m, pt);
+    py[w.out] = m * (p == 1.0 ? acc : std::pow(acc, inv));
+  });
+  return record<LpPool2dOp<T>>(std::move(y), {x}, g, p);
+}
+
+#define XG_INSTANTIATE(T) \
+  template Variable<T> lp_pool2d(const Variable<T>&, double, Size2, std::optional<Size2>, Size2);
+XG_FOR_EACH_REAL(XG_INSTANTIATE)
+
+}  // namespace xg::ops
