@@ -18,6 +18,7 @@ enum class InitScheme { Network3, PyTorch };
 /// A model refuses a choice it does not support (std::invalid_argument naming the model and the choice).
 struct ModelOptions {
   std::optional<nn::PoolKind> pool = std::nullopt;
+  std::optional<double> pool_p = std::nullopt;  ///< the exponent of Lp pooling (--pool lp3: Lp with p = 3)
   std::optional<ops::Activation> activation = std::nullopt;
   std::optional<double> dropout = std::nullopt;
   std::optional<InitScheme> init = std::nullopt;
@@ -36,15 +37,24 @@ class ImageClassifier : public nn::Layer<T> {
   virtual std::string layout() const { return this->describe(); }
 };
 
+/// A pooling as the CLI names it: "max", "l2", "avg", "lpP" (Lp pooling with exponent P ≥ 1, e.g. "lp3", "lp1.5")
+/// or "stochastic".
+struct PoolSpec {
+  nn::PoolKind kind = nn::PoolKind::Max;
+  double p = 3.0;  ///< Lp only
+};
 std::string to_string(nn::PoolKind p);
+/// "max", …, "lp3", "stochastic" (p is used for Lp only).
+std::string pool_name(nn::PoolKind kind, double p);
 std::string to_string(InitScheme s);
 /// Parse CLI names; std::invalid_argument listing the valid names otherwise.
 ops::Activation parse_activation(const std::string& s);
-nn::PoolKind parse_pool(const std::string& s);
+PoolSpec parse_pool(const std::string& s);
 InitScheme parse_init(const std::string& s);
 
-/// The CLI's choices, one list each (flags, help and errors come from these).
-inline const std::vector<std::string> kPoolNames{"max", "l2", "avg"};
+/// The CLI's choices, one list each (flags, help and errors come from these). kPoolNames are the fixed names; Lp
+/// pooling is "lp" followed by its exponent.
+inline const std::vector<std::string> kPoolNames{"max", "l2", "avg", "lpP", "stochastic"};
 inline const std::vector<std::string> kActivationNames{"sigmoid", "relu", "tanh"};
 inline const std::vector<std::string> kInitNames{"network3", "pytorch"};
 

@@ -31,6 +31,7 @@ class LeNet5 : public ImageClassifier<T> {
 
  private:
   nn::PoolKind pool_kind_;
+  double pool_p_;
   ops::Activation act_;
   double dropout_;
   nn::Conv2d<T> conv1_, conv2_;

@@ -24,8 +24,11 @@ MnistCnnConfig MnistCnnConfig::preset(const std::string& name) {
   throw std::invalid_argument("unknown architecture '" + name + "' (valid: seed, seed-l2, deep)");
 }
 
-void MnistCnnConfig::set_pool(nn::PoolKind kind) {
-  for (auto& s : stages) s.pool = kind;
+void MnistCnnConfig::set_pool(nn::PoolKind kind, double p) {
+  for (auto& s : stages) {
+    s.pool = kind;
+    s.pool_p = p;
+  }
 }
 
 std::string MnistCnnConfig::describe() const {
@@ -33,7 +36,8 @@ std::string MnistCnnConfig::describe() const {
   std::size_t side = 28, channels = 1;
   for (const auto& st : stages) {
     s += "conv" + std::to_string(st.maps) + "@" + std::to_string(st.kernel) + "x" + std::to_string(st.kernel) + "-" +
-         to_string(activation) + "-" + to_string(st.pool) + std::to_string(st.pool_size) + " ";
+         to_string(activation) + "-" + pool_name(st.pool, st.pool_p) + (st.pool == nn::PoolKind::Lp ? "/" : "") +
+         std::to_string(st.pool_size) + " ";
     side = (side - st.kernel + 1) / st.pool_size;
     channels = st.maps;
   }
@@ -66,7 +70,8 @@ MnistCnn<T>::MnistCnn(const MnistCnnConfig& config, Rng& rng) : config_(config),
                                   std::to_string(side) + " input");
     convs_.emplace_back(channels, st.maps, static_cast<std::int64_t>(st.kernel), 1, 0, 1, true, rng);
     convs_.back().activation = config.activation;  // fused into the convolution's output pass
-    pools_.emplace_back(st.pool, static_cast<std::int64_t>(st.pool_size));
+    pools_.emplace_back(st.pool, static_cast<std::int64_t>(st.pool_size), std::nullopt, 0, st.pool_p);
+    pools_.back().set_generator(rng);
     side = (side - st.kernel + 1) / st.pool_size;
     channels = st.maps;
   }
@@ -131,14 +136,20 @@ std::vector<Variable<T>> MnistCnn<T>::feature_maps(const Variable<T>& images) {
 
 template <class T>
 ModelOptions MnistCnn<T>::options() const {
-  return {config_.stages.empty() ? nn::PoolKind::Max : config_.stages[0].pool, config_.activation, config_.dropout,
+  return {config_.stages.empty() ? nn::PoolKind::Max : config_.stages[0].pool,
+          config_.stages.empty() ? 3.0 : config_.stages[0].pool_p, config_.activation, config_.dropout,
           config_.init};
 }
 
 template <class T>
 std::vector<std::pair<std::string, nn::Module<T>*>> MnistCnn<T>::children() {
   std::vector<std::pair<std::string, nn::Module<T>*>> c;
-  for (std::size_t i = 0; i < convs_.size(); ++i) c.emplace_back("conv" + std::to_string(i + 1), &convs_[i]);
+  // The pools are children too (no parameters: the names stay conv1.weight, …), so train/eval and set_generator
+  // reach stochastic pooling.
+  for (std::size_t i = 0; i < convs_.size(); ++i) {
+    c.emplace_back("conv" + std::to_string(i + 1), &convs_[i]);
+    c.emplace_back("pool" + std::to_string(i + 1), &pools_[i]);
+  }
   for (std::size_t i = 0; i < fcs_.size(); ++i) c.emplace_back("fc" + std::to_string(i + 1), &fcs_[i]);
   return c;
 }

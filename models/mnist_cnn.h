@@ -25,6 +25,7 @@ struct ConvStage {
   std::size_t kernel = 5;       ///< square kernel size
   nn::PoolKind pool = nn::PoolKind::Max;
   std::size_t pool_size = 2;    ///< square pool window, stride = window
+  double pool_p = 3.0;          ///< the exponent of Lp pooling
 };
 
 struct MnistCnnConfig {
@@ -38,8 +39,8 @@ struct MnistCnnConfig {
   static MnistCnnConfig preset(const std::string& name);
   /// A one-line description, e.g. "conv3@5x5-sigmoid-max2 | fc432-10"; stored in checkpoints.
   std::string describe() const;
-  /// Sets the pool kind of every stage.
-  void set_pool(nn::PoolKind kind);
+  /// Sets the pool kind of every stage (and the exponent, for Lp).
+  void set_pool(nn::PoolKind kind, double p = 3.0);
 };
 
 template <class T = float>

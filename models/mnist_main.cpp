@@ -195,6 +195,20 @@ CLI::Validator decimal(std::uint64_t lo, std::uint64_t hi) {
       "INT in [" + std::to_string(lo) + " - " + std::to_string(hi) + "]");
 }
 
+/// A --pool value: max, l2, avg, lpP or stochastic (parse_pool's rule).
+CLI::Validator pool_choice() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        try {
+          parse_pool(s);
+          return {};
+        } catch (const std::invalid_argument& e) {
+          return files::escape_bytes(e.what());
+        }
+      },
+      "POOL");
+}
+
 /// A finite decimal number in [lo, hi] (NaN and Inf are refused: CLI11's Range lets NaN through).
 CLI::Validator finite_range(double lo, double hi) {
   return CLI::Validator(
@@ -295,7 +309,11 @@ Data load_data(const Options& o) {
 /// The model-shaping flags as the registry's options (unset flags: the model's defaults).
 ModelOptions model_options(const Options& o) {
   ModelOptions m;
-  if (!o.pool.empty()) m.pool = parse_pool(o.pool);
+  if (!o.pool.empty()) {
+    const PoolSpec spec = parse_pool(o.pool);
+    m.pool = spec.kind;
+    m.pool_p = spec.p;
+  }
   if (!o.activation.empty()) m.activation = parse_activation(o.activation);
   if (o.dropout >= 0) m.dropout = o.dropout;
   if (!o.init.empty()) m.init = parse_init(o.init);
@@ -616,7 +634,10 @@ int main(int argc, char** argv) {
                CLI::IsMember({"mnist", "fashion"}));
   flags.option("--data-dir", o.data_dir, "directory with the four standard IDX files (raw or .gz)");
   flags.option("--arch", o.arch, arch_help, CLI::IsMember(model_names()), keep);
-  flags.option("--pool", o.pool, "override the pooling of every stage: " + choices(kPoolNames), CLI::IsMember(kPoolNames), keep);
+  flags.option("--pool", o.pool,
+               "override the pooling of every stage: max, l2, avg, lpP (Lp pooling with exponent P >= 1, e.g. lp3) or "
+               "stochastic (Zeiler & Fergus; needs non-negative activations: sigmoid or relu)",
+               pool_choice(), keep);
   flags.option("--activation", o.activation, "override the activation: " + choices(kActivationNames),
                CLI::IsMember(kActivationNames), keep);
   flags.option("--dropout", o.dropout, "dropout before each fully connected layer after the first", finite_range(0.0, 0.99),
@@ -682,7 +703,7 @@ int main(int argc, char** argv) {
   visual->add_option("--out", vis_out, "output directory for the PNG files")->required();
   visual->add_option("--arch", vis.arch, "the checkpoint's architecture: " + choices(model_names()) + " (default seed)")
       ->check(CLI::IsMember(model_names()));
-  visual->add_option("--pool", vis.pool, "the --pool the checkpoint was trained with")->check(CLI::IsMember(kPoolNames));
+  visual->add_option("--pool", vis.pool, "the --pool the checkpoint was trained with")->check(pool_choice());
   visual->add_option("--activation", vis.activation, "the --activation it was trained with")
       ->check(CLI::IsMember(kActivationNames));
   visual->add_option("--dropout", vis.dropout, "the --dropout it was trained with")->check(finite_range(0.0, 0.99));

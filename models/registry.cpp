@@ -13,7 +13,7 @@ namespace {
 auto mnist_cnn(const std::string& preset) {
   return [preset](const ModelOptions& o, Rng& rng) -> std::unique_ptr<ImageClassifier<float>> {
     MnistCnnConfig c = MnistCnnConfig::preset(preset);
-    if (o.pool) c.set_pool(*o.pool);
+    if (o.pool) c.set_pool(*o.pool, o.pool_p.value_or(3.0));
     if (o.activation) c.activation = *o.activation;
     if (o.dropout && *o.dropout > 0 && c.hidden.empty())
     {
@@ -24,6 +24,8 @@ auto mnist_cnn(const std::string& preset) {
                                   "--arch deep has one)");
     }
     if (o.dropout) c.dropout = *o.dropout;
+    if (c.stages.front().pool == nn::PoolKind::Stochastic && c.activation == ops::Activation::Tanh)
+      throw std::invalid_argument("--pool stochastic needs non-negative activations: tanh is not (use --activation sigmoid or relu)");
     if (o.init) c.init = *o.init;
     return std::make_unique<MnistCnn<float>>(c, rng);
   };

@@ -46,7 +46,7 @@ Run::Run(const RunConfig& c, const data::Dataset& train_data, dist::Communicator
 std::string Run::settings_json() const {
   const ModelOptions m = model_->options();
   nlohmann::json run{{"arch", config_.arch},
-                     {"pool", to_string(m.pool.value_or(nn::PoolKind::Max))},
+                     {"pool", pool_name(m.pool.value_or(nn::PoolKind::Max), m.pool_p.value_or(3.0))},
                      {"activation", ops::to_string(m.activation.value_or(ops::Activation::Sigmoid))},
                      {"dropout", m.dropout.value_or(0.0)},
                      {"init", to_string(m.init.value_or(InitScheme::PyTorch))},

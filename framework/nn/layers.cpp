@@ -1,5 +1,7 @@
 #include "nn/layers.h"
 
+#include <sstream>
+
 #include "nn/init.h"
 
 namespace xg::nn {
@@ -69,14 +71,19 @@ Variable<T> Pool2d<T>::forward(const Variable<T>& x) {
     case PoolKind::Max: return ops::max_pool2d(x, kernel, stride, padding);
     case PoolKind::L2: return ops::l2_pool2d(x, kernel, stride, padding);
     case PoolKind::Avg: return ops::avg_pool2d(x, kernel, stride, padding);
+    case PoolKind::Lp: return ops::lp_pool2d(x, p, kernel, stride, padding);
+    case PoolKind::Stochastic: return ops::stochastic_pool2d(x, kernel, stride, padding, this->is_training(), *rng_);
   }
   return x;
 }
 template <class T>
 std::string Pool2d<T>::describe() const {
-  const char* n = kind == PoolKind::Max ? "MaxPool2d" : kind == PoolKind::L2 ? "L2Pool2d" : "AvgPool2d";
+  std::ostringstream exponent;
+  exponent << p;
+  const std::string n = kind == PoolKind::Max ? "MaxPool2d(" : kind == PoolKind::L2 ? "L2Pool2d(" : kind == PoolKind::Avg ? "AvgPool2d("
+                        : kind == PoolKind::Lp ? "LpPool2d(p=" + exponent.str() + ", " : "StochasticPool2d(";
   const Size2 s = stride.value_or(kernel);
-  return std::string(n) + "(kernel=" + std::to_string(kernel.h) + "x" + std::to_string(kernel.w) +
+  return n + "kernel=" + std::to_string(kernel.h) + "x" + std::to_string(kernel.w) +
          ", stride=" + std::to_string(s.h) + "x" + std::to_string(s.w) + ", padding=" + std::to_string(padding.h) + "x" +
          std::to_string(padding.w) + ")";
 }

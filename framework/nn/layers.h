@@ -43,20 +43,28 @@ class Conv2d : public Layer<T> {
   ops::Activation activation = ops::Activation::None;
 };
 
-/// The three 2-D pools: x [N,C,H,W] -> [N,C,OH,OW]; stride defaults to the kernel.
-enum class PoolKind { Max, L2, Avg };
+/// The 2-D pools: x [N,C,H,W] -> [N,C,OH,OW]; stride defaults to the kernel. Lp uses `p`; Stochastic draws from the
+/// module's generator in training (Module::set_generator; default: the default generator) and averages in eval.
+enum class PoolKind { Max, L2, Avg, Lp, Stochastic };
 
 template <class T = float>
 class Pool2d : public Layer<T> {
  public:
-  Pool2d(PoolKind kind, Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0)
-      : kind(kind), kernel(kernel), stride(stride), padding(padding) {}
+  Pool2d(PoolKind kind, Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0, double p = 3.0)
+      : kind(kind), kernel(kernel), stride(stride), padding(padding), p(p) {}
   Variable<T> forward(const Variable<T>& x) override;
   std::string describe() const override;
   PoolKind kind;
   Size2 kernel;
   std::optional<Size2> stride;
   Size2 padding;
+  double p;  ///< the exponent of PoolKind::Lp
+
+ protected:
+  void use_generator(Rng& rng) override { rng_ = &rng; }
+
+ private:
+  Rng* rng_ = &default_rng();
 };
 
 /// max_pool2d as a layer.
@@ -76,6 +84,19 @@ template <class T = float>
 struct AvgPool2d : Pool2d<T> {
   explicit AvgPool2d(Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0)
       : Pool2d<T>(PoolKind::Avg, kernel, stride, padding) {}
+};
+
+/// lp_pool2d as a layer.
+template <class T = float>
+struct LpPool2d : Pool2d<T> {
+  LpPool2d(double p, Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0)
+      : Pool2d<T>(PoolKind::Lp, kernel, stride, padding, p) {}
+};
+/// stochastic_pool2d as a layer (training: sampled; eval: probability-weighted average).
+template <class T = float>
+struct StochasticPool2d : Pool2d<T> {
+  explicit StochasticPool2d(Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0)
+      : Pool2d<T>(PoolKind::Stochastic, kernel, stride, padding) {}
 };
 
 /// Merges dims start_dim..end_dim (default: [N, ...] -> [N, rest]).
