@@ -301,7 +301,8 @@ Data load_data(const Options& o) {
   }
   Split s = load_mnist_dir(dir);
   d.train = subsample(s.train, o.limit);
-  if (o.validation > 0) d.validation = d.train.split_tail(o.validation);
+  // Evenly spaced, not the last N: the npm training file is sorted by digit, so its last 1,000 images are 8s and 9s.
+  if (o.validation > 0) d.validation = d.train.split_evenly(o.validation);
   d.test = subsample(s.test, o.test_limit);
   return d;
 }
@@ -674,7 +675,7 @@ int main(int argc, char** argv) {
                decimal(1, 4096), R{Resume::None, false});
   flags.option("--limit", o.limit, "train on N evenly spaced training images only", decimal(1, 100000000));
   flags.option("--test-limit", o.test_limit, "evaluate on N evenly spaced test images only", decimal(1, 100000000));
-  flags.option("--validation", o.validation, "hold the last N training images out as a validation set",
+  flags.option("--validation", o.validation, "hold N evenly spaced training images out as a validation set",
                decimal(1, 100000000));
   flags.option("--save", o.save, "write a checkpoint here after every epoch (atomically; a regular file or a new one)");
   flags.option("--resume", o.resume,

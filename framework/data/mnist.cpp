@@ -316,6 +316,23 @@ MnistDataset MnistDataset::split_tail(std::size_t n) {
   return tail;
 }
 
+MnistDataset MnistDataset::split_evenly(std::size_t n) {
+  if (n >= size())
+    throw DataError("dataset: cannot hold out " + std::to_string(n) + " of " + std::to_string(size()) + " samples");
+  std::vector<bool> out(size(), false);
+  for (std::size_t k = 0; k < n; ++k) out[k * size() / n] = true;
+  std::vector<std::uint8_t> kp, kl, hp, hl;
+  for (std::size_t i = 0; i < size(); ++i) {
+    auto& px = out[i] ? hp : kp;
+    px.insert(px.end(), pixels_.begin() + static_cast<std::ptrdiff_t>(i * kPixels),
+              pixels_.begin() + static_cast<std::ptrdiff_t>((i + 1) * kPixels));
+    (out[i] ? hl : kl).push_back(labels_[i]);
+  }
+  pixels_ = std::move(kp);
+  labels_ = std::move(kl);
+  return MnistDataset(std::move(hp), std::move(hl), name_ + " (validation)");
+}
+
 void MnistDataset::truncate(std::size_t n) {
   if (n >= size()) return;
   pixels_.resize(n * kPixels);

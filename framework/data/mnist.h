@@ -66,6 +66,9 @@ class MnistDataset : public Dataset {
   ops::Labels labels_of(const std::vector<std::size_t>& indices) const;
   /// The last `n` samples split off (returned); this dataset keeps the rest.
   MnistDataset split_tail(std::size_t n);
+  /// `n` evenly spaced samples (those at k·size/n, k < n) split off (returned, in order); this dataset keeps the rest
+  /// in order. A fixed split that keeps every class when the file is sorted by class (the npm digits are).
+  MnistDataset split_evenly(std::size_t n);
   /// The first `n` samples only (for quick runs).
   void truncate(std::size_t n);
 

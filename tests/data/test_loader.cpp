@@ -183,4 +183,22 @@ TEST_CASE("the MNIST dataset is a Dataset: [1,28,28] examples in [0, 1], ten cla
   CHECK_THROWS_AS(d.get_batch({d.size()}), DataError);
 }
 
+TEST_CASE("split_evenly holds out evenly spaced examples, so a class-sorted set keeps every class in both parts") {
+  std::vector<std::uint8_t> px(20 * 784), lb(20);
+  for (std::size_t i = 0; i < 20; ++i) {
+    lb[i] = static_cast<std::uint8_t>(i / 2);  // sorted by class, two of each
+    px[i * 784] = static_cast<std::uint8_t>(i);
+  }
+  MnistDataset d(px, lb);
+  const MnistDataset v = d.split_evenly(10);
+  REQUIRE(v.size() == 10);
+  REQUIRE(d.size() == 10);
+  for (std::size_t k = 0; k < 10; ++k) {
+    CHECK(v.pixels()[k * 784] == 2 * k);  // examples 0, 2, 4, …
+    CHECK(v.labels()[k] == k);            // one of every class
+    CHECK(d.labels()[k] == k);
+  }
+  CHECK_THROWS_AS(d.split_evenly(10), DataError);
+}
+
 }  // TEST_SUITE
