@@ -28,6 +28,7 @@
 #include "data/mnist.h"
 #include "dist/data_parallel.h"
 #include "models/npm_digits.h"
+#include "models/compare.h"
 #include "models/registry.h"
 #include "models/run.h"
 #include "nn/summary.h"
@@ -583,6 +584,74 @@ int run(Options& o, const FlagTable& flags, dist::Communicator& world) {
   return 0;
 }
 
+/// `mnist compare`: the training flags given (all but those compare decides or writes itself) go to every run.
+int run_compare_command(const CLI::App& app, const Options& o, CompareOptions cmp, const std::string& pools,
+                        dist::Communicator& world) {
+  on_every_rank(world, [&] {
+    for (const char* flag : {"--save", "--resume", "--load", "--metrics", "--eval-only", "--seed", "--threads",
+                             "--validation", "--pool"})
+      if (o.given.count(flag))
+        throw UsageError(std::string("compare sets ") + flag + " for each run itself" +
+                         (std::string(flag) == "--seed" ? " (--seeds N runs seeds 0..N-1)" : "") + ": leave it out");
+    std::stringstream list(pools);
+    for (std::string p; std::getline(list, p, ',');) {
+      try {
+        parse_pool(p);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("compare --pool: ") + e.what());
+      }
+      cmp.pools.push_back(p);
+    }
+    if (cmp.validation >= 60000 && o.data_dir.empty() && o.dataset == "mnist")
+      throw UsageError("compare --validation " + std::to_string(cmp.validation) + " leaves no training images");
+  });
+  cmp.epochs = o.epochs;
+  for (const CLI::Option* opt : app.get_options()) {
+    const std::string name = opt->get_name();
+    if (opt->count() == 0 || name == "--epochs" || name == "--help" || name == "--quiet" || name == "--summary" ||
+        name == "--profile")
+      continue;
+    if (opt->get_type_size() == 0) cmp.train_args.push_back(name);  // a flag
+    else
+      for (const auto& v : opt->results()) {
+        cmp.train_args.push_back(name);
+        cmp.train_args.push_back(v);
+      }
+  }
+  std::array<char, 4096> self{};
+  const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
+  if (n <= 0) throw std::runtime_error(std::string("compare: cannot find this program: ") + std::strerror(errno));
+  cmp.exe.assign(self.data(), static_cast<std::size_t>(n));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto say = [&](const std::string& line) {
+    if (!o.quiet && world.rank() == 0) {
+      fmt::print("{}\n", line);
+      std::fflush(stdout);
+    }
+  };
+  std::optional<StopSignals> stop_signals;
+  if (world.size() == 1) {
+    g_stop_signal = 0;
+    stop_signals.emplace();
+  }
+  CompareReport r;
+  try {
+    r = run_compare(cmp, world, say, world.size() == 1 ? &g_stop_signal : nullptr);
+  } catch (const train::Interrupted& i) {
+    fmt::print(stderr, "compare interrupted by {} after {} more runs; finished runs stay in {}: run the same command to "
+               "resume\n", signal_name(i.signal), i.step, files::escape_bytes(cmp.out_dir));
+    return 128 + i.signal;
+  }
+  if (world.rank() != 0) return 0;
+  fmt::print("{}", r.markdown);
+  fmt::print("{} runs ({} reused) in {:.1f} s; wrote", r.runs_total, r.runs_reused,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  for (const auto& f : r.files) fmt::print(" {}", files::escape_bytes(f));
+  fmt::print("\n");
+  if (!r.note.empty()) fmt::print("{}\n", r.note);
+  return 0;
+}
+
 int run_visualize(const Options& o, const std::string& out_dir, std::size_t index) {
   files::ensure_output_dir(out_dir, "visualize --out");
   const RunConfig cfg = run_config(o);
@@ -721,6 +790,18 @@ int main(int argc, char** argv) {
   CLI::App* plot = app.add_subcommand("plot", "render --metrics JSON lines to a PNG of loss and accuracy per epoch (gnuplot)");
   plot->add_option("--metrics", plot_in, "the JSON lines file written by --metrics")->required();
   plot->add_option("--out", plot_out, "the PNG to write")->required();
+  CompareOptions cmp;
+  std::string cmp_pools = "max,l2,avg,lp3,stochastic";
+  CLI::App* compare = app.add_subcommand(
+      "compare", "train with several poolings and seeds, choose each run's epoch on validation data, report the test "
+                 "accuracy there and the winner (any training flag applies to every run: --arch, --epochs, --lr, ...)");
+  compare->add_option("--pool", cmp_pools, "comma-separated poolings (default max,l2,avg,lp3,stochastic)");
+  compare->add_option("--seeds", cmp.seeds, "seeds 0..N-1 per pooling (default 5)")->transform(decimal(1, 1000));
+  compare->add_option("--validation", cmp.validation, "evenly spaced training images held out to choose with (default 1000)")
+      ->transform(decimal(1, 100000000));
+  compare->add_option("--jobs", cmp.jobs, "runs at once (default: measured, DIR/calibration.json)")->transform(decimal(1, 4096));
+  compare->add_option("--out", cmp.out_dir, "directory for the runs, compare.md, compare.json and compare.png")->required();
+  compare->fallthrough();  // the training flags after `compare` belong to the main command
   app.require_subcommand(0, 1);
 
   // Every rank parses its own arguments; they agree on the outcome so that none waits for a rank that stopped.
@@ -759,12 +840,12 @@ int main(int argc, char** argv) {
   for (const CLI::Option* opt : app.get_options())
     if (opt->count() > 0) o.given.insert(opt->get_name());
   std::string command = "train";
-  for (const CLI::App* sub : {prep, visual, graph, plot})
+  for (const CLI::App* sub : {prep, visual, graph, plot, compare})
     if (sub->parsed()) command = sub->get_name();
   try {
     // The flags first: their gather is the first collective every rank makes, whatever else is wrong with them.
     on_every_rank(world, [&] { train::check_same_settings(world, flags.json(command)); });
-    if (command != "train" && world.size() > 1)
+    if (command != "train" && command != "compare" && world.size() > 1)
       on_every_rank(world, [&] { throw UsageError("mnist " + command + " runs on one process: run it without mpirun"); });
     if (prep->parsed()) {
       const NpmConversion c = convert_npm_digits(digits_dir, out_dir);
@@ -789,6 +870,7 @@ int main(int argc, char** argv) {
       fmt::print("wrote {}\n", files::escape_bytes(graph_out));
       return 0;
     }
+    if (compare->parsed()) return run_compare_command(app, o, cmp, cmp_pools, world);
     if (plot->parsed()) {
       const PlotOutput p = plot_metrics(plot_in, plot_out);
       fmt::print("wrote {} ({} epochs)\n", files::escape_bytes(plot_out), p.epochs);

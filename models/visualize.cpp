@@ -188,6 +188,28 @@ std::string datum(const nlohmann::json& line, const char* key, double scale, std
 
 }  // namespace
 
+void render_gnuplot(const std::string& script, const std::vector<std::pair<std::string, std::string>>& data,
+                    const std::string& png, const std::string& role) {
+  TempDir tmp;
+  for (const auto& [name, text] : data) files::write_atomic(tmp.file(name.c_str()), text.data(), text.size(), "plot data");
+  files::write_atomic(tmp.file("plot.gp"), script.data(), script.size(), "plot script");
+  const int status = run_in(tmp.path(), {"gnuplot", "plot.gp"}, "gnuplot.log");
+  if (status == -1) throw std::runtime_error("gnuplot is not installed (apt-get install gnuplot-nox)");
+  if (status != 0) {
+    std::string log;
+    try {
+      const auto l = files::read_regular_file(tmp.file("gnuplot.log"), 1 << 16, "gnuplot log");
+      log.assign(l.begin(), l.end());
+    } catch (const FileError&) {
+    }
+    for (char& c : log)
+      if (c == '\n') c = ' ';
+    throw std::runtime_error("gnuplot failed (exit status " + std::to_string(status) + ")" + (log.empty() ? "" : ": " + log));
+  }
+  const auto image = files::read_regular_file(tmp.file("plot.png"), std::size_t(1) << 28, "gnuplot's PNG");
+  files::write_atomic(png, image.data(), image.size(), role);
+}
+
 PlotOutput plot_metrics(const std::string& jsonl, const std::string& png) {
   files::output_target(png, "plot --out");  // refused before any work if it is a device, a directory…
   std::vector<std::uint8_t> bytes;
@@ -219,7 +241,6 @@ PlotOutput plot_metrics(const std::string& jsonl, const std::string& png) {
     ++out.epochs;
   }
   if (out.epochs == 0) throw DataError(name + ": has no epochs");
-  TempDir tmp;
   // Fixed names inside the private directory: nothing in the script comes from the user.
   const std::string script =
       "set terminal pngcairo size 900,400\nset output 'plot.png'\nset datafile missing '?'\n"
@@ -227,23 +248,7 @@ PlotOutput plot_metrics(const std::string& jsonl, const std::string& png) {
       "plot 'metrics.dat' using 1:2 with linespoints title 'train', '' using 1:3 with linespoints title 'held-out'\n"
       "set ylabel 'held-out accuracy (%)'\nplot 'metrics.dat' using 1:4 with linespoints title 'accuracy'\n"
       "unset multiplot\n";
-  files::write_atomic(tmp.file("metrics.dat"), dat.data(), dat.size(), "plot data");
-  files::write_atomic(tmp.file("plot.gp"), script.data(), script.size(), "plot script");
-  const int status = run_in(tmp.path(), {"gnuplot", "plot.gp"}, "gnuplot.log");
-  if (status == -1) throw std::runtime_error("gnuplot is not installed (apt-get install gnuplot-nox)");
-  if (status != 0) {
-    std::string log;
-    try {
-      const auto l = files::read_regular_file(tmp.file("gnuplot.log"), 1 << 16, "gnuplot log");
-      log.assign(l.begin(), l.end());
-    } catch (const FileError&) {
-    }
-    for (char& c : log)
-      if (c == '\n') c = ' ';
-    throw std::runtime_error("gnuplot failed (exit status " + std::to_string(status) + ")" + (log.empty() ? "" : ": " + log));
-  }
-  const auto image = files::read_regular_file(tmp.file("plot.png"), std::size_t(1) << 28, "gnuplot's PNG");
-  files::write_atomic(png, image.data(), image.size(), "plot --out");
+  render_gnuplot(script, {{"metrics.dat", dat}}, png, "plot --out");
   return out;
 }
 

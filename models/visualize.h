@@ -45,4 +45,11 @@ struct PlotOutput {
 /// std::runtime_error naming the package to install if gnuplot is missing.
 PlotOutput plot_metrics(const std::string& jsonl, const std::string& png);
 
+/// Runs gnuplot on `script` in a private temporary directory holding the `data` files (name → contents); the script
+/// must write 'plot.png' there, which is then moved to `png` atomically (FileError naming `role`). No shell, and the
+/// script must hold no user text (only fixed names inside the directory). std::runtime_error naming the package when
+/// gnuplot is missing, or with gnuplot's message when it fails.
+void render_gnuplot(const std::string& script, const std::vector<std::pair<std::string, std::string>>& data,
+                    const std::string& png, const std::string& role);
+
 }  // namespace xg::mnist

@@ -174,9 +174,12 @@ TEST_CASE("--augment-shift, --scheduler and --clip-grad-norm change training det
   for (const auto& f : {m0, m1, m2, m3, ck}) fs::remove(f);
 }
 
-TEST_CASE("a checkpoint written before the training stack existed resumes to the same bits as an uninterrupted run") {
+TEST_CASE("a checkpoint written before the training stack existed resumes and continues the same run") {
   // tests/fixtures/checkpoints/seed-momentum-before-train-layer.xgck: epoch 1 of this command, written by the mnist of
   // the previous release (positional optimizer keys optim.momentum_buffer.0…, no augmentation or schedule settings).
+  // Its bits come from the release build that wrote it; another build (the sanitizers' flags) rounds epoch 1
+  // slightly differently, so the numbers are compared to 1e-6 here (bit-identity within a build is tested in
+  // test_mnist_cnn.cpp; on the release build these numbers were equal to the last bit).
   const std::string old = std::string(XGRAD_FIXTURES_DIR) + "/checkpoints/seed-momentum-before-train-layer.xgck";
   const auto straight = temp("straight.jsonl"), resumed = temp("resumed.jsonl");
   auto r = run_mnist({"--data-dir", kFixture, "--epochs", "2", "--lr", "0.05", "--momentum", "0.9", "--quiet",
@@ -187,7 +190,8 @@ TEST_CASE("a checkpoint written before the training stack existed resumes to the
   const auto a = read_metrics(straight), b = read_metrics(resumed);
   REQUIRE(a.size() == 2);
   REQUIRE(b.size() == 1);
-  for (const char* k : {"train_loss", "heldout_loss", "heldout_accuracy", "lr"}) CHECK_MESSAGE(a[1][k] == b[0][k], k);
+  for (const char* k : {"train_loss", "heldout_loss", "heldout_accuracy", "lr"})
+    CHECK_MESSAGE(b[0][k].get<double>() == doctest::Approx(a[1][k].get<double>()).epsilon(1e-6), k);
   fs::remove(straight);
   fs::remove(resumed);
 }
