@@ -10,6 +10,8 @@
 #include <thread>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "helpers.h"
 #include "data/mnist.h"
 #include "models/run.h"
@@ -185,6 +187,24 @@ TEST_CASE("a rank that dies makes the whole job exit non-zero quickly instead of
   CHECK_MESSAGE(r.code != 124, (std::string("the job hung after a rank died:\n") + r.out));
   CHECK_MESSAGE(r.out.find("error: rank 0: the job was stopped by the MPI launcher: another rank failed or was killed") !=
                     std::string::npos, r.out);
+}
+
+TEST_CASE("mpirun -np 2 mnist compare spreads the runs over the ranks and gives one process's results") {
+  const auto one = temp("cmp_one"), two = temp("cmp_two");
+  const std::string args = " compare --pool max,l2 --seeds 2 --validation 60 --epochs 2 --batch-size 5 --lr 0.2 --data-dir " +
+                           kFixture + " --out ";
+  auto r = xgt::run_command(kExe + args + one);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  r = mpirun(2, args + two);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(r.out.find("2 ranks") != std::string::npos, r.out);
+  CHECK_MESSAGE(count(r.out, "Winner on validation") == 1, r.out);  // rank 0 alone prints
+  auto a = nlohmann::json::parse(read_bytes(one + "/compare.json")), b = nlohmann::json::parse(read_bytes(two + "/compare.json"));
+  for (auto* j : {&a, &b})
+    for (auto& p : (*j)["poolings"]) p.erase("train_images_per_second");
+  CHECK(a["poolings"] == b["poolings"]);  // each run is a process of its own: the same bits wherever it ran
+  fs::remove_all(one);
+  fs::remove_all(two);
 }
 
 }  // TEST_SUITE
