@@ -6,7 +6,10 @@
 //   sub: da = g,        db = -g
 //   mul: da = g*b,      db = g*a
 //   div: da = g/b,      db = -g*a/b²
+//   minimum/maximum: the gradient goes to the chosen input; on a tie half to each (PyTorch's rule); NaN propagates
 // Unary: scale s*x -> s*g · add_scalar -> g · neg -> -g · exp -> g*e^x · log -> g/x · square -> 2*x*g
+//        sqrt -> g/(2√x) · pow x^p -> p·x^(p−1)·g · abs -> sign(x)·g (0 at 0) · clamp(lo, hi) -> g inside [lo, hi], 0
+//        outside · rsub s−x -> −g · rdiv s/x -> −s·g/x²
 #include <cmath>
 
 #include "core/profiler.h"
@@ -16,7 +19,7 @@
 namespace xg::ops {
 namespace {
 
-enum class Binary { Add, Sub, Mul, Div };
+enum class Binary { Add, Sub, Mul, Div, Minimum, Maximum };
 
 const char* binary_name(Binary k) {
   switch (k) {
@@ -24,6 +27,8 @@ const char* binary_name(Binary k) {
     case Binary::Sub: return "sub";
     case Binary::Mul: return "mul";
     case Binary::Div: return "div";
+    case Binary::Minimum: return "minimum";
+    case Binary::Maximum: return "maximum";
   }
   return "?";
 }
@@ -35,6 +40,8 @@ T apply(Binary k, T a, T b) {
     case Binary::Sub: return a - b;
     case Binary::Mul: return a * b;
     case Binary::Div: return a / b;
+    case Binary::Minimum: return a != a || b != b ? a + b : std::min(a, b);  // NaN propagates
+    case Binary::Maximum: return a != a || b != b ? a + b : std::max(a, b);
   }
   return T(0);
 }
@@ -63,12 +70,24 @@ class BinaryOp final : public Op<T> {
     const Tensor<T>& b = this->inputs()[1].value();
     const Shape s = shape_of(g), sa = shape_of(a), sb = shape_of(b);
     GradList<T> grads(2);
+    if (k_ == Binary::Minimum || k_ == Binary::Maximum) {
+      // w: the share of the gradient that goes to a (1 where a was chosen, ½ on a tie, 0 where b was).
+      const bool mx = k_ == Binary::Maximum;
+      const Tensor<T> w = broadcast_apply(a, b, s, [mx](T av, T bv) {
+        return av == bv ? T(0.5) : ((mx ? av > bv : av < bv) || av != av) ? T(1) : T(0);
+      });
+      if (this->needs_grad(0)) grads[0] = detail::sum_to_shape(detail::zip(g, w, [](T gv, T wv) { return gv * wv; }), sa);
+      if (this->needs_grad(1))
+        grads[1] = detail::sum_to_shape(detail::zip(g, w, [](T gv, T wv) { return gv * (T(1) - wv); }), sb);
+      return grads;
+    }
     if (this->needs_grad(0)) {
       switch (k_) {
         case Binary::Add:
         case Binary::Sub: grads[0] = detail::sum_to_shape(g, sa); break;
         case Binary::Mul: grads[0] = detail::sum_to_shape(broadcast_apply(g, b, s, [](T gv, T bv) { return gv * bv; }), sa); break;
         case Binary::Div: grads[0] = detail::sum_to_shape(broadcast_apply(g, b, s, [](T gv, T bv) { return gv / bv; }), sa); break;
+        default: break;
       }
     }
     if (this->needs_grad(1)) {
@@ -87,6 +106,7 @@ class BinaryOp final : public Op<T> {
           grads[1] = detail::sum_to_shape(broadcast_apply(ga, b, s, [](T v, T bv) { return -v / (bv * bv); }), sb);
           break;
         }
+        default: break;
       }
     }
     return grads;
@@ -104,7 +124,7 @@ Variable<T> binary(Binary k, const Variable<T>& a, const Variable<T>& b) {
   return record<BinaryOp<T>>(std::move(out), {a, b}, k);
 }
 
-enum class Unary { Scale, AddScalar, Neg, Exp, Log, Square };
+enum class Unary { Scale, AddScalar, Neg, Exp, Log, Square, Sqrt, Pow, Abs, Clamp, RSub, RDiv };
 
 const char* unary_name(Unary k) {
   switch (k) {
@@ -114,6 +134,12 @@ const char* unary_name(Unary k) {
     case Unary::Exp: return "exp";
     case Unary::Log: return "log";
     case Unary::Square: return "square";
+    case Unary::Sqrt: return "sqrt";
+    case Unary::Pow: return "pow";
+    case Unary::Abs: return "abs";
+    case Unary::Clamp: return "clamp";
+    case Unary::RSub: return "rsub";
+    case Unary::RDiv: return "rdiv";
   }
   return "?";
 }
@@ -121,7 +147,7 @@ const char* unary_name(Unary k) {
 template <class T>
 class UnaryOp final : public Op<T> {
  public:
-  UnaryOp(Unary k, T s) : k_(k), s_(s) {}
+  UnaryOp(Unary k, T s, T s2 = T(0)) : k_(k), s_(s), s2_(s2) {}
   const char* name() const override { return unary_name(k_); }
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& x = this->inputs()[0].value();
@@ -132,18 +158,33 @@ class UnaryOp final : public Op<T> {
       case Unary::Exp: return {detail::zip(g, this->output(), [](T gv, T y) { return gv * y; })};
       case Unary::Log: return {detail::zip(g, x, [](T gv, T xv) { return gv / xv; })};
       case Unary::Square: return {detail::zip(g, x, [](T gv, T xv) { return T(2) * xv * gv; })};
+      case Unary::Sqrt: return {detail::zip(g, this->output(), [](T gv, T y) { return gv / (T(2) * y); })};
+      case Unary::Pow: {
+        const T p = s_;
+        return {detail::zip(g, x, [p](T gv, T xv) { return p == T(0) ? T(0) : gv * p * std::pow(xv, p - T(1)); })};
+      }
+      case Unary::Abs: return {detail::zip(g, x, [](T gv, T xv) { return xv > T(0) ? gv : xv < T(0) ? -gv : T(0); })};
+      case Unary::Clamp: {
+        const T lo = s_, hi = s2_;
+        return {detail::zip(g, x, [lo, hi](T gv, T xv) { return xv >= lo && xv <= hi ? gv : T(0); })};
+      }
+      case Unary::RSub: return {detail::map(g, [](T v) { return -v; })};
+      case Unary::RDiv: {
+        const T s = s_;
+        return {detail::zip(g, x, [s](T gv, T xv) { return -s * gv / (xv * xv); })};
+      }
     }
     return {std::nullopt};
   }
 
  private:
   Unary k_;
-  T s_;
+  T s_, s2_;
 };
 
 template <class T>
-Variable<T> unary(Unary k, const Variable<T>& x, T s, Tensor<T> y) {
-  return record<UnaryOp<T>>(std::move(y), {x}, k, s);
+Variable<T> unary(Unary k, const Variable<T>& x, T s, Tensor<T> y, T s2 = T(0)) {
+  return record<UnaryOp<T>>(std::move(y), {x}, k, s, s2);
 }
 
 }  // namespace
@@ -178,7 +219,44 @@ template <class T> Variable<T> square(const Variable<T>& x) {
   return unary(Unary::Square, x, T(0), detail::map(x.value(), [](T v) { return v * v; }));
 }
 
+template <class T> Variable<T> minimum(const Variable<T>& a, const Variable<T>& b) { return binary(Binary::Minimum, a, b); }
+template <class T> Variable<T> maximum(const Variable<T>& a, const Variable<T>& b) { return binary(Binary::Maximum, a, b); }
+template <class T> Variable<T> sqrt(const Variable<T>& x) {
+  profiler::ScopedForward prof("sqrt");
+  return unary(Unary::Sqrt, x, T(0), detail::map(x.value(), [](T v) { return std::sqrt(v); }));
+}
+template <class T> Variable<T> pow(const Variable<T>& x, T p) {
+  profiler::ScopedForward prof("pow");
+  if (!std::isfinite(p)) throw ShapeError("pow: the exponent must be finite, got " + std::to_string(p));
+  return unary(Unary::Pow, x, p, detail::map(x.value(), [p](T v) { return std::pow(v, p); }));
+}
+template <class T> Variable<T> abs(const Variable<T>& x) {
+  profiler::ScopedForward prof("abs");
+  return unary(Unary::Abs, x, T(0), detail::map(x.value(), [](T v) { return std::abs(v); }));
+}
+template <class T> Variable<T> clamp(const Variable<T>& x, T lo, T hi) {
+  profiler::ScopedForward prof("clamp");
+  if (!(lo <= hi)) throw ShapeError("clamp: min " + std::to_string(lo) + " is greater than max " + std::to_string(hi));
+  return unary(Unary::Clamp, x, lo, detail::map(x.value(), [lo, hi](T v) { return v != v ? v : std::min(std::max(v, lo), hi); }), hi);
+}
+template <class T> Variable<T> rsub(T s, const Variable<T>& x) {
+  profiler::ScopedForward prof("rsub");
+  return unary(Unary::RSub, x, s, detail::map(x.value(), [s](T v) { return s - v; }));
+}
+template <class T> Variable<T> rdiv(T s, const Variable<T>& x) {
+  profiler::ScopedForward prof("rdiv");
+  return unary(Unary::RDiv, x, s, detail::map(x.value(), [s](T v) { return s / v; }));
+}
+
 #define XG_INSTANTIATE(T)                                                   \
+  template Variable<T> minimum(const Variable<T>&, const Variable<T>&);    \
+  template Variable<T> maximum(const Variable<T>&, const Variable<T>&);    \
+  template Variable<T> sqrt(const Variable<T>&);                           \
+  template Variable<T> pow(const Variable<T>&, T);                         \
+  template Variable<T> abs(const Variable<T>&);                            \
+  template Variable<T> clamp(const Variable<T>&, T, T);                    \
+  template Variable<T> rsub(T, const Variable<T>&);                        \
+  template Variable<T> rdiv(T, const Variable<T>&);                        \
   template Variable<T> add(const Variable<T>&, const Variable<T>&);        \
   template Variable<T> sub(const Variable<T>&, const Variable<T>&);        \
   template Variable<T> mul(const Variable<T>&, const Variable<T>&);        \

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "core/random.h"
@@ -43,6 +44,16 @@ template <class T> Variable<T> neg(const Variable<T>& x);              ///< -x
 template <class T> Variable<T> exp(const Variable<T>& x);              ///< e^x
 template <class T> Variable<T> log(const Variable<T>& x);              ///< natural log (x > 0 for finite values)
 template <class T> Variable<T> square(const Variable<T>& x);           ///< x²
+template <class T> Variable<T> sqrt(const Variable<T>& x);             ///< √x (x ≥ 0 for finite values)
+template <class T> Variable<T> pow(const Variable<T>& x, T p);         ///< x^p for a finite scalar p
+template <class T> Variable<T> abs(const Variable<T>& x);              ///< |x|; gradient sign(x), 0 at 0
+/// min(max(x, lo), hi); the gradient passes where lo ≤ x ≤ hi. ShapeError when lo > hi.
+template <class T> Variable<T> clamp(const Variable<T>& x, T lo, T hi);
+template <class T> Variable<T> rsub(T s, const Variable<T>& x);        ///< s − x (what `s - x` calls)
+template <class T> Variable<T> rdiv(T s, const Variable<T>& x);        ///< s / x (what `s / x` calls)
+/// Elementwise minimum and maximum with broadcasting; on a tie each input gets half the gradient; NaN propagates.
+template <class T> Variable<T> minimum(const Variable<T>& a, const Variable<T>& b);
+template <class T> Variable<T> maximum(const Variable<T>& a, const Variable<T>& b);
 
 // ---- reductions (reduce.cpp) ----
 template <class T> Variable<T> sum(const Variable<T>& x);  ///< sum of all elements -> shape []
@@ -114,6 +125,15 @@ template <class T>
 Variable<T> stochastic_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding,
                               bool training, Rng& rng);
 
+// ---- split and chunk (split.cpp): one node, several outputs ----
+/// Pieces of x along `dim` with the given sizes (summing to x's extent there); each piece is an output of one node
+/// with its own gradient (an unused piece contributes zeros). ShapeError when the sizes do not add up.
+template <class T>
+std::vector<Variable<T>> split(const Variable<T>& x, const std::vector<std::size_t>& sizes, std::int64_t dim = 0);
+/// `chunks` pieces of ceil(n / chunks) along `dim` (the last smaller, fewer when n is small), as PyTorch's chunk.
+template <class T>
+std::vector<Variable<T>> chunk(const Variable<T>& x, std::size_t chunks, std::int64_t dim = 0);
+
 // ---- regularisation (dropout.cpp) ----
 /// Inverted dropout: in training, zeroes each element with probability p (drawn from `rng`) and scales the rest by
 /// 1/(1-p); identity when `training` is false or p == 0.
@@ -128,10 +148,14 @@ template <class T> Variable<T> operator-(const Variable<T>& a, const Variable<T>
 template <class T> Variable<T> operator*(const Variable<T>& a, const Variable<T>& b) { return ops::mul(a, b); }
 template <class T> Variable<T> operator/(const Variable<T>& a, const Variable<T>& b) { return ops::div(a, b); }
 template <class T> Variable<T> operator-(const Variable<T>& a) { return ops::neg(a); }
-template <class T> Variable<T> operator*(const Variable<T>& a, T s) { return ops::scale(a, s); }
-template <class T> Variable<T> operator*(T s, const Variable<T>& a) { return ops::scale(a, s); }
-template <class T> Variable<T> operator/(const Variable<T>& a, T s) { return ops::scale(a, T(1) / s); }
-template <class T> Variable<T> operator+(const Variable<T>& a, T s) { return ops::add_scalar(a, s); }
-template <class T> Variable<T> operator+(T s, const Variable<T>& a) { return ops::add_scalar(a, s); }
-template <class T> Variable<T> operator-(const Variable<T>& a, T s) { return ops::add_scalar(a, -s); }
+// The scalar side is not deduced (std::type_identity_t), so any arithmetic literal works: `2 * x`, `1.0 - x`,
+// `1 / x` with a Variable<float> or Variable<double>.
+template <class T> Variable<T> operator*(const Variable<T>& a, std::type_identity_t<T> s) { return ops::scale(a, s); }
+template <class T> Variable<T> operator*(std::type_identity_t<T> s, const Variable<T>& a) { return ops::scale(a, s); }
+template <class T> Variable<T> operator/(const Variable<T>& a, std::type_identity_t<T> s) { return ops::scale(a, T(1) / s); }
+template <class T> Variable<T> operator/(std::type_identity_t<T> s, const Variable<T>& a) { return ops::rdiv(s, a); }
+template <class T> Variable<T> operator+(const Variable<T>& a, std::type_identity_t<T> s) { return ops::add_scalar(a, s); }
+template <class T> Variable<T> operator+(std::type_identity_t<T> s, const Variable<T>& a) { return ops::add_scalar(a, s); }
+template <class T> Variable<T> operator-(const Variable<T>& a, std::type_identity_t<T> s) { return ops::add_scalar(a, -s); }
+template <class T> Variable<T> operator-(std::type_identity_t<T> s, const Variable<T>& a) { return ops::rsub(s, a); }
 }  // namespace xg

@@ -74,6 +74,18 @@ cases += [
          {"x": t([1, 3, 7, 5]).abs()}, lambda x: F.lp_pool2d(x, 1.5, (3, 2), (2, 1))),
 ]
 
+# Elementwise ops of issue 15, appended so that the cases above keep their random draws.
+cases += [
+    case("sqrt", "sqrt", {}, {"x": t([3, 4]).abs() + 0.1}, lambda x: torch.sqrt(x)),
+    case("pow 3", "pow", {"p": 3.0}, {"x": t([3, 4])}, lambda x: torch.pow(x, 3.0)),
+    case("pow -1.5", "pow", {"p": -1.5}, {"x": t([3, 4]).abs() + 0.5}, lambda x: torch.pow(x, -1.5)),
+    case("abs", "abs", {}, {"x": t([3, 4])}, lambda x: torch.abs(x)),
+    case("clamp -0.5 0.5", "clamp", {"lo": -0.5, "hi": 0.5}, {"x": t([3, 4])}, lambda x: torch.clamp(x, -0.5, 0.5)),
+    case("maximum broadcast [2,3] [3]", "maximum", {}, {"a": t([2, 3]), "b": t([3])}, lambda a, b: torch.maximum(a, b)),
+    case("minimum broadcast [2,1] [2,3]", "minimum", {}, {"a": t([2, 1]), "b": t([2, 3])}, lambda a, b: torch.minimum(a, b)),
+    case("rsub 1 - x, rdiv 2 / x", "rsub_rdiv", {}, {"x": t([3, 4]).abs() + 0.5}, lambda x: (1.0 - x) * (2.0 / x)),
+]
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "golden.json")
 with open(path, "w") as f:
     json.dump({"generator": "scripts/gen_golden.py", "torch": torch.__version__, "cases": cases}, f)

@@ -147,13 +147,20 @@ Variable<T> Variable<T>::detach() const {
 }
 
 template <class T>
-Variable<T> attach_op(std::shared_ptr<Op<T>> op, Tensor<T> out, std::vector<Variable<T>> inputs) {
+std::vector<Variable<T>> attach_op_outputs(std::shared_ptr<Op<T>> op, std::vector<Tensor<T>> outs,
+                                           std::vector<Variable<T>> inputs) {
   op->inputs_ = std::move(inputs);
-  op->output_shape_ = shape_of(out);
-  Variable<T> v(std::move(out), true);
-  op->output_ = v.impl_;
-  v.impl_->creator = std::move(op);
-  return v;
+  op->pending_grads_.assign(outs.size(), std::nullopt);
+  std::vector<Variable<T>> vs;
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    op->output_shapes_.push_back(shape_of(outs[i]));
+    Variable<T> v(std::move(outs[i]), true);
+    op->outputs_.push_back(v.impl_);
+    v.impl_->output_index = i;
+    v.impl_->creator = op;  // every output owns the op; the last one to go frees it
+    vs.push_back(std::move(v));
+  }
+  return vs;
 }
 
 /// The reverse-mode walk. A class (not free functions) only so that Variable and Op can befriend it.
@@ -175,15 +182,17 @@ class Engine {
     }
     std::vector<Op<T>*> order = topological_order(rimpl.creator.get());
     try {
-      walk(order, retain_graph, seed);  // the root op reads the seed in place (no copy of a large gradient)
+      // A single-output root op reads the seed in place (no copy of a large gradient).
+      walk(order, retain_graph, seed, rimpl.output_index);
     } catch (...) {  // leave no half-accumulated gradients behind in the graph
-      for (Op<T>* op : order) op->pending_grad_.reset();
+      for (Op<T>* op : order)
+        for (auto& g : op->pending_grads_) g.reset();
       throw;
     }
   }
 
  private:
-  static void walk(const std::vector<Op<T>*>& order, bool retain_graph, const Tensor<T>& seed) {
+  static void walk(const std::vector<Op<T>*>& order, bool retain_graph, const Tensor<T>& seed, std::size_t root_output) {
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       Op<T>* op = *it;
       if (op->released_)
@@ -191,20 +200,28 @@ class Engine {
                          "' already freed its saved tensors); pass retain_graph = true to the first backward if you "
                          "need to call it twice");
       const bool is_root = it == order.rbegin();  // the root's creator comes last in the post-order
-      if (!is_root && !op->pending_grad_) continue;
-      Tensor<T> pending;
-      if (!is_root) {
-        pending = std::move(*op->pending_grad_);
-        op->pending_grad_.reset();
+      const bool single = op->outputs_.size() == 1;
+      if (is_root && !single) {  // the seed joins whatever other outputs of the root's op received
+        if (op->pending_grads_[root_output]) accumulate(op->pending_grads_[root_output], Tensor<T>(seed));
+        else op->pending_grads_[root_output] = seed;
       }
-      const Tensor<T>& g_out = is_root ? seed : pending;
+      const bool any = std::any_of(op->pending_grads_.begin(), op->pending_grads_.end(), [](const auto& g) { return g.has_value(); });
+      if (!(is_root && single) && !any) continue;
+      std::vector<std::optional<Tensor<T>>> pending;
+      if (!(is_root && single)) {
+        pending = std::move(op->pending_grads_);
+        op->pending_grads_.assign(op->outputs_.size(), std::nullopt);
+      }
+      const auto call = [&] {
+        return is_root && single ? op->backward(seed) : single ? op->backward(*pending[0]) : op->backward_outputs(pending);
+      };
       GradList<T> grads;
       if (profiler::enabled()) {
         const auto t0 = std::chrono::steady_clock::now();
-        grads = op->backward(g_out);
+        grads = call();
         profiler::add(op->name(), true, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       } else {
-        grads = op->backward(g_out);
+        grads = call();
       }
       if (grads.size() != op->inputs_.size())
         throw GraphError(std::string(op->name()) + ": backward returned " + std::to_string(grads.size()) +
@@ -221,7 +238,7 @@ class Engine {
                            shape_str(grads[i]->shape()) + " for input " + std::to_string(i) + " of shape " +
                            shape_str(in.value.shape()));
         if (in.creator)
-          accumulate(in.creator->pending_grad_, std::move(*grads[i]));
+          accumulate(in.creator->pending_grads_[in.output_index], std::move(*grads[i]));
         else
           accumulate(in.grad, std::move(*grads[i]));
       }
@@ -275,7 +292,9 @@ template struct detail::VariableImpl<float>;
 template struct detail::VariableImpl<double>;
 template class Variable<float>;
 template class Variable<double>;
-template Variable<float> attach_op(std::shared_ptr<Op<float>>, Tensor<float>, std::vector<Variable<float>>);
-template Variable<double> attach_op(std::shared_ptr<Op<double>>, Tensor<double>, std::vector<Variable<double>>);
+template std::vector<Variable<float>> attach_op_outputs(std::shared_ptr<Op<float>>, std::vector<Tensor<float>>,
+                                                        std::vector<Variable<float>>);
+template std::vector<Variable<double>> attach_op_outputs(std::shared_ptr<Op<double>>, std::vector<Tensor<double>>,
+                                                         std::vector<Variable<double>>);
 
 }  // namespace xg

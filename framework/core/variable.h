@@ -32,6 +32,7 @@ struct VariableImpl {
   std::optional<Tensor<T>> grad;
   bool requires_grad = false;
   std::shared_ptr<Op<T>> creator;
+  std::size_t output_index = 0;  ///< which output of `creator` this is (ops may have several)
   std::string name;
   VariableImpl() = default;
   VariableImpl(const VariableImpl&) = delete;
@@ -144,7 +145,8 @@ class Variable {
   std::shared_ptr<detail::VariableImpl<T>> impl_;
 
   template <class U>
-  friend Variable<U> attach_op(std::shared_ptr<Op<U>> op, Tensor<U> out, std::vector<Variable<U>> inputs);
+  friend std::vector<Variable<U>> attach_op_outputs(std::shared_ptr<Op<U>> op, std::vector<Tensor<U>> outs,
+                                                    std::vector<Variable<U>> inputs);
   template <class U>
   friend struct detail::VariableImpl;
   template <class U>
@@ -154,7 +156,12 @@ class Variable {
 /// A recorded graph node: one op call with its inputs and whatever its backward needs.
 ///
 /// Subclasses implement `name()`, `backward()` (one optional gradient per input, `std::nullopt` where
-/// `needs_grad(i)` is false) and `release()` (free saved tensors). They never hold their output Variable.
+/// `needs_grad(i)` is false) and `release()` (free saved tensors). They never hold their output Variables.
+///
+/// An op may have several outputs (`record_outputs`: split, chunk), each with its own gradient slot. Such an op
+/// overrides `backward_outputs`, which receives one optional gradient per output: `std::nullopt` for an output no
+/// gradient reached (an unused chunk) — treat it as zero without materialising it. Single-output ops override
+/// `backward`.
 template <class T>
 class Op {
  public:
@@ -166,37 +173,48 @@ class Op {
   /// The op's public name, e.g. "conv2d".
   virtual const char* name() const = 0;
   /// Gradients of the loss with respect to each input, given the gradient with respect to the output.
-  virtual GradList<T> backward(const Tensor<T>& grad_output) = 0;
+  virtual GradList<T> backward(const Tensor<T>& grad_output) {
+    (void)grad_output;
+    throw GraphError(std::string(name()) + ": an op must override backward (one output) or backward_outputs");
+  }
+  /// Gradients with respect to each input, given one optional gradient per output (nullopt: none reached it, i.e.
+  /// zero). The default, for single-output ops, calls backward() with the one gradient.
+  virtual GradList<T> backward_outputs(const std::vector<std::optional<Tensor<T>>>& grad_outputs) {
+    return backward(*grad_outputs.at(0));
+  }
   /// Frees the tensors saved for backward. Called after backward unless `retain_graph` is set.
   virtual void release() {}
 
   const std::vector<Variable<T>>& inputs() const { return inputs_; }
   /// True when input `i` requires a gradient; compute no partial otherwise.
   bool needs_grad(std::size_t i) const { return inputs_[i].defined() && inputs_[i].requires_grad(); }
-  const Shape& output_shape() const { return output_shape_; }
+  const Shape& output_shape() const { return output_shapes_.at(0); }
+  std::size_t num_outputs() const { return output_shapes_.size(); }
+  const Shape& output_shape(std::size_t i) const { return output_shapes_.at(i); }
   bool released() const { return released_; }
   /// The op's output value, for backward formulas that need it (sigmoid, softmax, ...): shared, not copied. It is
   /// alive whenever backward reaches the op (the root, or an input of a later op, holds it). Do not modify an op
   /// output in place before backward.
-  const Tensor<T>& output() const {
-    auto p = output_.lock();
+  const Tensor<T>& output(std::size_t i = 0) const {
+    auto p = outputs_.at(i).lock();
     if (!p) throw GraphError(std::string(name()) + ": the output this op saved for backward no longer exists");
     return p->value;
   }
 
  private:
   template <class U>
-  friend Variable<U> attach_op(std::shared_ptr<Op<U>> op, Tensor<U> out, std::vector<Variable<U>> inputs);
+  friend std::vector<Variable<U>> attach_op_outputs(std::shared_ptr<Op<U>> op, std::vector<Tensor<U>> outs,
+                                                    std::vector<Variable<U>> inputs);
   template <class U>
   friend class Engine;
   template <class U>
   friend struct detail::VariableImpl;
 
   std::vector<Variable<T>> inputs_;
-  std::weak_ptr<detail::VariableImpl<T>> output_;
-  Shape output_shape_;
+  std::vector<std::weak_ptr<detail::VariableImpl<T>>> outputs_;
+  std::vector<Shape> output_shapes_;
   bool released_ = false;
-  std::optional<Tensor<T>> pending_grad_;  // engine scratch during one backward walk
+  std::vector<std::optional<Tensor<T>>> pending_grads_;  // engine scratch during one backward walk, one per output
   std::uint64_t mark_ = 0;                 // engine scratch: visit mark of the topological sort
 };
 
@@ -209,9 +227,17 @@ bool should_record(std::initializer_list<const Variable<T>*> inputs) {
   return false;
 }
 
+/// Makes `outs` the outputs of `op` over `inputs` (which must make should_record true).
+template <class T>
+std::vector<Variable<T>> attach_op_outputs(std::shared_ptr<Op<T>> op, std::vector<Tensor<T>> outs,
+                                           std::vector<Variable<T>> inputs);
 /// Makes `out` the output of `op` over `inputs` (which must make should_record true).
 template <class T>
-Variable<T> attach_op(std::shared_ptr<Op<T>> op, Tensor<T> out, std::vector<Variable<T>> inputs);
+Variable<T> attach_op(std::shared_ptr<Op<T>> op, Tensor<T> out, std::vector<Variable<T>> inputs) {
+  std::vector<Tensor<T>> outs;
+  outs.push_back(std::move(out));
+  return attach_op_outputs<T>(std::move(op), std::move(outs), std::move(inputs))[0];
+}
 
 /// Records `OpT(args...)` as the creator of `out` when should_record holds, else returns a plain leaf.
 /// This is how every op's free function ends: `return record<MyOp<T>>(std::move(y), {x, w}, hyper...);`
@@ -228,6 +254,25 @@ Variable<T> record(Tensor<T> out, std::vector<Variable<T>> inputs, Args&&... arg
   }
   if (!any) return Variable<T>(std::move(out));
   return attach_op<T>(std::make_shared<OpT>(std::forward<Args>(args)...), std::move(out), std::move(inputs));
+}
+
+/// `record` for an op with several outputs: records `OpT(args...)` as the creator of every tensor in `outs` (each
+/// with its own gradient slot) when should_record holds, else returns plain leaves.
+template <class OpT, class T, class... Args>
+std::vector<Variable<T>> record_outputs(std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs, Args&&... args) {
+  bool any = false;
+  if (is_grad_enabled())
+    for (const auto& v : inputs) any = any || (v.defined() && v.requires_grad());
+  if (is_anomaly_enabled()) {
+    auto op = std::make_shared<OpT>(std::forward<Args>(args)...);
+    for (const auto& o : outs) detail::check_finite(op->name(), "output", o);
+  }
+  if (!any) {
+    std::vector<Variable<T>> leaves;
+    for (auto& o : outs) leaves.emplace_back(std::move(o));
+    return leaves;
+  }
+  return attach_op_outputs<T>(std::make_shared<OpT>(std::forward<Args>(args)...), std::move(outs), std::move(inputs));
 }
 
 extern template class Variable<float>;

@@ -34,7 +34,7 @@ ops::Size2 size2(const nlohmann::json& j) { return {j.at(0).get<std::int64_t>(),
 
 }  // namespace
 
-TEST_CASE("conv2d, max_pool2d, l2_pool2d, lp_pool2d, avg_pool2d, matmul and cross_entropy match PyTorch golden values") {
+TEST_CASE("every op with a PyTorch counterpart matches PyTorch golden values (tests/fixtures/golden.json)") {
   std::ifstream in(std::string(XGRAD_FIXTURES_DIR) + "/golden.json");
   REQUIRE(in.good());
   const auto doc = nlohmann::json::parse(in);
@@ -51,6 +51,13 @@ TEST_CASE("conv2d, max_pool2d, l2_pool2d, lp_pool2d, avg_pool2d, matmul and cros
     else if (op == "l2_pool2d") y = ops::l2_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
     else if (op == "lp_pool2d")
       y = ops::lp_pool2d(v["x"], p.at("p").get<double>(), size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
+    else if (op == "sqrt") y = ops::sqrt(v["x"]);
+    else if (op == "pow") y = ops::pow(v["x"], p.at("p").get<float>());
+    else if (op == "abs") y = ops::abs(v["x"]);
+    else if (op == "clamp") y = ops::clamp(v["x"], p.at("lo").get<float>(), p.at("hi").get<float>());
+    else if (op == "maximum") y = ops::maximum(v["a"], v["b"]);
+    else if (op == "minimum") y = ops::minimum(v["a"], v["b"]);
+    else if (op == "rsub_rdiv") y = (1 - v["x"]) * (2 / v["x"]);
     else if (op == "avg_pool2d") y = ops::avg_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
     else if (op == "matmul") y = ops::matmul(v["a"], v["b"]);
     else if (op == "cross_entropy") y = ops::cross_entropy(v["x"], c.at("labels").get<ops::Labels>());
@@ -60,5 +67,5 @@ TEST_CASE("conv2d, max_pool2d, l2_pool2d, lp_pool2d, avg_pool2d, matmul and cros
     for (const auto& [k, g] : c.at("grads").items()) check_close(name + " grad " + k, v[k].grad(), decode(g));
     ++checked;
   }
-  CHECK(checked == 11);
+  CHECK(checked == 19);
 }
