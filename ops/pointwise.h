@@ -1,0 +1,55 @@
+#pragma once
+/// \file pointwise.h
+/// The node behind the pointwise activations (internal to ops/): y = f(x) elementwise with dy/dx = df(x, y). An
+/// activation is then one file — its formula comment, f and df — with nothing to add to an enum:
+///
+///     template <class T> Variable<T> silu(const Variable<T>& x) {
+///       return detail::pointwise("silu", x, [](T v) { return v / (T(1) + std::exp(-v)); },
+///                                [](T v, T) { const T s = T(1) / (T(1) + std::exp(-v)); return s * (T(1) + v * (T(1) - s)); });
+///     }
+///
+/// Forward and backward run in parallel over fixed chunks of kElementwiseGrain elements (bit-identical at any
+/// thread count); the node keeps its input and output, which df may use.
+
+#include "core/parallel.h"
+#include "core/profiler.h"
+#include "ops/detail.h"
+
+namespace xg::ops::detail {
+
+template <class T, class D>
+class PointwiseOp final : public Op<T> {
+ public:
+  PointwiseOp(const char* name, D df) : name_(name), df_(std::move(df)) {}
+  const char* name() const override { return name_; }
+  GradList<T> backward(const Tensor<T>& g) override {
+    const T* px = this->inputs()[0].value().data();
+    const T* py = this->output().data();
+    const T* pg = g.data();
+    Tensor<T> dx = Tensor<T>::from_shape(g.shape());
+    T* pd = dx.data();
+    parallel_for(0, dx.size(), kElementwiseGrain, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t i = lo; i < hi; ++i) pd[i] = pg[i] * df_(px[i], py[i]);
+    });
+    return {std::move(dx)};
+  }
+
+ private:
+  const char* name_;
+  D df_;
+};
+
+/// y = f(x) elementwise, recorded with dy/dx = df(x, y); `name` names the node in errors, graphs and the profiler.
+template <class T, class F, class D>
+Variable<T> pointwise(const char* name, const Variable<T>& x, F f, D df) {
+  profiler::ScopedForward prof(name);
+  const T* px = x.value().data();
+  Tensor<T> y = Tensor<T>::from_shape(x.value().shape());
+  T* py = y.data();
+  parallel_for(0, y.size(), kElementwiseGrain, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i) py[i] = f(px[i]);
+  });
+  return record<PointwiseOp<T, D>>(std::move(y), {x}, name, std::move(df));
+}
+
+}  // namespace xg::ops::detail
