@@ -66,8 +66,20 @@ template <class T> Variable<T> mean(const Variable<T>& x, std::int64_t dim, bool
 template <class T> Variable<T> relu(const Variable<T>& x);     ///< max(x, 0); relu'(0) = 0
 template <class T> Variable<T> sigmoid(const Variable<T>& x);  ///< 1 / (1 + e^-x)
 template <class T> Variable<T> tanh(const Variable<T>& x);     ///< tanh(x)
-/// relu, sigmoid or tanh of x as chosen by `a` (x itself for Activation::None).
+/// relu, sigmoid or tanh of x as chosen by `a` (x itself for Activation::None). `Activation` is the closed set conv2d
+/// can fuse into its output pass; every other activation is an op of its own (below), one file each.
 template <class T> Variable<T> activation(const Variable<T>& x, Activation a);
+/// x for x > 0, slope·x otherwise (leaky_relu.cpp). ShapeError for a non-finite slope.
+template <class T> Variable<T> leaky_relu(const Variable<T>& x, T slope = T(0.01));
+/// x for x > 0, α(eˣ − 1) otherwise (elu.cpp). ShapeError unless α > 0.
+template <class T> Variable<T> elu(const Variable<T>& x, T alpha = T(1));
+/// gelu's exact form x·Φ(x) or PyTorch's tanh approximation (gelu.cpp).
+enum class GeluApproximation { None, Tanh };
+template <class T> Variable<T> gelu(const Variable<T>& x, GeluApproximation approximate = GeluApproximation::None);
+/// log(1 + e^(βx))/β, linear where βx > threshold (softplus.cpp). ShapeError unless β > 0.
+template <class T> Variable<T> softplus(const Variable<T>& x, T beta = T(1), T threshold = T(20));
+/// x·σ(x), also called swish (silu.cpp).
+template <class T> Variable<T> silu(const Variable<T>& x);
 
 // ---- softmax family (softmax.cpp): along `dim` (default last) ----
 template <class T> Variable<T> softmax(const Variable<T>& x, std::int64_t dim = -1);
@@ -134,10 +146,54 @@ std::vector<Variable<T>> split(const Variable<T>& x, const std::vector<std::size
 template <class T>
 std::vector<Variable<T>> chunk(const Variable<T>& x, std::size_t chunks, std::int64_t dim = 0);
 
-// ---- regularisation (dropout.cpp) ----
+// ---- tensor ops: permute.cpp, cat.cpp, narrow.cpp, max_dim.cpp, where.cpp, bmm.cpp ----
+/// x with its dims reordered (y.shape[i] = x.shape[dims[i]]); ShapeError unless dims is a permutation.
+template <class T> Variable<T> permute(const Variable<T>& x, const std::vector<std::int64_t>& dims);
+/// x with dims dim0 and dim1 swapped.
+template <class T> Variable<T> transpose(const Variable<T>& x, std::int64_t dim0, std::int64_t dim1);
+/// The tensors joined along `dim` (all other extents equal).
+template <class T> Variable<T> cat(const std::vector<Variable<T>>& xs, std::int64_t dim = 0);
+/// The tensors (all one shape) joined along a new dim.
+template <class T> Variable<T> stack(const std::vector<Variable<T>>& xs, std::int64_t dim = 0);
+/// x[…, start : start + length, …] along dim.
+template <class T> Variable<T> narrow(const Variable<T>& x, std::int64_t dim, std::size_t start, std::size_t length);
+/// The rows `index` of x along dim (repeats allowed; their gradients add up).
+template <class T> Variable<T> index_select(const Variable<T>& x, std::int64_t dim, const std::vector<std::int64_t>& index);
+/// max/min along a dim: the values (differentiable: the gradient goes to the first extremum) and their indices.
+template <class T>
+struct DimResult {
+  Variable<T> values;
+  Tensor<std::int64_t> indices;
+};
+template <class T> DimResult<T> max(const Variable<T>& x, std::int64_t dim, bool keepdim = false);
+template <class T> DimResult<T> min(const Variable<T>& x, std::int64_t dim, bool keepdim = false);
+/// The index of the maximum along dim (the first on ties; NaN wins); no gradient.
+template <class T> Tensor<std::int64_t> argmax(const Variable<T>& x, std::int64_t dim = -1, bool keepdim = false);
+/// cond ? a : b elementwise (one shape for all three).
+template <class T> Variable<T> where(const Tensor<bool>& cond, const Variable<T>& a, const Variable<T>& b);
+/// Batched matrix product: [B,M,K] · [B,K,N] → [B,M,N].
+template <class T> Variable<T> bmm(const Variable<T>& a, const Variable<T>& b);
+
+// ---- normalisation and adaptive pooling: batch_norm.cpp, layer_norm.cpp, adaptive_avg_pool2d.cpp ----
+/// Batch normalisation over channel dim 1 of x [N,C], [N,C,L] or [N,C,H,W] (PyTorch's F.batch_norm): in training the
+/// batch's statistics, updating *running_mean and *running_var in place (when given) with `momentum`; in eval the
+/// running ones. weight (γ) and bias (β) of shape [C] may be undefined (1 and 0).
+template <class T>
+Variable<T> batch_norm(const Variable<T>& x, Tensor<T>* running_mean, Tensor<T>* running_var, const Variable<T>& weight,
+                       const Variable<T>& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+/// Layer normalisation over the trailing `normalized_shape` of x; weight and bias of that shape may be undefined.
+template <class T>
+Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, const Variable<T>& weight = {},
+                       const Variable<T>& bias = {}, double eps = 1e-5);
+/// Average pooling to a fixed output size (PyTorch's adaptive windows).
+template <class T> Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 output_size);
+
+// ---- regularisation (dropout.cpp, dropout2d.cpp) ----
 /// Inverted dropout: in training, zeroes each element with probability p (drawn from `rng`) and scales the rest by
 /// 1/(1-p); identity when `training` is false or p == 0.
 template <class T> Variable<T> dropout(const Variable<T>& x, double p, bool training, Rng& rng);
+/// Channel dropout: whole channels of x [N,C,…] zeroed with probability p in training, the rest scaled by 1/(1 − p).
+template <class T> Variable<T> dropout2d(const Variable<T>& x, double p, bool training, Rng& rng);
 
 }  // namespace xg::ops
 

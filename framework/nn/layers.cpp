@@ -109,6 +109,55 @@ Dropout<T>::Dropout(double p, Rng& rng) : p_(p), rng_(&rng) {
     throw ShapeError("Dropout: probability has to be between 0 and 1, but got " + std::to_string(p));
 }
 
+template <class T>
+BatchNorm<T>::BatchNorm(std::size_t c, std::size_t lo, std::size_t hi, double eps_, double momentum_, bool affine)
+    : running_mean(zeros<T>({c})), running_var(full<T>({c}, T(1))), eps(eps_), momentum(momentum_), rank_lo_(lo), rank_hi_(hi) {
+  if (c == 0) throw ShapeError("BatchNorm: num_features must be positive");
+  if (!(eps_ > 0) || !(momentum_ >= 0 && momentum_ <= 1))
+    throw ShapeError("BatchNorm: eps must be positive and momentum in [0, 1], got eps " + std::to_string(eps_) +
+                     " and momentum " + std::to_string(momentum_));
+  if (affine) {
+    weight = Variable<T>(full<T>({c}, T(1)), true);
+    bias = Variable<T>(zeros<T>({c}), true);
+  }
+}
+template <class T>
+Variable<T> BatchNorm<T>::forward(const Variable<T>& x) {
+  if (x.dim() < rank_lo_ || x.dim() > rank_hi_)
+    throw ShapeError(std::string(rank_lo_ == 4 ? "BatchNorm2d: expected input [N,C,H,W]" : "BatchNorm1d: expected input [N,C] or [N,C,L]") +
+                     ", got " + shape_str(x.shape()));
+  return ops::batch_norm(x, &running_mean, &running_var, weight, bias, this->is_training(), momentum, eps);
+}
+template <class T>
+std::vector<NamedParameter<T>> BatchNorm<T>::own_parameters() const {
+  if (!weight.defined()) return {};
+  return {{"weight", weight}, {"bias", bias}};
+}
+template <class T>
+std::string BatchNorm<T>::describe() const {
+  return std::string(rank_lo_ == 4 ? "BatchNorm2d(" : "BatchNorm1d(") + std::to_string(running_mean.size()) +
+         (weight.defined() ? "" : ", affine=false") + ")";
+}
+
+template <class T>
+LayerNorm<T>::LayerNorm(Shape normalized_shape, double eps, bool affine) : shape_(std::move(normalized_shape)), eps_(eps) {
+  if (shape_.empty()) throw ShapeError("LayerNorm: normalized_shape must not be empty");
+  if (affine) {
+    weight = Variable<T>(full<T>(shape_, T(1)), true);
+    bias = Variable<T>(zeros<T>(shape_), true);
+  }
+}
+template <class T>
+std::vector<NamedParameter<T>> LayerNorm<T>::own_parameters() const {
+  if (!weight.defined()) return {};
+  return {{"weight", weight}, {"bias", bias}};
+}
+
+template class BatchNorm<float>;
+template class BatchNorm<double>;
+template class LayerNorm<float>;
+template class LayerNorm<double>;
+
 #define XG_INSTANTIATE(T)       \
   template class Linear<T>;     \
   template class Conv2d<T>;     \

@@ -5,6 +5,7 @@
 /// Constructors initialise with PyTorch's defaults from the default generator (`xg::manual_seed`); re-initialise
 /// with `nn/init.h` for other schemes.
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -133,6 +134,123 @@ struct Sigmoid : Activation<T> {
 template <class T = float>
 struct Tanh : Activation<T> {
   Tanh() : Activation<T>(ActivationKind::Tanh) {}
+};
+
+/// Any function of one Variable as a layer, with a name for summaries and checkpoints' architecture strings: how a
+/// user's own activation op (one file, docs/adding-an-op.md) goes into a Sequential without touching the library.
+///     net.add<nn::Lambda<>>("hardtanh", [](const Variable<float>& x) { return ops::clamp(x, -1.0f, 1.0f); });
+template <class T = float>
+class Lambda : public Layer<T> {
+ public:
+  Lambda(std::string name, std::function<Variable<T>(const Variable<T>&)> f) : name_(std::move(name)), f_(std::move(f)) {}
+  Variable<T> forward(const Variable<T>& x) override { return f_(x); }
+  std::string describe() const override { return name_; }
+
+ private:
+  std::string name_;
+  std::function<Variable<T>(const Variable<T>&)> f_;
+};
+
+/// ops::leaky_relu as a layer.
+template <class T = float>
+struct LeakyReLU : Lambda<T> {
+  explicit LeakyReLU(T slope = T(0.01))
+      : Lambda<T>("LeakyReLU(" + std::to_string(slope) + ")", [slope](const Variable<T>& x) { return ops::leaky_relu(x, slope); }) {}
+};
+/// ops::elu as a layer.
+template <class T = float>
+struct ELU : Lambda<T> {
+  explicit ELU(T alpha = T(1))
+      : Lambda<T>("ELU(" + std::to_string(alpha) + ")", [alpha](const Variable<T>& x) { return ops::elu(x, alpha); }) {}
+};
+/// ops::gelu as a layer.
+template <class T = float>
+struct GELU : Lambda<T> {
+  explicit GELU(ops::GeluApproximation a = ops::GeluApproximation::None)
+      : Lambda<T>(a == ops::GeluApproximation::Tanh ? "GELU(tanh)" : "GELU", [a](const Variable<T>& x) { return ops::gelu(x, a); }) {}
+};
+/// ops::softplus as a layer.
+template <class T = float>
+struct Softplus : Lambda<T> {
+  explicit Softplus(T beta = T(1), T threshold = T(20))
+      : Lambda<T>("Softplus(" + std::to_string(beta) + ", " + std::to_string(threshold) + ")",
+                  [beta, threshold](const Variable<T>& x) { return ops::softplus(x, beta, threshold); }) {}
+};
+/// ops::silu as a layer.
+template <class T = float>
+struct SiLU : Lambda<T> {
+  SiLU() : Lambda<T>("SiLU", [](const Variable<T>& x) { return ops::silu(x); }) {}
+};
+
+/// Batch normalisation (ops::batch_norm) with learnable weight and bias ([C]; affine) and the running mean and
+/// variance as **buffers** (saved and loaded with the model, not trained). BatchNorm1d takes [N,C] or [N,C,L],
+/// BatchNorm2d [N,C,H,W]; both use the batch's statistics in training and the running ones in eval.
+template <class T = float>
+class BatchNorm : public Layer<T> {
+ public:
+  BatchNorm(std::size_t num_features, std::size_t input_rank_lo, std::size_t input_rank_hi, double eps = 1e-5,
+            double momentum = 0.1, bool affine = true);
+  Variable<T> forward(const Variable<T>& x) override;
+  std::vector<NamedParameter<T>> own_parameters() const override;
+  std::vector<NamedBuffer<T>> own_buffers() override { return {{"running_mean", &running_mean}, {"running_var", &running_var}}; }
+  std::string describe() const override;
+  Variable<T> weight, bias;
+  Tensor<T> running_mean, running_var;
+  double eps, momentum;
+
+ private:
+  std::size_t rank_lo_, rank_hi_;
+};
+template <class T = float>
+struct BatchNorm1d : BatchNorm<T> {
+  explicit BatchNorm1d(std::size_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true)
+      : BatchNorm<T>(num_features, 2, 3, eps, momentum, affine) {}
+};
+template <class T = float>
+struct BatchNorm2d : BatchNorm<T> {
+  explicit BatchNorm2d(std::size_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true)
+      : BatchNorm<T>(num_features, 4, 4, eps, momentum, affine) {}
+};
+
+/// Layer normalisation over the trailing `normalized_shape` (weight ones, bias zeros, learnable).
+template <class T = float>
+class LayerNorm : public Layer<T> {
+ public:
+  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  Variable<T> forward(const Variable<T>& x) override { return ops::layer_norm(x, shape_, weight, bias, eps_); }
+  std::vector<NamedParameter<T>> own_parameters() const override;
+  std::string describe() const override { return "LayerNorm(" + shape_str(shape_) + ")"; }
+  Variable<T> weight, bias;
+
+ private:
+  Shape shape_;
+  double eps_;
+};
+
+/// ops::adaptive_avg_pool2d as a layer.
+template <class T = float>
+struct AdaptiveAvgPool2d : Lambda<T> {
+  explicit AdaptiveAvgPool2d(Size2 output_size)
+      : Lambda<T>("AdaptiveAvgPool2d(" + std::to_string(output_size.h) + "x" + std::to_string(output_size.w) + ")",
+                  [output_size](const Variable<T>& x) { return ops::adaptive_avg_pool2d(x, output_size); }) {}
+};
+
+/// Channel dropout (ops::dropout2d), active in training mode only; draws from the module's generator.
+template <class T = float>
+class Dropout2d : public Layer<T> {
+ public:
+  explicit Dropout2d(double p = 0.5) : p_(p) {
+    if (!(p >= 0.0 && p <= 1.0)) throw ShapeError("Dropout2d: probability has to be between 0 and 1, but got " + std::to_string(p));
+  }
+  Variable<T> forward(const Variable<T>& x) override { return ops::dropout2d(x, p_, this->is_training(), *rng_); }
+  std::string describe() const override { return "Dropout2d(p=" + std::to_string(p_) + ")"; }
+
+ protected:
+  void use_generator(Rng& rng) override { rng_ = &rng; }
+
+ private:
+  double p_;
+  Rng* rng_ = &default_rng();
 };
 
 /// Inverted dropout, active in training mode only. Draws from `rng` (default: the default generator).

@@ -12,6 +12,8 @@
 #include "core/parallel.h"
 #include "helpers.h"
 #include "nn/layers.h"
+#include "data/mnist.h"
+#include "nn/serialize.h"
 #include "train/trainer.h"
 
 using namespace xg;
@@ -182,6 +184,57 @@ TEST_CASE("a non-finite loss stops training naming the loss and the step, unless
   CHECK_NOTHROW(u.train_epoch());
   data::DataLoader sharded(train_set(), {.batch_size = 16, .rank = 1, .world = 2});
   CHECK_THROWS_WITH_AS(train::Trainer(m.net, opt, sharded), doctest::Contains("sharded as rank 1 of 2"), std::invalid_argument);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("train") {
+
+TEST_CASE("a LeNet-5 with batch norm trains on real digits with the Trainer, and its running statistics survive save/load") {
+  const data::Split digits = data::load_mnist_dir(std::string(XGRAD_FIXTURES_DIR) + "/mnist-small");
+  auto make = [](Rng& init) {
+    auto net = std::make_unique<nn::Sequential<float>>();
+    net->add<nn::Conv2d<float>>(1, 6, 5, 1, 2, 1, true, init);
+    net->add<nn::BatchNorm2d<float>>(6);
+    net->add<nn::ReLU<float>>();
+    net->add<nn::AvgPool2d<float>>(2);
+    net->add<nn::Conv2d<float>>(6, 16, 5, 1, 0, 1, true, init);
+    net->add<nn::BatchNorm2d<float>>(16);
+    net->add<nn::ReLU<float>>();
+    net->add<nn::AvgPool2d<float>>(2);
+    net->add<nn::Flatten<float>>();
+    net->add<nn::Linear<float>>(400, 120, true, init);
+    net->add<nn::BatchNorm1d<float>>(120);
+    net->add<nn::ReLU<float>>();
+    net->add<nn::Linear<float>>(120, 10, true, init);
+    return net;
+  };
+  Rng init(1);
+  auto net = make(init);
+  nn::Sgd<float> opt(net->parameters(), {.lr = 0.05, .momentum = 0.9});
+  data::DataLoader loader(digits.train, {.batch_size = 20, .shuffle = true, .seed = 1});
+  train::Trainer trainer(*net, opt, loader, {.seed = 1});
+  const train::EvalStats before = trainer.evaluate(digits.test);
+  train::FitOptions fo;
+  fo.epochs = 3;
+  fo.test = &digits.test;
+  const train::FitResult r = trainer.fit(fo);
+  MESSAGE("LeNet-5 + BatchNorm on the 300-digit fixture: ", 100 * before.accuracy, "% -> ", 100 * r.final_accuracy, "%");
+  CHECK(r.final_accuracy > 0.6);
+  CHECK(r.final_accuracy > before.accuracy + 0.3);
+  const auto path = temp("lenet_bn.xgck");
+  xg::save(path, *net, opt);
+  Rng other(9);
+  auto fresh = make(other);
+  nn::Sgd<float> fresh_opt(fresh->parameters(), {.lr = 0.05, .momentum = 0.9});
+  xg::load(path, *fresh, fresh_opt);
+  const auto a = net->named_buffers(), b = fresh->named_buffers();
+  REQUIRE(a.size() == 6);  // three BatchNorms × (running mean, running variance)
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK_MESSAGE(*a[i].second == *b[i].second, a[i].first);
+  data::DataLoader fresh_loader(digits.train, {.batch_size = 20});
+  train::Trainer check(*fresh, fresh_opt, fresh_loader);
+  CHECK(check.evaluate(digits.test).correct == trainer.evaluate(digits.test).correct);
+  fs::remove(path);
 }
 
 }  // TEST_SUITE

@@ -1,0 +1,114 @@
+// cat and stack.
+//
+// Forward:  cat: y = [x_0, x_1, …] joined along dim (every other extent equal); stack: the inputs (all the same
+//           shape) joined along a new dim (cat of each reshaped with extent 1 at dim).
+// Backward: dx_k = g[…, o_k : o_k + n_k, …], the slice each input filled (only for inputs that need a gradient).
+// Shapes:   any rank ≥ 1 (stack: any rank, dim in [−rank−1, rank]). Contiguous block copies: outer · n_k · inner.
+#include <cstring>
+
+#include "core/profiler.h"
+#include "ops/detail.h"
+#include "ops/ops.h"
+
+namespace xg::ops {
+namespace {
+
+struct Blocks {
+  std::size_t outer = 1, inner = 1;
+};
+Blocks blocks(const Shape& s, std::size_t dim) {
+  Blocks b;
+  for (std::size_t i = 0; i < dim; ++i) b.outer *= s[i];
+  for (std::size_t i = dim + 1; i < s.size(); ++i) b.inner *= s[i];
+  return b;
+}
+
+template <class T>
+class CatOp final : public Op<T> {
+ public:
+  CatOp(std::size_t dim, std::vector<std::size_t> extents) : dim_(dim), n_(std::move(extents)) {}
+  const char* name() const override { return "cat"; }
+  GradList<T> backward(const Tensor<T>& g) override {
+    const Shape gs = shape_of(g);
+    const Blocks b = blocks(gs, dim_);
+    const std::size_t total = gs[dim_];
+    GradList<T> grads(n_.size());
+    std::size_t offset = 0;
+    for (std::size_t k = 0; k < n_.size(); ++k) {
+      if (this->needs_grad(k)) {
+        Tensor<T> dx = Tensor<T>::from_shape(this->inputs()[k].shape());
+        const std::size_t run = n_[k] * b.inner;
+        for (std::size_t o = 0; o < b.outer; ++o)
+          if (run) std::memcpy(dx.data() + o * run, g.data() + (o * total + offset) * b.inner, run * sizeof(T));
+        grads[k] = std::move(dx);
+      }
+      offset += n_[k];
+    }
+    return grads;
+  }
+
+ private:
+  std::size_t dim_;
+  std::vector<std::size_t> n_;
+};
+
+}  // namespace
+
+template <class T>
+Variable<T> cat(const std::vector<Variable<T>>& xs, std::int64_t dim) {
+  profiler::ScopedForward prof("cat");
+  if (xs.empty()) throw ShapeError("cat: expected a non-empty list of tensors");
+  const Shape first = xs[0].shape();
+  const std::size_t d = detail::normalize_dim("cat", dim, first.size());
+  std::vector<std::size_t> extents;
+  Shape ys = first;
+  ys[d] = 0;
+  for (std::size_t k = 0; k < xs.size(); ++k) {
+    const Shape s = xs[k].shape();
+    bool ok = s.size() == first.size();
+    for (std::size_t i = 0; ok && i < s.size(); ++i) ok = i == d || s[i] == first[i];
+    if (!ok)
+      throw ShapeError("cat: tensor " + std::to_string(k) + " has shape " + shape_str(s) + ", which does not match " +
+                       shape_str(first) + " except in dim " + std::to_string(dim));
+    extents.push_back(s[d]);
+    ys[d] += s[d];
+  }
+  const Blocks b = blocks(ys, d);
+  Tensor<T> y = Tensor<T>::from_shape(ys);
+  std::size_t offset = 0;
+  for (std::size_t k = 0; k < xs.size(); ++k) {
+    const std::size_t run = extents[k] * b.inner;
+    for (std::size_t o = 0; o < b.outer; ++o)
+      if (run) std::memcpy(y.data() + (o * ys[d] + offset) * b.inner, xs[k].value().data() + o * run, run * sizeof(T));
+    offset += extents[k];
+  }
+  return record<CatOp<T>>(std::move(y), xs, d, extents);
+}
+
+template <class T>
+Variable<T> stack(const std::vector<Variable<T>>& xs, std::int64_t dim) {
+  if (xs.empty()) throw ShapeError("stack: expected a non-empty list of tensors");
+  const Shape s = xs[0].shape();
+  const auto r = static_cast<std::int64_t>(s.size());
+  if (dim < -r - 1 || dim > r)
+    throw ShapeError("stack: dim " + std::to_string(dim) + " is out of range for tensors of rank " + std::to_string(r));
+  const std::size_t d = static_cast<std::size_t>(dim < 0 ? dim + r + 1 : dim);
+  std::vector<Variable<T>> parts;
+  Shape with = s;
+  with.insert(with.begin() + static_cast<std::ptrdiff_t>(d), 1);
+  std::vector<std::int64_t> shape(with.begin(), with.end());
+  for (std::size_t k = 0; k < xs.size(); ++k) {
+    if (xs[k].shape() != s)
+      throw ShapeError("stack: tensor " + std::to_string(k) + " has shape " + shape_str(xs[k].shape()) +
+                       ", expected every tensor to have shape " + shape_str(s));
+    parts.push_back(reshape(xs[k], shape));
+  }
+  return cat(parts, static_cast<std::int64_t>(d));
+}
+
+#define XG_INSTANTIATE(T)                                                     \
+  template Variable<T> cat(const std::vector<Variable<T>>&, std::int64_t); \
+  template Variable<T> stack(const std::vector<Variable<T>>&, std::int64_t);
+XG_FOR_EACH_REAL(XG_INSTANTIATE)
+
+}  // namespace xg::ops

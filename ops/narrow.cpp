@@ -1,0 +1,93 @@
+// narrow and index_select.
+//
+// narrow:       y = x[…, start : start + length, …] along dim;   dx = g in that slice, 0 elsewhere.
+// index_select: y[…, j, …] = x[…, index[j], …] along dim;        dx[…, index[j], …] += g[…, j, …] (repeats add up).
+// Shapes:       any rank ≥ 1, dim may be negative; ShapeError for a slice or an index outside the dim.
+#include <cstring>
+
+#include "core/profiler.h"
+#include "ops/detail.h"
+#include "ops/ops.h"
+
+namespace xg::ops {
+namespace {
+
+template <class T>
+class IndexSelectOp final : public Op<T> {
+ public:
+  IndexSelectOp(std::size_t outer, std::size_t n, std::size_t inner, std::vector<std::size_t> index, const char* name)
+      : outer_(outer), n_(n), inner_(inner), index_(std::move(index)), name_(name) {}
+  const char* name() const override { return name_; }
+  GradList<T> backward(const Tensor<T>& g) override {
+    Tensor<T> dx = zeros<T>(this->inputs()[0].shape());
+    const std::size_t m = index_.size();
+    for (std::size_t o = 0; o < outer_; ++o)
+      for (std::size_t j = 0; j < m; ++j) {
+        const T* src = g.data() + (o * m + j) * inner_;
+        T* dst = dx.data() + (o * n_ + index_[j]) * inner_;
+        for (std::size_t i = 0; i < inner_; ++i) dst[i] += src[i];
+      }
+    return {std::move(dx)};
+  }
+
+ private:
+  std::size_t outer_, n_, inner_;
+  std::vector<std::size_t> index_;
+  const char* name_;
+};
+
+/// x along dim at the rows `index` (validated by the callers).
+template <class T>
+Variable<T> gather_rows(const char* op, const Variable<T>& x, std::size_t d, std::vector<std::size_t> index) {
+  const Shape xs = x.shape();
+  std::size_t outer = 1, inner = 1;
+  for (std::size_t i = 0; i < d; ++i) outer *= xs[i];
+  for (std::size_t i = d + 1; i < xs.size(); ++i) inner *= xs[i];
+  Shape ys = xs;
+  ys[d] = index.size();
+  Tensor<T> y = Tensor<T>::from_shape(ys);
+  for (std::size_t o = 0; o < outer; ++o)
+    for (std::size_t j = 0; j < index.size(); ++j)
+      if (inner)
+        std::memcpy(y.data() + (o * index.size() + j) * inner, x.value().data() + (o * xs[d] + index[j]) * inner,
+                    inner * sizeof(T));
+  return record<IndexSelectOp<T>>(std::move(y), {x}, outer, xs[d], inner, std::move(index), op);
+}
+
+}  // namespace
+
+template <class T>
+Variable<T> narrow(const Variable<T>& x, std::int64_t dim, std::size_t start, std::size_t length) {
+  profiler::ScopedForward prof("narrow");
+  const std::size_t d = detail::normalize_dim("narrow", dim, x.dim());
+  const std::size_t n = x.shape()[d];
+  if (start > n || length > n - start)
+    throw ShapeError("narrow: start " + std::to_string(start) + " + length " + std::to_string(length) +
+                     " exceeds the extent " + std::to_string(n) + " of dim " + std::to_string(dim) + " of shape " +
+                     shape_str(x.shape()));
+  std::vector<std::size_t> index(length);
+  for (std::size_t j = 0; j < length; ++j) index[j] = start + j;
+  return gather_rows("narrow", x, d, std::move(index));
+}
+
+template <class T>
+Variable<T> index_select(const Variable<T>& x, std::int64_t dim, const std::vector<std::int64_t>& index) {
+  profiler::ScopedForward prof("index_select");
+  const std::size_t d = detail::normalize_dim("index_select", dim, x.dim());
+  const auto n = static_cast<std::int64_t>(x.shape()[d]);
+  std::vector<std::size_t> rows;
+  for (std::size_t j = 0; j < index.size(); ++j) {
+    if (index[j] < 0 || index[j] >= n)
+      throw ShapeError("index_select: index " + std::to_string(index[j]) + " at position " + std::to_string(j) +
+                       " is out of range for dim " + std::to_string(dim) + " with extent " + std::to_string(n));
+    rows.push_back(static_cast<std::size_t>(index[j]));
+  }
+  return gather_rows("index_select", x, d, std::move(rows));
+}
+
+#define XG_INSTANTIATE(T)                                                                        \
+  template Variable<T> narrow(const Variable<T>&, std::int64_t, std::size_t, std::size_t);        \
+  template Variable<T> index_select(const Variable<T>&, std::int64_t, const std::vector<std::int64_t>&);
+XG_FOR_EACH_REAL(XG_INSTANTIATE)
+
+}  // namespace xg::ops
