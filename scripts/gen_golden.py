@@ -86,6 +86,26 @@ cases += [
     case("rsub 1 - x, rdiv 2 / x", "rsub_rdiv", {}, {"x": t([3, 4]).abs() + 0.5}, lambda x: (1.0 - x) * (2.0 / x)),
 ]
 
+# Activations, tensor ops and normalisation of issue 15 (appended: the cases above keep their draws).
+cases += [
+    case("leaky_relu 0.1", "leaky_relu", {"slope": 0.1}, {"x": t([3, 4])}, lambda x: F.leaky_relu(x, 0.1)),
+    case("elu 1.5", "elu", {"alpha": 1.5}, {"x": t([3, 4])}, lambda x: F.elu(x, 1.5)),
+    case("gelu exact", "gelu", {"approximate": "none"}, {"x": t([3, 4])}, lambda x: F.gelu(x)),
+    case("gelu tanh", "gelu", {"approximate": "tanh"}, {"x": t([3, 4])}, lambda x: F.gelu(x, approximate="tanh")),
+    case("softplus beta 2", "softplus", {"beta": 2.0, "threshold": 20.0}, {"x": t([3, 4]) * 3}, lambda x: F.softplus(x, 2.0, 20.0)),
+    case("silu", "silu", {}, {"x": t([3, 4])}, lambda x: F.silu(x)),
+    case("permute (2,0,1)", "permute", {"dims": [2, 0, 1]}, {"x": t([2, 3, 4])}, lambda x: x.permute(2, 0, 1)),
+    case("cat dim 1", "cat", {"dim": 1}, {"a": t([2, 3]), "b": t([2, 2])}, lambda a, b: torch.cat([a, b], 1)),
+    case("bmm [2,3,4] [2,4,5]", "bmm", {}, {"a": t([2, 3, 4]), "b": t([2, 4, 5])}, lambda a, b: torch.bmm(a, b)),
+    case("batch_norm training [4,3,2,2] affine", "batch_norm", {"training": True},
+         {"x": t([4, 3, 2, 2]), "w": t([3]), "b": t([3])},
+         lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True)),
+    case("layer_norm over [4]", "layer_norm", {"shape": [4]}, {"x": t([2, 3, 4]), "w": t([4]), "b": t([4])},
+         lambda x, w, b: F.layer_norm(x, [4], w, b)),
+    case("adaptive_avg_pool2d 5x7 -> 3x4", "adaptive_avg_pool2d", {"size": [3, 4]}, {"x": t([1, 2, 5, 7])},
+         lambda x: F.adaptive_avg_pool2d(x, (3, 4))),
+]
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "golden.json")
 with open(path, "w") as f:
     json.dump({"generator": "scripts/gen_golden.py", "torch": torch.__version__, "cases": cases}, f)

@@ -58,6 +58,19 @@ TEST_CASE("every op with a PyTorch counterpart matches PyTorch golden values (te
     else if (op == "maximum") y = ops::maximum(v["a"], v["b"]);
     else if (op == "minimum") y = ops::minimum(v["a"], v["b"]);
     else if (op == "rsub_rdiv") y = (1 - v["x"]) * (2 / v["x"]);
+    else if (op == "leaky_relu") y = ops::leaky_relu(v["x"], p.at("slope").get<float>());
+    else if (op == "elu") y = ops::elu(v["x"], p.at("alpha").get<float>());
+    else if (op == "gelu")
+      y = ops::gelu(v["x"], p.at("approximate") == "tanh" ? ops::GeluApproximation::Tanh : ops::GeluApproximation::None);
+    else if (op == "softplus") y = ops::softplus(v["x"], p.at("beta").get<float>(), p.at("threshold").get<float>());
+    else if (op == "silu") y = ops::silu(v["x"]);
+    else if (op == "permute") y = ops::permute(v["x"], p.at("dims").get<std::vector<std::int64_t>>());
+    else if (op == "cat") y = ops::cat(std::vector{v["a"], v["b"]}, p.at("dim").get<std::int64_t>());
+    else if (op == "bmm") y = ops::bmm(v["a"], v["b"]);
+    else if (op == "batch_norm")
+      y = ops::batch_norm(v["x"], static_cast<Tensor<float>*>(nullptr), static_cast<Tensor<float>*>(nullptr), v["w"], v["b"], true);
+    else if (op == "layer_norm") y = ops::layer_norm(v["x"], p.at("shape").get<Shape>(), v["w"], v["b"]);
+    else if (op == "adaptive_avg_pool2d") y = ops::adaptive_avg_pool2d(v["x"], size2(p["size"]));
     else if (op == "avg_pool2d") y = ops::avg_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
     else if (op == "matmul") y = ops::matmul(v["a"], v["b"]);
     else if (op == "cross_entropy") y = ops::cross_entropy(v["x"], c.at("labels").get<ops::Labels>());
@@ -67,5 +80,5 @@ TEST_CASE("every op with a PyTorch counterpart matches PyTorch golden values (te
     for (const auto& [k, g] : c.at("grads").items()) check_close(name + " grad " + k, v[k].grad(), decode(g));
     ++checked;
   }
-  CHECK(checked == 19);
+  CHECK(checked == 31);
 }
