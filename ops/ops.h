@@ -113,6 +113,11 @@ template <class T> Variable<T> flatten(const Variable<T>& x, std::int64_t start_
 template <class T>
 Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b = {}, Size2 stride = 1,
                    Size2 padding = 0, Size2 dilation = 1, Activation fused = Activation::None);
+/// Transposed convolution (the adjoint of conv2d in its input), x [N,C_in,H,W], w [C_in,C_out,KH,KW], b [C_out] →
+/// [N,C_out,OH,OW], OH = (H−1)·sh − 2ph + dh(KH−1) + output_padding + 1; output_padding < stride or < dilation.
+template <class T>
+Variable<T> conv_transpose2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b = {}, Size2 stride = 1,
+                             Size2 padding = 0, Size2 output_padding = 0, Size2 dilation = 1);
 /// Max over each window, x [N,C,H,W] -> [N,C,(H+2ph-kh)/sh+1,(W+2pw-kw)/sw+1]; stride defaults to the kernel.
 /// The gradient of a window goes to its first maximum in row-major order; padded cells never win.
 template <class T>

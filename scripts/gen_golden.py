@@ -106,6 +106,13 @@ cases += [
          lambda x: F.adaptive_avg_pool2d(x, (3, 4))),
 ]
 
+cases += [
+    case("conv_transpose2d stride 2 padding 1 output_padding 1 dilation (1,2) with bias", "conv_transpose2d",
+         {"stride": [2, 2], "padding": [1, 1], "output_padding": [1, 1], "dilation": [1, 2]},
+         {"x": t([2, 3, 4, 3]), "w": t([3, 2, 3, 2]), "b": t([2])},
+         lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, dilation=(1, 2))),
+]
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "golden.json")
 with open(path, "w") as f:
     json.dump({"generator": "scripts/gen_golden.py", "torch": torch.__version__, "cases": cases}, f)

@@ -1,5 +1,6 @@
 #include "nn/layers.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "nn/init.h"
@@ -153,6 +154,41 @@ std::vector<NamedParameter<T>> LayerNorm<T>::own_parameters() const {
   return {{"weight", weight}, {"bias", bias}};
 }
 
+template <class T>
+ConvTranspose2d<T>::ConvTranspose2d(std::size_t in, std::size_t out, Size2 kernel, Size2 stride_, Size2 padding_,
+                                    Size2 output_padding_, Size2 dilation_, bool with_bias, Rng& rng)
+    : stride(stride_), padding(padding_), output_padding(output_padding_), dilation(dilation_) {
+  if (in == 0 || out == 0 || kernel.h <= 0 || kernel.w <= 0)
+    throw ShapeError("ConvTranspose2d: channels and kernel must be positive, got " + std::to_string(in) + " -> " +
+                     std::to_string(out) + " with kernel " + std::to_string(kernel.h) + "x" + std::to_string(kernel.w));
+  const auto kh = static_cast<std::size_t>(kernel.h), kw = static_cast<std::size_t>(kernel.w);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(out * kh * kw));
+  Tensor<T> w = Tensor<T>::from_shape({in, out, kh, kw});
+  for (auto& v : w) v = static_cast<T>(rng.uniform(-bound, bound));
+  weight = Variable<T>(std::move(w), true);
+  if (with_bias) {
+    Tensor<T> b = Tensor<T>::from_shape({out});
+    for (auto& v : b) v = static_cast<T>(rng.uniform(-bound, bound));
+    bias = Variable<T>(std::move(b), true);
+  }
+}
+template <class T>
+std::vector<NamedParameter<T>> ConvTranspose2d<T>::own_parameters() const {
+  std::vector<NamedParameter<T>> p{{"weight", weight}};
+  if (bias.defined()) p.emplace_back("bias", bias);
+  return p;
+}
+template <class T>
+std::string ConvTranspose2d<T>::describe() const {
+  const Shape s = weight.shape();
+  const auto two = [](Size2 v) { return std::to_string(v.h) + "x" + std::to_string(v.w); };
+  return "ConvTranspose2d(" + std::to_string(s[0]) + ", " + std::to_string(s[1]) + ", kernel=" + std::to_string(s[2]) + "x" +
+         std::to_string(s[3]) + ", stride=" + two(stride) + ", padding=" + two(padding) + ", output_padding=" +
+         two(output_padding) + ", dilation=" + two(dilation) + (bias.defined() ? "" : ", bias=false") + ")";
+}
+
+template class ConvTranspose2d<float>;
+template class ConvTranspose2d<double>;
 template class BatchNorm<float>;
 template class BatchNorm<double>;
 template class LayerNorm<float>;

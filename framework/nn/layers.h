@@ -44,6 +44,22 @@ class Conv2d : public Layer<T> {
   ops::Activation activation = ops::Activation::None;
 };
 
+/// Transposed 2-D convolution: x [N,in,H,W] -> [N,out,OH,OW]. weight [in,out,kh,kw], bias [out] (PyTorch's layout and
+/// default initialisation: uniform ±1/√(out·kh·kw)).
+template <class T = float>
+class ConvTranspose2d : public Layer<T> {
+ public:
+  ConvTranspose2d(std::size_t in_channels, std::size_t out_channels, Size2 kernel, Size2 stride = 1, Size2 padding = 0,
+                  Size2 output_padding = 0, Size2 dilation = 1, bool bias = true, Rng& rng = default_rng());
+  Variable<T> forward(const Variable<T>& x) override {
+    return ops::conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation);
+  }
+  std::vector<NamedParameter<T>> own_parameters() const override;
+  std::string describe() const override;
+  Variable<T> weight, bias;
+  Size2 stride, padding, output_padding, dilation;
+};
+
 /// The 2-D pools: x [N,C,H,W] -> [N,C,OH,OW]; stride defaults to the kernel. Lp uses `p`; Stochastic draws from the
 /// module's generator in training (Module::set_generator; default: the default generator) and averages in eval.
 enum class PoolKind { Max, L2, Avg, Lp, Stochastic };

@@ -127,4 +127,14 @@ TEST_CASE("BatchNorm2d keeps its running statistics as buffers: trained, then sa
   CHECK_THROWS_WITH_AS(nn::BatchNorm2d<float>(4)(Variable<float>(zeros<float>({2, 4}))), doctest::Contains("BatchNorm2d: expected input [N,C,H,W]"), ShapeError);
 }
 
+TEST_CASE("ConvTranspose2d upsamples with PyTorch's layout and lists its parameters") {
+  manual_seed(2);
+  nn::ConvTranspose2d<float> up(3, 8, 4, 2, 1);
+  CHECK(up(Variable<float>(zeros<float>({4, 3, 7, 7}))).shape() == Shape{4, 8, 14, 14});
+  CHECK(up.weight.shape() == Shape{3, 8, 4, 4});
+  CHECK(up.named_parameters().size() == 2);
+  CHECK(up.describe().find("output_padding=0x0") != std::string::npos);
+  CHECK_THROWS_AS(nn::ConvTranspose2d<float>(0, 8, 4), ShapeError);
+}
+
 }  // TEST_SUITE

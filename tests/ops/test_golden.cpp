@@ -71,6 +71,9 @@ TEST_CASE("every op with a PyTorch counterpart matches PyTorch golden values (te
       y = ops::batch_norm(v["x"], static_cast<Tensor<float>*>(nullptr), static_cast<Tensor<float>*>(nullptr), v["w"], v["b"], true);
     else if (op == "layer_norm") y = ops::layer_norm(v["x"], p.at("shape").get<Shape>(), v["w"], v["b"]);
     else if (op == "adaptive_avg_pool2d") y = ops::adaptive_avg_pool2d(v["x"], size2(p["size"]));
+    else if (op == "conv_transpose2d")
+      y = ops::conv_transpose2d(v["x"], v["w"], v["b"], size2(p["stride"]), size2(p["padding"]), size2(p["output_padding"]),
+                                size2(p["dilation"]));
     else if (op == "avg_pool2d") y = ops::avg_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
     else if (op == "matmul") y = ops::matmul(v["a"], v["b"]);
     else if (op == "cross_entropy") y = ops::cross_entropy(v["x"], c.at("labels").get<ops::Labels>());
@@ -80,5 +83,5 @@ TEST_CASE("every op with a PyTorch counterpart matches PyTorch golden values (te
     for (const auto& [k, g] : c.at("grads").items()) check_close(name + " grad " + k, v[k].grad(), decode(g));
     ++checked;
   }
-  CHECK(checked == 31);
+  CHECK(checked == 32);
 }
