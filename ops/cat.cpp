@@ -13,15 +13,6 @@
 namespace xg::ops {
 namespace {
 
-struct Blocks {
-  std::size_t outer = 1, inner = 1;
-};
-Blocks blocks(const Shape& s, std::size_t dim) {
-  Blocks b;
-  for (std::size_t i = 0; i < dim; ++i) b.outer *= s[i];
-  for (std::size_t i = dim + 1; i < s.size(); ++i) b.inner *= s[i];
-  return b;
-}
 
 template <class T>
 class CatOp final : public Op<T> {
@@ -30,7 +21,7 @@ class CatOp final : public Op<T> {
   const char* name() const override { return "cat"; }
   GradList<T> backward(const Tensor<T>& g) override {
     const Shape gs = shape_of(g);
-    const Blocks b = blocks(gs, dim_);
+    const detail::DimBlocks b = detail::dim_blocks(gs, dim_);
     const std::size_t total = gs[dim_];
     GradList<T> grads(n_.size());
     std::size_t offset = 0;
@@ -73,7 +64,7 @@ Variable<T> cat(const std::vector<Variable<T>>& xs, std::int64_t dim) {
     extents.push_back(s[d]);
     ys[d] += s[d];
   }
-  const Blocks b = blocks(ys, d);
+  const detail::DimBlocks b = detail::dim_blocks(ys, d);
   Tensor<T> y = Tensor<T>::from_shape(ys);
   std::size_t offset = 0;
   for (std::size_t k = 0; k < xs.size(); ++k) {

@@ -79,6 +79,19 @@ T* scratch(std::size_t slot, std::size_t n) {
   return b.data();
 }
 
+/// A tensor of shape `s` seen along `dim`: `outer` blocks of `s[dim]` rows of `inner` contiguous elements (split, cat,
+/// narrow, max along a dim).
+struct DimBlocks {
+  std::size_t outer = 1, n = 0, inner = 1;
+};
+inline DimBlocks dim_blocks(const Shape& s, std::size_t dim) {
+  DimBlocks b;
+  for (std::size_t i = 0; i < dim; ++i) b.outer *= s[i];
+  b.n = s[dim];
+  for (std::size_t i = dim + 1; i < s.size(); ++i) b.inner *= s[i];
+  return b;
+}
+
 /// Resolves a possibly negative `dim` against `rank`, or throws naming `op`.
 inline std::size_t normalize_dim(const char* op, std::int64_t dim, std::size_t rank) {
   const auto r = static_cast<std::int64_t>(rank);

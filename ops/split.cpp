@@ -16,17 +16,6 @@
 namespace xg::ops {
 namespace {
 
-/// The block structure of `dim`: `outer` blocks of `n · inner` elements.
-struct Blocks {
-  std::size_t outer = 1, n = 0, inner = 1;
-};
-Blocks blocks(const Shape& s, std::size_t dim) {
-  Blocks b;
-  for (std::size_t i = 0; i < dim; ++i) b.outer *= s[i];
-  b.n = s[dim];
-  for (std::size_t i = dim + 1; i < s.size(); ++i) b.inner *= s[i];
-  return b;
-}
 
 template <class T>
 class SplitOp final : public Op<T> {
@@ -35,7 +24,7 @@ class SplitOp final : public Op<T> {
   const char* name() const override { return "split"; }
   GradList<T> backward_outputs(const std::vector<std::optional<Tensor<T>>>& g) override {
     const Shape xs = this->inputs()[0].shape();
-    const Blocks b = blocks(xs, dim_);
+    const detail::DimBlocks b = detail::dim_blocks(xs, dim_);
     Tensor<T> dx = zeros<T>(xs);
     std::size_t offset = 0;
     for (std::size_t k = 0; k < sizes_.size(); ++k) {
@@ -68,7 +57,7 @@ std::vector<Variable<T>> split(const Variable<T>& x, const std::vector<std::size
     throw ShapeError("split: sizes [" + list + "] must sum to the extent " + std::to_string(xs[d]) + " of dim " +
                      std::to_string(dim) + " of a tensor of shape " + shape_str(xs));
   }
-  const Blocks b = blocks(xs, d);
+  const detail::DimBlocks b = detail::dim_blocks(xs, d);
   std::vector<Tensor<T>> outs;
   std::size_t offset = 0;
   for (std::size_t s : sizes) {

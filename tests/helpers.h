@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/gradcheck.h"
+#include "core/parallel.h"
 #include "core/random.h"
 #include "core/variable.h"
 #include "dist/communicator.h"
@@ -128,6 +129,27 @@ bool bit_equal(const Tensor<T>& a, const Tensor<T>& b) {
 }
 
 inline Shape shape(const Tensor<double>& t) { return Shape(t.shape().begin(), t.shape().end()); }
+
+/// Runs y = f(x) in float32 at 1, 2 and 3 threads, backpropagating Σy², and checks that y and x's gradient are
+/// bit-identical at every thread count (fixed chunking, disjoint writes). Returns the 1-thread output.
+template <class F>
+Tensor<float> check_thread_identity(F f, const Tensor<float>& x) {
+  auto run = [&](std::size_t threads) {
+    xg::set_num_threads(threads);
+    Variable<float> v(x, true);
+    Variable<float> y = f(v);
+    xg::ops::sum(xg::ops::mul(y, y)).backward();
+    xg::set_num_threads(0);
+    return std::make_pair(y.value(), v.grad());
+  };
+  const auto one = run(1);
+  for (std::size_t t : {2, 3}) {
+    const auto many = run(t);
+    CHECK_MESSAGE(bit_equal(one.first, many.first), "the output differs at " << t << " threads");
+    CHECK_MESSAGE(bit_equal(one.second, many.second), "the input gradient differs at " << t << " threads");
+  }
+  return one.first;
+}
 
 }  // namespace xgt
 

@@ -387,23 +387,12 @@ TEST_CASE("stochastic_pool2d in eval is the probability-weighted average sum a^2
 
 TEST_CASE("stochastic_pool2d is the same for the same generator state at 1, 2 and 3 threads, and refuses negative input") {
   const auto x = random_tensor<float>({4, 3, 24, 24}, 9, 0.0, 1.0);
-  auto run = [&](std::size_t threads) {
-    set_num_threads(threads);
+  const auto first = xgt::check_thread_identity([](const Variable<float>& v) {
     Rng rng(42);
-    Variable<float> v(x, true);
-    auto y = ops::stochastic_pool2d(v, 2, std::nullopt, 0, true, rng);
-    ops::sum(ops::mul(y, y)).backward();
-    set_num_threads(0);
-    return std::make_pair(y.value(), v.grad());
-  };
-  const auto one = run(1);
-  for (std::size_t t : {2, 3}) {
-    const auto many = run(t);
-    CHECK(xgt::bit_equal(one.first, many.first));
-    CHECK(xgt::bit_equal(one.second, many.second));
-  }
+    return ops::stochastic_pool2d(v, 2, std::nullopt, 0, true, rng);
+  }, x);
   Rng other(43);
-  CHECK_FALSE(xgt::bit_equal(ops::stochastic_pool2d(Variable<float>(x), 2, std::nullopt, 0, true, other).value(), one.first));
+  CHECK_FALSE(xgt::bit_equal(ops::stochastic_pool2d(Variable<float>(x), 2, std::nullopt, 0, true, other).value(), first));
   Tensor<float> neg = x;
   neg.data()[5 * 24 * 24 + 3] = -0.25f;
   Rng r(1);
@@ -415,20 +404,7 @@ TEST_CASE("stochastic_pool2d is the same for the same generator state at 1, 2 an
 
 TEST_CASE("lp_pool2d is bit-identical at 1, 2 and 3 threads") {
   const auto x = random_tensor<float>({4, 3, 24, 24}, 10, -1.0, 1.0);
-  auto run = [&](std::size_t threads) {
-    set_num_threads(threads);
-    Variable<float> v(x, true);
-    auto y = ops::lp_pool2d(v, 3.0, 3, ops::Size2{2, 2}, 1);
-    ops::sum(ops::mul(y, y)).backward();
-    set_num_threads(0);
-    return std::make_pair(y.value(), v.grad());
-  };
-  const auto one = run(1);
-  for (std::size_t t : {2, 3}) {
-    const auto many = run(t);
-    CHECK(xgt::bit_equal(one.first, many.first));
-    CHECK(xgt::bit_equal(one.second, many.second));
-  }
+  xgt::check_thread_identity([](const Variable<float>& v) { return ops::lp_pool2d(v, 3.0, 3, ops::Size2{2, 2}, 1); }, x);
 }
 
 }  // TEST_SUITE
