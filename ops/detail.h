@@ -3,7 +3,9 @@
 /// Helpers shared by op files (not part of the public API, but installed so out-of-tree ops may use them).
 
 #include <cstdint>
+#include <cmath>
 #include <limits>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,6 +92,22 @@ inline DimBlocks dim_blocks(const Shape& s, std::size_t dim) {
   b.n = s[dim];
   for (std::size_t i = dim + 1; i < s.size(); ++i) b.inner *= s[i];
   return b;
+}
+
+/// The numerically stable softmax of one row of n values at stride `st` (the one place softmax, log_softmax and
+/// cross_entropy compute it): returns {m, z} with m = max_k x_k and z = Σ_k e^(x_k − m), summed in k order; when `e` is
+/// given, also writes e[k] = e^(x_k − m) (contiguous).
+template <class T>
+std::pair<T, T> softmax_row(const T* x, std::size_t n, std::size_t st, T* e = nullptr) {
+  T m = -std::numeric_limits<T>::infinity();
+  for (std::size_t k = 0; k < n; ++k) m = std::max(m, x[k * st]);
+  T z = T(0);
+  for (std::size_t k = 0; k < n; ++k) {
+    const T v = std::exp(x[k * st] - m);
+    if (e) e[k] = v;
+    z += v;
+  }
+  return {m, z};
 }
 
 /// Resolves a possibly negative `dim` against `rank`, or throws naming `op`.

@@ -152,13 +152,7 @@ Variable<T> cross_entropy(const Variable<T>& logits, const Labels& labels, Reduc
   std::vector<T> per_row(rows);
   for (std::size_t n = 0; n < rows; ++n) {
     const T* row = px + n * c;
-    T m = -std::numeric_limits<T>::infinity();
-    for (std::size_t k = 0; k < c; ++k) m = std::max(m, row[k]);
-    T z = T(0);
-    for (std::size_t k = 0; k < c; ++k) {
-      pp[n * c + k] = std::exp(row[k] - m);
-      z += pp[n * c + k];
-    }
+    const auto [m, z] = detail::softmax_row(row, c, 1, pp + n * c);
     for (std::size_t k = 0; k < c; ++k) pp[n * c + k] /= z;
     per_row[n] = std::log(z) + m - row[labels[n]];
   }

@@ -64,10 +64,7 @@ Variable<T> softmax_impl(const Variable<T>& x, std::int64_t dim, bool log) {
   T* py = y.data();
   const std::size_t n = r.n;
   for_each_row(r, [&](std::size_t b, std::size_t st) {
-    T m = -std::numeric_limits<T>::infinity();
-    for (std::size_t k = 0; k < n; ++k) m = std::max(m, px[b + k * st]);
-    T z = T(0);
-    for (std::size_t k = 0; k < n; ++k) z += std::exp(px[b + k * st] - m);
+    const auto [m, z] = detail::softmax_row(px + b, n, st);
     if (log) {
       const T lz = m + std::log(z);
       for (std::size_t k = 0; k < n; ++k) py[b + k * st] = px[b + k * st] - lz;
