@@ -41,9 +41,8 @@ DimResult<T> reduce_dim(const char* op, const Variable<T>& x, std::int64_t dim, 
   const Shape xs = x.shape();
   const std::size_t d = detail::normalize_dim(op, dim, xs.size());
   if (xs[d] == 0) throw ShapeError(std::string(op) + ": dim " + std::to_string(dim) + " of shape " + shape_str(xs) + " is empty");
-  std::size_t outer = 1, inner = 1;
-  for (std::size_t i = 0; i < d; ++i) outer *= xs[i];
-  for (std::size_t i = d + 1; i < xs.size(); ++i) inner *= xs[i];
+  const detail::DimBlocks blk = detail::dim_blocks(xs, d);
+  const std::size_t outer = blk.outer, inner = blk.inner;
   const std::size_t n = xs[d];
   Shape ys = xs;
   if (keepdim) ys[d] = 1;

@@ -40,9 +40,8 @@ class IndexSelectOp final : public Op<T> {
 template <class T>
 Variable<T> gather_rows(const char* op, const Variable<T>& x, std::size_t d, std::vector<std::size_t> index) {
   const Shape xs = x.shape();
-  std::size_t outer = 1, inner = 1;
-  for (std::size_t i = 0; i < d; ++i) outer *= xs[i];
-  for (std::size_t i = d + 1; i < xs.size(); ++i) inner *= xs[i];
+  const detail::DimBlocks blk = detail::dim_blocks(xs, d);
+  const std::size_t outer = blk.outer, inner = blk.inner;
   Shape ys = xs;
   ys[d] = index.size();
   Tensor<T> y = Tensor<T>::from_shape(ys);
