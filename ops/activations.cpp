@@ -75,7 +75,6 @@ template <class T>
 class ActivationOp final : public Op<T> {
  public:
   explicit ActivationOp(Activation a) : a_(a) {}
-  const char* name() const override { return to_string(a_); }
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& y = this->output();
     Tensor<T> dx = Tensor<T>::from_shape(g.shape());
@@ -89,28 +88,27 @@ class ActivationOp final : public Op<T> {
   Activation a_;  // backward reads the output y (shared, not copied); relu's y > 0 exactly when x > 0
 };
 
+/// The call named after the activation (to_string(a): "relu", ...), timed and recorded.
 template <class T>
 Variable<T> apply(Activation a, const Variable<T>& x) {
+  OpCall call(to_string(a));
   Tensor<T> y = Tensor<T>::from_shape(x.value().shape());
   const T* px = x.value().data();
   T* py = y.data();
   parallel_for(0, y.size(), detail::kElementwiseGrain,
                [&](std::size_t lo, std::size_t hi) { detail::activation_forward(a, px + lo, py + lo, hi - lo); });
-  return record<ActivationOp<T>>(std::move(y), {x}, a);
+  return call.record<ActivationOp<T>>(std::move(y), {x}, a);
 }
 
 }  // namespace
 
 template <class T> Variable<T> relu(const Variable<T>& x) {
-  profiler::ScopedForward prof("relu");
   return apply(Activation::Relu, x);
 }
 template <class T> Variable<T> sigmoid(const Variable<T>& x) {
-  profiler::ScopedForward prof("sigmoid");
   return apply(Activation::Sigmoid, x);
 }
 template <class T> Variable<T> tanh(const Variable<T>& x) {
-  profiler::ScopedForward prof("tanh");
   return apply(Activation::Tanh, x);
 }
 template <class T> Variable<T> activation(const Variable<T>& x, Activation a) {

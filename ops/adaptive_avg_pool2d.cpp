@@ -21,7 +21,6 @@ template <class T>
 class AdaptiveAvgPool2dOp final : public Op<T> {
  public:
   explicit AdaptiveAvgPool2dOp(Windows g) : g_(g) {}
-  const char* name() const override { return "adaptive_avg_pool2d"; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const Windows& g = g_;
     Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
@@ -46,12 +45,12 @@ class AdaptiveAvgPool2dOp final : public Op<T> {
 
 template <class T>
 Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 output_size) {
-  profiler::ScopedForward prof("adaptive_avg_pool2d");
+  OpCall call("adaptive_avg_pool2d");
   const Shape s = x.shape();
   if (s.size() != 4 || s[2] == 0 || s[3] == 0)
-    throw ShapeError("adaptive_avg_pool2d: expected non-empty input [N,C,H,W], got " + shape_str(s));
+    throw call.error("expected non-empty input [N,C,H,W], got " + shape_str(s));
   if (output_size.h <= 0 || output_size.w <= 0)
-    throw ShapeError("adaptive_avg_pool2d: output size must be positive, got (" + std::to_string(output_size.h) + ", " +
+    throw call.error("output size must be positive, got (" + std::to_string(output_size.h) + ", " +
                      std::to_string(output_size.w) + ")");
   const Windows g{s[0], s[1], s[2], s[3], static_cast<std::size_t>(output_size.h), static_cast<std::size_t>(output_size.w)};
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
@@ -66,7 +65,7 @@ Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 output_size) {
           y.data()[(p * g.oh + i) * g.ow + j] = acc / static_cast<T>((g.r1(i) - g.r0(i)) * (g.c1(j) - g.c0(j)));
         }
   });
-  return record<AdaptiveAvgPool2dOp<T>>(std::move(y), {x}, g);
+  return call.record<AdaptiveAvgPool2dOp<T>>(std::move(y), {x}, g);
 }
 
 #define XG_INSTANTIATE(T) template Variable<T> adaptive_avg_pool2d(const Variable<T>&, Size2);

@@ -20,7 +20,6 @@ template <class T>
 class AvgPool2dOp final : public Op<T> {
  public:
   AvgPool2dOp(detail::PoolGeom g, bool include_pad) : g_(g), include_pad_(include_pad) {}
-  const char* name() const override { return "avg_pool2d"; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
     Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
@@ -47,8 +46,8 @@ class AvgPool2dOp final : public Op<T> {
 template <class T>
 Variable<T> avg_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding,
                        bool count_include_pad) {
-  profiler::ScopedForward prof("avg_pool2d");
-  const detail::PoolGeom g = detail::pool_geometry("avg_pool2d", x, kernel, stride, padding);
+  OpCall call("avg_pool2d");
+  const detail::PoolGeom g = detail::pool_geometry(call.name(), x, kernel, stride, padding);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
   T* py = y.data();
@@ -61,7 +60,7 @@ Variable<T> avg_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> 
       for (std::int64_t c = w.w0; c < w.w1; ++c) acc += xp[r * W + c];
     py[w.out] = acc / divisor<T>(g, count_include_pad, w.h0, w.h1, w.w0, w.w1);
   });
-  return record<AvgPool2dOp<T>>(std::move(y), {x}, g, count_include_pad);
+  return call.record<AvgPool2dOp<T>>(std::move(y), {x}, g, count_include_pad);
 }
 
 #define XG_INSTANTIATE(T) \

@@ -29,7 +29,6 @@ class BatchNormOp final : public Op<T> {
  public:
   BatchNormOp(Layout l, std::vector<T> mean, std::vector<T> invstd, bool training)
       : l_(l), mean_(std::move(mean)), invstd_(std::move(invstd)), training_(training) {}
-  const char* name() const override { return "batch_norm"; }
   GradList<T> backward(const Tensor<T>& g) override {
     const auto& in = this->inputs();
     const T* px = in[0].value().data();
@@ -76,15 +75,15 @@ class BatchNormOp final : public Op<T> {
 template <class T>
 Variable<T> batch_norm(const Variable<T>& x, Tensor<T>* running_mean, Tensor<T>* running_var, const Variable<T>& weight,
                        const Variable<T>& bias, bool training, double momentum, double eps) {
-  profiler::ScopedForward prof("batch_norm");
+  OpCall call("batch_norm");
   const Shape xs = x.shape();
   if (xs.size() < 2 || xs.size() > 4)
-    throw ShapeError("batch_norm: expected input [N,C], [N,C,L] or [N,C,H,W], got " + shape_str(xs));
+    throw call.error("expected input [N,C], [N,C,L] or [N,C,H,W], got " + shape_str(xs));
   Layout l{xs[0], xs[1], 1};
   for (std::size_t i = 2; i < xs.size(); ++i) l.inner *= xs[i];
   const auto check = [&](const char* what, const Shape& s) {
     if (s != Shape{l.c})
-      throw ShapeError(std::string("batch_norm: ") + what + " has shape " + shape_str(s) + ", expected [" + std::to_string(l.c) +
+      throw call.error(std::string(what) + " has shape " + shape_str(s) + ", expected [" + std::to_string(l.c) +
                        "] for input " + shape_str(xs));
   };
   if (weight.defined()) check("weight", weight.shape());
@@ -92,12 +91,12 @@ Variable<T> batch_norm(const Variable<T>& x, Tensor<T>* running_mean, Tensor<T>*
   if (running_mean) check("running_mean", shape_of(*running_mean));
   if (running_var) check("running_var", shape_of(*running_var));
   if (!(eps > 0) || !(momentum >= 0 && momentum <= 1))
-    throw ShapeError("batch_norm: eps must be positive and momentum in [0, 1], got eps " + std::to_string(eps) +
+    throw call.error("eps must be positive and momentum in [0, 1], got eps " + std::to_string(eps) +
                      " and momentum " + std::to_string(momentum));
   if (training && l.m() < 2)
-    throw ShapeError("batch_norm: expected more than 1 value per channel when training, got input " + shape_str(xs));
+    throw call.error("expected more than 1 value per channel when training, got input " + shape_str(xs));
   if (!training && (!running_mean || !running_var))
-    throw ShapeError("batch_norm: evaluation needs the running mean and variance");
+    throw call.error("evaluation needs the running mean and variance");
   const T* px = x.value().data();
   std::vector<T> mean(l.c), invstd(l.c);
   parallel_for(0, l.c, 1, [&](std::size_t lo, std::size_t hi) {
@@ -133,7 +132,7 @@ Variable<T> batch_norm(const Variable<T>& x, Tensor<T>* running_mean, Tensor<T>*
         y.data()[at] = (px[at] - mean[ch]) * invstd[ch] * (pw ? pw[ch] : T(1)) + (pb ? pb[ch] : T(0));
       }
   std::vector<Variable<T>> inputs{x, weight, bias};
-  return record<BatchNormOp<T>>(std::move(y), inputs, l, std::move(mean), std::move(invstd), training);
+  return call.record<BatchNormOp<T>>(std::move(y), inputs, l, std::move(mean), std::move(invstd), training);
 }
 
 #define XG_INSTANTIATE(T)                                                                                        \

@@ -14,7 +14,6 @@ template <class T>
 class BmmOp final : public Op<T> {
  public:
   BmmOp(std::size_t b, std::size_t m, std::size_t k, std::size_t n) : b_(b), m_(m), k_(k), n_(n) {}
-  const char* name() const override { return "bmm"; }
   GradList<T> backward(const Tensor<T>& g) override {
     const T* a = this->inputs()[0].value().data();
     const T* c = this->inputs()[1].value().data();
@@ -46,10 +45,10 @@ class BmmOp final : public Op<T> {
 
 template <class T>
 Variable<T> bmm(const Variable<T>& a, const Variable<T>& c) {
-  profiler::ScopedForward prof("bmm");
+  OpCall call("bmm");
   const Shape sa = a.shape(), sc = c.shape();
   if (sa.size() != 3 || sc.size() != 3 || sa[0] != sc[0] || sa[2] != sc[1])
-    throw ShapeError("bmm: shapes " + shape_str(sa) + " and " + shape_str(sc) + " cannot be multiplied (expected [B,M,K] and [B,K,N])");
+    throw call.error("shapes " + shape_str(sa) + " and " + shape_str(sc) + " cannot be multiplied (expected [B,M,K] and [B,K,N])");
   const std::size_t b = sa[0], m = sa[1], k = sa[2], n = sc[2];
   Tensor<T> y = zeros<T>({b, m, n});
   const T* pa = a.value().data();
@@ -59,7 +58,7 @@ Variable<T> bmm(const Variable<T>& a, const Variable<T>& c) {
       for (std::size_t i = lo; i < hi; ++i)
         gemm<T>(false, false, m, n, k, T(1), pa + i * m * k, k, pc + i * k * n, n, T(0), y.data() + i * m * n, n);
     });
-  return record<BmmOp<T>>(std::move(y), {a, c}, b, m, k, n);
+  return call.record<BmmOp<T>>(std::move(y), {a, c}, b, m, k, n);
 }
 
 #define XG_INSTANTIATE(T) template Variable<T> bmm(const Variable<T>&, const Variable<T>&);

@@ -18,7 +18,6 @@ template <class T>
 class CatOp final : public Op<T> {
  public:
   CatOp(std::size_t dim, std::vector<std::size_t> extents) : dim_(dim), n_(std::move(extents)) {}
-  const char* name() const override { return "cat"; }
   GradList<T> backward(const Tensor<T>& g) override {
     const Shape gs = shape_of(g);
     const detail::DimBlocks b = detail::dim_blocks(gs, dim_);
@@ -47,10 +46,10 @@ class CatOp final : public Op<T> {
 
 template <class T>
 Variable<T> cat(const std::vector<Variable<T>>& xs, std::int64_t dim) {
-  profiler::ScopedForward prof("cat");
-  if (xs.empty()) throw ShapeError("cat: expected a non-empty list of tensors");
+  OpCall call("cat");
+  if (xs.empty()) throw call.error("expected a non-empty list of tensors");
   const Shape first = xs[0].shape();
-  const std::size_t d = detail::normalize_dim("cat", dim, first.size());
+  const std::size_t d = detail::normalize_dim(call.name(), dim, first.size());
   std::vector<std::size_t> extents;
   Shape ys = first;
   ys[d] = 0;
@@ -59,7 +58,7 @@ Variable<T> cat(const std::vector<Variable<T>>& xs, std::int64_t dim) {
     bool ok = s.size() == first.size();
     for (std::size_t i = 0; ok && i < s.size(); ++i) ok = i == d || s[i] == first[i];
     if (!ok)
-      throw ShapeError("cat: tensor " + std::to_string(k) + " has shape " + shape_str(s) + ", which does not match " +
+      throw call.error("tensor " + std::to_string(k) + " has shape " + shape_str(s) + ", which does not match " +
                        shape_str(first) + " except in dim " + std::to_string(dim));
     extents.push_back(s[d]);
     ys[d] += s[d];
@@ -73,16 +72,18 @@ Variable<T> cat(const std::vector<Variable<T>>& xs, std::int64_t dim) {
       if (run) std::memcpy(y.data() + (o * ys[d] + offset) * b.inner, xs[k].value().data() + o * run, run * sizeof(T));
     offset += extents[k];
   }
-  return record<CatOp<T>>(std::move(y), xs, d, extents);
+  return call.record<CatOp<T>>(std::move(y), xs, d, extents);
 }
 
 template <class T>
 Variable<T> stack(const std::vector<Variable<T>>& xs, std::int64_t dim) {
-  if (xs.empty()) throw ShapeError("stack: expected a non-empty list of tensors");
+  // Not a node of its own (a reshape of each tensor, then cat): its errors name it.
+  const auto error = [](const std::string& what) { return ShapeError("stack: " + what); };
+  if (xs.empty()) throw error("expected a non-empty list of tensors");
   const Shape s = xs[0].shape();
   const auto r = static_cast<std::int64_t>(s.size());
   if (dim < -r - 1 || dim > r)
-    throw ShapeError("stack: dim " + std::to_string(dim) + " is out of range for tensors of rank " + std::to_string(r));
+    throw error("dim " + std::to_string(dim) + " is out of range for tensors of rank " + std::to_string(r));
   const std::size_t d = static_cast<std::size_t>(dim < 0 ? dim + r + 1 : dim);
   std::vector<Variable<T>> parts;
   Shape with = s;
@@ -90,7 +91,7 @@ Variable<T> stack(const std::vector<Variable<T>>& xs, std::int64_t dim) {
   std::vector<std::int64_t> shape(with.begin(), with.end());
   for (std::size_t k = 0; k < xs.size(); ++k) {
     if (xs[k].shape() != s)
-      throw ShapeError("stack: tensor " + std::to_string(k) + " has shape " + shape_str(xs[k].shape()) +
+      throw error("tensor " + std::to_string(k) + " has shape " + shape_str(xs[k].shape()) +
                        ", expected every tensor to have shape " + shape_str(s));
     parts.push_back(reshape(xs[k], shape));
   }

@@ -53,7 +53,6 @@ template <class T>
 class Conv2dOp final : public Op<T> {
  public:
   Conv2dOp(ConvGeom g, detail::Buffer<T> cols, Activation fused) : g_(g), cols_(std::move(cols)), fused_(fused) {}
-  const char* name() const override { return op_name(fused_); }
   void release() override { cols_ = {}; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const ConvGeom& g = g_;
@@ -140,39 +139,39 @@ class Conv2dOp final : public Op<T> {
 std::string pair_str(std::int64_t a, std::int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
 
 template <class T>
-ConvGeom conv_geometry(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b, Size2 stride, Size2 padding,
-                       Size2 dilation) {
+ConvGeom conv_geometry(const OpCall& call, const Variable<T>& x, const Variable<T>& w, const Variable<T>& b,
+                       Size2 stride, Size2 padding, Size2 dilation) {
   if (x.dim() != 4)
-    throw ShapeError("conv2d: expected 4-D input [N,C,H,W], but got input of shape " + shape_str(x.shape()));
+    throw call.error("expected 4-D input [N,C,H,W], but got input of shape " + shape_str(x.shape()));
   if (w.dim() != 4)
-    throw ShapeError("conv2d: expected 4-D weight [F,C,KH,KW], but got weight of shape " + shape_str(w.shape()));
+    throw call.error("expected 4-D weight [F,C,KH,KW], but got weight of shape " + shape_str(w.shape()));
   const Shape xs = x.shape(), ws = w.shape();
   if (xs[1] != ws[1])
-    throw ShapeError("conv2d: weight of shape " + shape_str(ws) + " expects input with " + std::to_string(ws[1]) +
+    throw call.error("weight of shape " + shape_str(ws) + " expects input with " + std::to_string(ws[1]) +
                      " channels, but got input of shape " + shape_str(xs) + " with " + std::to_string(xs[1]) +
                      " channels");
   if (b.defined() && (b.dim() != 1 || b.shape()[0] != ws[0]))
-    throw ShapeError("conv2d: bias of shape " + shape_str(b.shape()) + " does not match weight of shape " +
+    throw call.error("bias of shape " + shape_str(b.shape()) + " does not match weight of shape " +
                      shape_str(ws) + " (expected [" + std::to_string(ws[0]) + "])");
   if (stride.h <= 0 || stride.w <= 0)
-    throw ShapeError("conv2d: stride must be positive, got " + pair_str(stride.h, stride.w));
+    throw call.error("stride must be positive, got " + pair_str(stride.h, stride.w));
   if (padding.h < 0 || padding.w < 0)
-    throw ShapeError("conv2d: padding must be non-negative, got " + pair_str(padding.h, padding.w));
+    throw call.error("padding must be non-negative, got " + pair_str(padding.h, padding.w));
   if (dilation.h <= 0 || dilation.w <= 0)
-    throw ShapeError("conv2d: dilation must be positive, got " + pair_str(dilation.h, dilation.w));
-  if (ws[2] == 0 || ws[3] == 0) throw ShapeError("conv2d: kernel of shape " + shape_str(ws) + " is empty");
+    throw call.error("dilation must be positive, got " + pair_str(dilation.h, dilation.w));
+  if (ws[2] == 0 || ws[3] == 0) throw call.error("kernel of shape " + shape_str(ws) + " is empty");
   ConvGeom g{};
   g.n = xs[0]; g.c = xs[1]; g.h = xs[2]; g.w = xs[3]; g.f = ws[0]; g.kh = ws[2]; g.kw = ws[3];
   g.sh = stride.h; g.sw = stride.w; g.ph = padding.h; g.pw = padding.w; g.dh = dilation.h; g.dw = dilation.w;
   // Checked: dilation 2^62 or padding 2^62 must be a ShapeError, never a wrapped (or absurd) output shape.
-  constexpr const char* op = "conv2d";
+  const char* op = call.name();
   const auto i64 = [](std::size_t v) { return static_cast<std::int64_t>(v); };
   const std::int64_t eh = detail::checked_add(op, "dilation × (kernel − 1) + 1", detail::checked_mul(op, "dilation × (kernel − 1)", g.dh, i64(g.kh) - 1), std::int64_t(1));
   const std::int64_t ew = detail::checked_add(op, "dilation × (kernel − 1) + 1", detail::checked_mul(op, "dilation × (kernel − 1)", g.dw, i64(g.kw) - 1), std::int64_t(1));
   const std::int64_t hp = detail::checked_add(op, "height + 2 × padding", i64(g.h), detail::checked_mul(op, "2 × padding", std::int64_t(2), g.ph));
   const std::int64_t wp = detail::checked_add(op, "width + 2 × padding", i64(g.w), detail::checked_mul(op, "2 × padding", std::int64_t(2), g.pw));
   if (eh > hp || ew > wp)
-    throw ShapeError("conv2d: padded input size per channel " + pair_str(hp, wp) + " is smaller than the " +
+    throw call.error("padded input size per channel " + pair_str(hp, wp) + " is smaller than the " +
                      (g.dh > 1 || g.dw > 1 ? "dilated " : "") + "kernel size " + pair_str(eh, ew) +
                      " (input " + shape_str(xs) + ", weight " + shape_str(ws) + ")");
   g.oh = static_cast<std::size_t>((hp - eh) / g.sh + 1);
@@ -189,8 +188,8 @@ ConvGeom conv_geometry(const Variable<T>& x, const Variable<T>& w, const Variabl
 template <class T>
 Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b, Size2 stride, Size2 padding,
                    Size2 dilation, Activation fused) {
-  profiler::ScopedForward prof(op_name(fused));
-  const ConvGeom g = conv_geometry(x, w, b, stride, padding, dilation);
+  OpCall call(op_name(fused));
+  const ConvGeom g = conv_geometry(call, x, w, b, stride, padding, dilation);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.f, g.oh, g.ow});
   const T* px = x.value().data();
   const T* pw = w.value().data();
@@ -226,7 +225,7 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
       detail::activation_forward(fused, py + n0 * out_img, py + n0 * out_img, nb * out_img);
     }
   });
-  return record<Conv2dOp<T>>(std::move(y), {x, w, b}, g, std::move(cols), fused);
+  return call.record<Conv2dOp<T>>(std::move(y), {x, w, b}, g, std::move(cols), fused);
 }
 
 #define XG_INSTANTIATE(T)                                                                                 \

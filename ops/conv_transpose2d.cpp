@@ -23,7 +23,6 @@ template <class T>
 class ConvTranspose2dOp final : public Op<T> {
  public:
   explicit ConvTranspose2dOp(detail::ConvGeom g) : g_(g) {}
-  const char* name() const override { return "conv_transpose2d"; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::ConvGeom& g = g_;  // conv2d view: c = C_out, h×w = OH×OW, f = C_in, oh×ow = H×W
     const auto& in = this->inputs();
@@ -72,21 +71,21 @@ class ConvTranspose2dOp final : public Op<T> {
 template <class T>
 Variable<T> conv_transpose2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b, Size2 stride, Size2 padding,
                              Size2 output_padding, Size2 dilation) {
-  profiler::ScopedForward prof("conv_transpose2d");
+  OpCall call("conv_transpose2d");
   const Shape xs = x.shape(), ws = w.shape();
   if (xs.size() != 4 || ws.size() != 4)
-    throw ShapeError("conv_transpose2d: expected input [N,C_in,H,W] and weight [C_in,C_out,KH,KW], got " + shape_str(xs) +
+    throw call.error("expected input [N,C_in,H,W] and weight [C_in,C_out,KH,KW], got " + shape_str(xs) +
                      " and " + shape_str(ws));
   if (ws[0] != xs[1])
-    throw ShapeError("conv_transpose2d: weight of shape " + shape_str(ws) + " expects input with " + std::to_string(ws[0]) +
+    throw call.error("weight of shape " + shape_str(ws) + " expects input with " + std::to_string(ws[0]) +
                      " channels, got input of shape " + shape_str(xs));
   if (b.defined() && b.shape() != Shape{ws[1]})
-    throw ShapeError("conv_transpose2d: bias of shape " + shape_str(b.shape()) + ", expected [" + std::to_string(ws[1]) + "]");
+    throw call.error("bias of shape " + shape_str(b.shape()) + ", expected [" + std::to_string(ws[1]) + "]");
   const auto bad = [](Size2 v, std::int64_t lo) { return v.h < lo || v.w < lo; };
   if (bad(stride, 1) || bad(dilation, 1) || bad(padding, 0) || bad(output_padding, 0))
-    throw ShapeError("conv_transpose2d: stride and dilation must be positive, padding and output_padding non-negative");
+    throw call.error("stride and dilation must be positive, padding and output_padding non-negative");
   if (!((output_padding.h < stride.h || output_padding.h < dilation.h) && (output_padding.w < stride.w || output_padding.w < dilation.w)))
-    throw ShapeError("conv_transpose2d: output_padding (" + std::to_string(output_padding.h) + ", " + std::to_string(output_padding.w) +
+    throw call.error("output_padding (" + std::to_string(output_padding.h) + ", " + std::to_string(output_padding.w) +
                      ") must be smaller than either stride or dilation");
   const auto extent = [](std::size_t in, std::int64_t s, std::int64_t p, std::int64_t d, std::size_t k, std::int64_t op) {
     return (static_cast<std::int64_t>(in) - 1) * s - 2 * p + d * (static_cast<std::int64_t>(k) - 1) + op + 1;
@@ -94,7 +93,7 @@ Variable<T> conv_transpose2d(const Variable<T>& x, const Variable<T>& w, const V
   const std::int64_t oh = extent(xs[2], stride.h, padding.h, dilation.h, ws[2], output_padding.h);
   const std::int64_t ow = extent(xs[3], stride.w, padding.w, dilation.w, ws[3], output_padding.w);
   if (oh <= 0 || ow <= 0)
-    throw ShapeError("conv_transpose2d: the output of input " + shape_str(xs) + " and weight " + shape_str(ws) + " would be empty");
+    throw call.error("the output of input " + shape_str(xs) + " and weight " + shape_str(ws) + " would be empty");
   detail::ConvGeom g{};
   g.n = xs[0];
   g.c = ws[1];
@@ -126,7 +125,7 @@ Variable<T> conv_transpose2d(const Variable<T>& x, const Variable<T>& w, const V
           for (std::size_t k = 0; k < g.h * g.w; ++k) y.data()[n * out_img + o * g.h * g.w + k] += b.value().data()[o];
     }
   });
-  return record<ConvTranspose2dOp<T>>(std::move(y), {x, w, b}, g);
+  return call.record<ConvTranspose2dOp<T>>(std::move(y), {x, w, b}, g);
 }
 
 #define XG_INSTANTIATE(T)                                                                                         \

@@ -14,7 +14,6 @@ template <class T>
 class DropoutOp final : public Op<T> {
  public:
   explicit DropoutOp(Tensor<T> mask) : mask_(std::move(mask)) {}
-  const char* name() const override { return "dropout"; }
   GradList<T> backward(const Tensor<T>& g) override {
     return {detail::zip(g, mask_, [](T gv, T m) { return gv * m; })};
   }
@@ -28,14 +27,14 @@ class DropoutOp final : public Op<T> {
 
 template <class T>
 Variable<T> dropout(const Variable<T>& x, double p, bool training, Rng& rng) {
-  profiler::ScopedForward prof("dropout");
-  if (!(p >= 0.0 && p <= 1.0)) throw ShapeError("dropout: probability has to be between 0 and 1, but got " + std::to_string(p));
+  OpCall call("dropout");
+  if (!(p >= 0.0 && p <= 1.0)) throw call.error("probability has to be between 0 and 1, but got " + std::to_string(p));
   if (!training || p == 0.0) return x;
   Tensor<T> mask = Tensor<T>::from_shape(x.value().shape());
   const T keep = p == 1.0 ? T(0) : static_cast<T>(1.0 / (1.0 - p));
   for (auto& m : mask) m = rng.uniform() >= p ? keep : T(0);
   Tensor<T> y = detail::zip(x.value(), mask, [](T v, T m) { return v * m; });
-  return record<DropoutOp<T>>(std::move(y), {x}, std::move(mask));
+  return call.record<DropoutOp<T>>(std::move(y), {x}, std::move(mask));
 }
 
 #define XG_INSTANTIATE(T) template Variable<T> dropout(const Variable<T>&, double, bool, Rng&);

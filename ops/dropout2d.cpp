@@ -12,7 +12,6 @@ template <class T>
 class Dropout2dOp final : public Op<T> {
  public:
   Dropout2dOp(std::vector<T> keep, std::size_t inner) : keep_(std::move(keep)), inner_(inner) {}
-  const char* name() const override { return "dropout2d"; }
   GradList<T> backward(const Tensor<T>& g) override {
     Tensor<T> dx = Tensor<T>::from_shape(g.shape());
     for (std::size_t i = 0; i < dx.size(); ++i) dx.data()[i] = g.data()[i] * keep_[i / inner_];
@@ -29,9 +28,9 @@ class Dropout2dOp final : public Op<T> {
 
 template <class T>
 Variable<T> dropout2d(const Variable<T>& x, double p, bool training, Rng& rng) {
-  profiler::ScopedForward prof("dropout2d");
-  if (!(p >= 0.0 && p <= 1.0)) throw ShapeError("dropout2d: probability has to be between 0 and 1, but got " + std::to_string(p));
-  if (x.dim() < 3) throw ShapeError("dropout2d: expected input [N,C,H,W] or [N,C,L], got " + shape_str(x.shape()));
+  OpCall call("dropout2d");
+  if (!(p >= 0.0 && p <= 1.0)) throw call.error("probability has to be between 0 and 1, but got " + std::to_string(p));
+  if (x.dim() < 3) throw call.error("expected input [N,C,H,W] or [N,C,L], got " + shape_str(x.shape()));
   if (!training || p == 0.0) return x;
   const Shape s = x.shape();
   const std::size_t channels = s[0] * s[1], inner = channels ? x.numel() / channels : 0;
@@ -40,7 +39,7 @@ Variable<T> dropout2d(const Variable<T>& x, double p, bool training, Rng& rng) {
   for (auto& k : keep) k = rng.uniform() >= p ? scale : T(0);
   Tensor<T> y = Tensor<T>::from_shape(s);
   for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = x.value().data()[i] * keep[i / inner];
-  return record<Dropout2dOp<T>>(std::move(y), {x}, std::move(keep), inner);
+  return call.record<Dropout2dOp<T>>(std::move(y), {x}, std::move(keep), inner);
 }
 
 #define XG_INSTANTIATE(T) template Variable<T> dropout2d(const Variable<T>&, double, bool, Rng&);

@@ -64,7 +64,6 @@ template <class T>
 class BinaryOp final : public Op<T> {
  public:
   explicit BinaryOp(Binary k) : k_(k) {}
-  const char* name() const override { return binary_name(k_); }
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& a = this->inputs()[0].value();
     const Tensor<T>& b = this->inputs()[1].value();
@@ -118,10 +117,10 @@ class BinaryOp final : public Op<T> {
 
 template <class T>
 Variable<T> binary(Binary k, const Variable<T>& a, const Variable<T>& b) {
-  profiler::ScopedForward prof(binary_name(k));
-  const Shape s = detail::broadcast_shape(binary_name(k), a.shape(), b.shape());
+  OpCall call(binary_name(k));
+  const Shape s = detail::broadcast_shape(call.name(), a.shape(), b.shape());
   Tensor<T> out = broadcast_apply(a.value(), b.value(), s, [k](T x, T y) { return apply(k, x, y); });
-  return record<BinaryOp<T>>(std::move(out), {a, b}, k);
+  return call.record<BinaryOp<T>>(std::move(out), {a, b}, k);
 }
 
 enum class Unary { Scale, AddScalar, Neg, Exp, Log, Square, Sqrt, Pow, Abs, Clamp, RSub, RDiv };
@@ -148,7 +147,6 @@ template <class T>
 class UnaryOp final : public Op<T> {
  public:
   UnaryOp(Unary k, T s, T s2 = T(0)) : k_(k), s_(s), s2_(s2) {}
-  const char* name() const override { return unary_name(k_); }
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& x = this->inputs()[0].value();
     switch (k_) {
@@ -182,9 +180,11 @@ class UnaryOp final : public Op<T> {
   T s_, s2_;
 };
 
-template <class T>
-Variable<T> unary(Unary k, const Variable<T>& x, T s, Tensor<T> y, T s2 = T(0)) {
-  return record<UnaryOp<T>>(std::move(y), {x}, k, s, s2);
+/// y = f(x) recorded as unary op `k` (constants s, s2) through `call`, which the public function opened with
+/// unary_name(k) before its argument checks.
+template <class T, class F>
+Variable<T> unary(OpCall& call, Unary k, const Variable<T>& x, T s, F f, T s2 = T(0)) {
+  return call.record<UnaryOp<T>>(detail::map(x.value(), f), {x}, k, s, s2);
 }
 
 }  // namespace
@@ -195,57 +195,57 @@ template <class T> Variable<T> mul(const Variable<T>& a, const Variable<T>& b) {
 template <class T> Variable<T> div(const Variable<T>& a, const Variable<T>& b) { return binary(Binary::Div, a, b); }
 
 template <class T> Variable<T> scale(const Variable<T>& x, T s) {
-  profiler::ScopedForward prof("scale");
-  return unary(Unary::Scale, x, s, detail::map(x.value(), [s](T v) { return s * v; }));
+  OpCall call(unary_name(Unary::Scale));
+  return unary(call, Unary::Scale, x, s, [s](T v) { return s * v; });
 }
 template <class T> Variable<T> add_scalar(const Variable<T>& x, T s) {
-  profiler::ScopedForward prof("add_scalar");
-  return unary(Unary::AddScalar, x, s, detail::map(x.value(), [s](T v) { return v + s; }));
+  OpCall call(unary_name(Unary::AddScalar));
+  return unary(call, Unary::AddScalar, x, s, [s](T v) { return v + s; });
 }
 template <class T> Variable<T> neg(const Variable<T>& x) {
-  profiler::ScopedForward prof("neg");
-  return unary(Unary::Neg, x, T(0), detail::map(x.value(), [](T v) { return -v; }));
+  OpCall call(unary_name(Unary::Neg));
+  return unary(call, Unary::Neg, x, T(0), [](T v) { return -v; });
 }
 template <class T> Variable<T> exp(const Variable<T>& x) {
-  profiler::ScopedForward prof("exp");
-  return unary(Unary::Exp, x, T(0), detail::map(x.value(), [](T v) { return std::exp(v); }));
+  OpCall call(unary_name(Unary::Exp));
+  return unary(call, Unary::Exp, x, T(0), [](T v) { return std::exp(v); });
 }
 template <class T> Variable<T> log(const Variable<T>& x) {
-  profiler::ScopedForward prof("log");
-  return unary(Unary::Log, x, T(0), detail::map(x.value(), [](T v) { return std::log(v); }));
+  OpCall call(unary_name(Unary::Log));
+  return unary(call, Unary::Log, x, T(0), [](T v) { return std::log(v); });
 }
 template <class T> Variable<T> square(const Variable<T>& x) {
-  profiler::ScopedForward prof("square");
-  return unary(Unary::Square, x, T(0), detail::map(x.value(), [](T v) { return v * v; }));
+  OpCall call(unary_name(Unary::Square));
+  return unary(call, Unary::Square, x, T(0), [](T v) { return v * v; });
 }
 
 template <class T> Variable<T> minimum(const Variable<T>& a, const Variable<T>& b) { return binary(Binary::Minimum, a, b); }
 template <class T> Variable<T> maximum(const Variable<T>& a, const Variable<T>& b) { return binary(Binary::Maximum, a, b); }
 template <class T> Variable<T> sqrt(const Variable<T>& x) {
-  profiler::ScopedForward prof("sqrt");
-  return unary(Unary::Sqrt, x, T(0), detail::map(x.value(), [](T v) { return std::sqrt(v); }));
+  OpCall call(unary_name(Unary::Sqrt));
+  return unary(call, Unary::Sqrt, x, T(0), [](T v) { return std::sqrt(v); });
 }
 template <class T> Variable<T> pow(const Variable<T>& x, T p) {
-  profiler::ScopedForward prof("pow");
-  if (!std::isfinite(p)) throw ShapeError("pow: the exponent must be finite, got " + std::to_string(p));
-  return unary(Unary::Pow, x, p, detail::map(x.value(), [p](T v) { return std::pow(v, p); }));
+  OpCall call(unary_name(Unary::Pow));
+  if (!std::isfinite(p)) throw call.error("the exponent must be finite, got " + std::to_string(p));
+  return unary(call, Unary::Pow, x, p, [p](T v) { return std::pow(v, p); });
 }
 template <class T> Variable<T> abs(const Variable<T>& x) {
-  profiler::ScopedForward prof("abs");
-  return unary(Unary::Abs, x, T(0), detail::map(x.value(), [](T v) { return std::abs(v); }));
+  OpCall call(unary_name(Unary::Abs));
+  return unary(call, Unary::Abs, x, T(0), [](T v) { return std::abs(v); });
 }
 template <class T> Variable<T> clamp(const Variable<T>& x, T lo, T hi) {
-  profiler::ScopedForward prof("clamp");
-  if (!(lo <= hi)) throw ShapeError("clamp: min " + std::to_string(lo) + " is greater than max " + std::to_string(hi));
-  return unary(Unary::Clamp, x, lo, detail::map(x.value(), [lo, hi](T v) { return v != v ? v : std::min(std::max(v, lo), hi); }), hi);
+  OpCall call(unary_name(Unary::Clamp));
+  if (!(lo <= hi)) throw call.error("min " + std::to_string(lo) + " is greater than max " + std::to_string(hi));
+  return unary(call, Unary::Clamp, x, lo, [lo, hi](T v) { return v != v ? v : std::min(std::max(v, lo), hi); }, hi);
 }
 template <class T> Variable<T> rsub(T s, const Variable<T>& x) {
-  profiler::ScopedForward prof("rsub");
-  return unary(Unary::RSub, x, s, detail::map(x.value(), [s](T v) { return s - v; }));
+  OpCall call(unary_name(Unary::RSub));
+  return unary(call, Unary::RSub, x, s, [s](T v) { return s - v; });
 }
 template <class T> Variable<T> rdiv(T s, const Variable<T>& x) {
-  profiler::ScopedForward prof("rdiv");
-  return unary(Unary::RDiv, x, s, detail::map(x.value(), [s](T v) { return s / v; }));
+  OpCall call(unary_name(Unary::RDiv));
+  return unary(call, Unary::RDiv, x, s, [s](T v) { return s / v; });
 }
 
 #define XG_INSTANTIATE(T)                                                   \

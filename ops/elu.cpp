@@ -7,8 +7,9 @@ namespace xg::ops {
 
 template <class T>
 Variable<T> elu(const Variable<T>& x, T alpha) {
-  if (!(alpha > T(0) && std::isfinite(alpha))) throw ShapeError("elu: alpha must be positive and finite, got " + std::to_string(alpha));
-  return detail::pointwise("elu", x, [alpha](T v) { return v > T(0) ? v : alpha * std::expm1(v); },
+  OpCall call("elu");
+  if (!(alpha > T(0) && std::isfinite(alpha))) throw call.error("alpha must be positive and finite, got " + std::to_string(alpha));
+  return detail::pointwise(call, x, [alpha](T v) { return v > T(0) ? v : alpha * std::expm1(v); },
                            [alpha](T v, T y) { return v > T(0) ? T(1) : y + alpha; });
 }
 

@@ -9,16 +9,17 @@ namespace xg::ops {
 
 template <class T>
 Variable<T> gelu(const Variable<T>& x, GeluApproximation approximate) {
+  OpCall call("gelu");
   constexpr double kSqrt2OverPi = 0.79788456080286535588, kInvSqrt2 = 0.70710678118654752440;
   constexpr double kInvSqrt2Pi = 0.39894228040143267794, kC = 0.044715;
   if (approximate == GeluApproximation::Tanh)
-    return detail::pointwise("gelu", x,
+    return detail::pointwise(call, x,
                              [](T v) { return T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kC) * v * v * v))); },
                              [](T v, T) {
                                const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kC) * v * v * v));
                                return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kC) * v * v);
                              });
-  return detail::pointwise("gelu", x, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2))); },
+  return detail::pointwise(call, x, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2))); },
                            [](T v, T) {
                              return T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2))) + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
                            });

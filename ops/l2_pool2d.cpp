@@ -25,7 +25,6 @@ template <class T>
 class L2Pool2dOp final : public Op<T> {
  public:
   explicit L2Pool2dOp(detail::PoolGeom g) : g_(g) {}
-  const char* name() const override { return "l2_pool2d"; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
     Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
@@ -64,8 +63,8 @@ class L2Pool2dOp final : public Op<T> {
 
 template <class T>
 Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
-  profiler::ScopedForward prof("l2_pool2d");
-  const detail::PoolGeom g = detail::pool_geometry("l2_pool2d", x, kernel, stride, padding);
+  OpCall call("l2_pool2d");
+  const detail::PoolGeom g = detail::pool_geometry(call.name(), x, kernel, stride, padding);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
   T* py = y.data();
@@ -76,7 +75,7 @@ Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> s
       parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
         for (std::size_t p = lo; p < hi; ++p) simd::l2_pool_2x2(px + p * plane_in, g.h, g.w, py + p * g.oh * g.ow);
       });
-      return record<L2Pool2dOp<T>>(std::move(y), {x}, g);
+      return call.record<L2Pool2dOp<T>>(std::move(y), {x}, g);
     }
   }
   detail::for_each_window(g, [&](const detail::Window& w) {
@@ -86,7 +85,7 @@ Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> s
       for (std::int64_t c = w.w0; c < w.w1; ++c) acc += xp[r * W + c] * xp[r * W + c];
     py[w.out] = std::sqrt(acc);
   });
-  return record<L2Pool2dOp<T>>(std::move(y), {x}, g);
+  return call.record<L2Pool2dOp<T>>(std::move(y), {x}, g);
 }
 
 #define XG_INSTANTIATE(T) \

@@ -18,7 +18,6 @@ class LayerNormOp final : public Op<T> {
  public:
   LayerNormOp(std::size_t rows, std::size_t d, std::vector<T> mean, std::vector<T> invstd)
       : rows_(rows), d_(d), mean_(std::move(mean)), invstd_(std::move(invstd)) {}
-  const char* name() const override { return "layer_norm"; }
   GradList<T> backward(const Tensor<T>& g) override {
     const auto& in = this->inputs();
     const T* px = in[0].value().data();
@@ -69,16 +68,16 @@ class LayerNormOp final : public Op<T> {
 template <class T>
 Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, const Variable<T>& weight,
                        const Variable<T>& bias, double eps) {
-  profiler::ScopedForward prof("layer_norm");
+  OpCall call("layer_norm");
   const Shape xs = x.shape();
   const std::size_t k = normalized_shape.size();
   if (k == 0 || k > xs.size() || !std::equal(normalized_shape.begin(), normalized_shape.end(), xs.end() - static_cast<std::ptrdiff_t>(k)))
-    throw ShapeError("layer_norm: normalized shape " + shape_str(normalized_shape) + " is not the trailing shape of input " + shape_str(xs));
+    throw call.error("normalized shape " + shape_str(normalized_shape) + " is not the trailing shape of input " + shape_str(xs));
   for (const auto* p : {&weight, &bias})
     if (p->defined() && p->shape() != normalized_shape)
-      throw ShapeError("layer_norm: weight and bias must have the normalized shape " + shape_str(normalized_shape) + ", got " +
+      throw call.error("weight and bias must have the normalized shape " + shape_str(normalized_shape) + ", got " +
                        shape_str(p->shape()));
-  if (!(eps > 0)) throw ShapeError("layer_norm: eps must be positive, got " + std::to_string(eps));
+  if (!(eps > 0)) throw call.error("eps must be positive, got " + std::to_string(eps));
   std::size_t d = 1;
   for (auto e : normalized_shape) d *= e;
   const std::size_t rows = d ? x.numel() / d : 0;
@@ -101,7 +100,7 @@ Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, cons
         y.data()[r * d + j] = (px[r * d + j] - mu) * is * (pw ? pw[j] : T(1)) + (pb ? pb[j] : T(0));
     }
   });
-  return record<LayerNormOp<T>>(std::move(y), {x, weight, bias}, rows, d, std::move(mean), std::move(invstd));
+  return call.record<LayerNormOp<T>>(std::move(y), {x, weight, bias}, rows, d, std::move(mean), std::move(invstd));
 }
 
 #define XG_INSTANTIATE(T) \

@@ -6,8 +6,9 @@ namespace xg::ops {
 
 template <class T>
 Variable<T> leaky_relu(const Variable<T>& x, T slope) {
-  if (!std::isfinite(slope)) throw ShapeError("leaky_relu: negative_slope must be finite, got " + std::to_string(slope));
-  return detail::pointwise("leaky_relu", x, [slope](T v) { return v > T(0) ? v : slope * v; },
+  OpCall call("leaky_relu");
+  if (!std::isfinite(slope)) throw call.error("negative_slope must be finite, got " + std::to_string(slope));
+  return detail::pointwise(call, x, [slope](T v) { return v > T(0) ? v : slope * v; },
                            [slope](T v, T) { return v > T(0) ? T(1) : slope; });
 }
 

@@ -59,7 +59,6 @@ template <class T>
 class NllLossOp final : public Op<T> {
  public:
   NllLossOp(Labels labels, Reduction r) : labels_(std::move(labels)), r_(r) {}
-  const char* name() const override { return "nll_loss"; }
   GradList<T> backward(const Tensor<T>& g) override {
     const Shape s = this->inputs()[0].shape();
     Tensor<T> dx = zeros<T>(s);
@@ -77,7 +76,6 @@ template <class T>
 class CrossEntropyOp final : public Op<T> {
  public:
   CrossEntropyOp(Labels labels, Reduction r, Tensor<T> probs) : labels_(std::move(labels)), r_(r), p_(std::move(probs)) {}
-  const char* name() const override { return "cross_entropy"; }
   GradList<T> backward(const Tensor<T>& g) override {
     const std::size_t rows = p_.shape()[0], c = p_.shape()[1];
     Tensor<T> dx = Tensor<T>::from_shape(p_.shape());
@@ -102,7 +100,6 @@ template <class T>
 class MseLossOp final : public Op<T> {
  public:
   explicit MseLossOp(Reduction r) : r_(r) {}
-  const char* name() const override { return "mse_loss"; }
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& a = this->inputs()[0].value();
     const Tensor<T>& b = this->inputs()[1].value();
@@ -130,21 +127,21 @@ class MseLossOp final : public Op<T> {
 
 template <class T>
 Variable<T> nll_loss(const Variable<T>& log_probs, const Labels& labels, Reduction r) {
-  profiler::ScopedForward prof("nll_loss");
-  check_labels("nll_loss", log_probs, labels);
-  check_not_empty_mean("nll_loss", labels.size(), r, "the batch " + shape_str(log_probs.shape()));
+  OpCall call("nll_loss");
+  check_labels(call.name(), log_probs, labels);
+  check_not_empty_mean(call.name(), labels.size(), r, "the batch " + shape_str(log_probs.shape()));
   const std::size_t c = log_probs.shape()[1];
   std::vector<T> per_row(labels.size());
   for (std::size_t n = 0; n < labels.size(); ++n)
     per_row[n] = -log_probs.value().data()[n * c + static_cast<std::size_t>(labels[n])];
-  return record<NllLossOp<T>>(reduce_rows(per_row, r), {log_probs}, labels, r);
+  return call.record<NllLossOp<T>>(reduce_rows(per_row, r), {log_probs}, labels, r);
 }
 
 template <class T>
 Variable<T> cross_entropy(const Variable<T>& logits, const Labels& labels, Reduction r) {
-  profiler::ScopedForward prof("cross_entropy");
-  check_labels("cross_entropy", logits, labels);
-  check_not_empty_mean("cross_entropy", labels.size(), r, "the batch " + shape_str(logits.shape()));
+  OpCall call("cross_entropy");
+  check_labels(call.name(), logits, labels);
+  check_not_empty_mean(call.name(), labels.size(), r, "the batch " + shape_str(logits.shape()));
   const std::size_t rows = logits.shape()[0], c = logits.shape()[1];
   const T* px = logits.value().data();
   Tensor<T> p = Tensor<T>::from_shape({rows, c});
@@ -157,17 +154,17 @@ Variable<T> cross_entropy(const Variable<T>& logits, const Labels& labels, Reduc
     per_row[n] = std::log(z) + m - row[labels[n]];
   }
   if (!should_record<T>({&logits})) return Variable<T>(reduce_rows(per_row, r));
-  return record<CrossEntropyOp<T>>(reduce_rows(per_row, r), {logits}, labels, r, std::move(p));
+  return call.record<CrossEntropyOp<T>>(reduce_rows(per_row, r), {logits}, labels, r, std::move(p));
 }
 
 template <class T>
 Variable<T> mse_loss(const Variable<T>& input, const Variable<T>& target, Reduction r) {
-  profiler::ScopedForward prof("mse_loss");
+  OpCall call("mse_loss");
   if (input.shape() != target.shape())
-    throw ShapeError("mse_loss: input shape " + shape_str(input.shape()) + " and target shape " +
+    throw call.error("input shape " + shape_str(input.shape()) + " and target shape " +
                      shape_str(target.shape()) + " differ");
   const std::size_t n = input.numel();
-  check_not_empty_mean("mse_loss", n, r, "the input " + shape_str(input.shape()));
+  check_not_empty_mean(call.name(), n, r, "the input " + shape_str(input.shape()));
   Tensor<T> out;
   if (r == Reduction::None) {
     out = detail::zip(input.value(), target.value(), [](T a, T b) { return (a - b) * (a - b); });
@@ -180,7 +177,7 @@ Variable<T> mse_loss(const Variable<T>& input, const Variable<T>& target, Reduct
     if (r == Reduction::Mean) acc /= static_cast<T>(n);
     out = full<T>({}, acc);
   }
-  return record<MseLossOp<T>>(std::move(out), {input, target}, r);
+  return call.record<MseLossOp<T>>(std::move(out), {input, target}, r);
 }
 
 #define XG_INSTANTIATE(T)                                                                \

@@ -38,7 +38,6 @@ template <class T>
 class LpPool2dOp final : public Op<T> {
  public:
   LpPool2dOp(detail::PoolGeom g, double p) : g_(g), p_(p) {}
-  const char* name() const override { return "lp_pool2d"; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
     Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
@@ -73,11 +72,12 @@ class LpPool2dOp final : public Op<T> {
 
 template <class T>
 Variable<T> lp_pool2d(const Variable<T>& x, double p, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
+  constexpr const char* kName = "lp_pool2d";  // checked before the call: p = 2 is l2_pool2d's node, not this one's
   if (!(std::isfinite(p) && p >= 1.0))
-    throw ShapeError("lp_pool2d: p must be a finite number >= 1, got " + std::to_string(p));
+    throw ShapeError(std::string(kName) + ": p must be a finite number >= 1, got " + std::to_string(p));
   if (p == 2.0) return l2_pool2d(x, kernel, stride, padding);
-  profiler::ScopedForward prof("lp_pool2d");
-  const detail::PoolGeom g = detail::pool_geometry("lp_pool2d", x, kernel, stride, padding);
+  OpCall call(kName);
+  const detail::PoolGeom g = detail::pool_geometry(call.name(), x, kernel, stride, padding);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
   T* py = y.data();
@@ -104,7 +104,7 @@ Variable<T> lp_pool2d(const Variable<T>& x, double p, Size2 kernel, std::optiona
       for (std::int64_t c = w.w0; c < w.w1; ++c) acc += power(std::abs(xp[r * W + c]) / m, p);
     py[w.out] = m * (p == 1.0 ? acc : p == 3.0 ? std::cbrt(acc) : std::pow(acc, inv));
   });
-  return record<LpPool2dOp<T>>(std::move(y), {x}, g, p);
+  return call.record<LpPool2dOp<T>>(std::move(y), {x}, g, p);
 }
 
 #define XG_INSTANTIATE(T) \

@@ -15,7 +15,6 @@ namespace {
 template <class T>
 class MatmulOp final : public Op<T> {
  public:
-  const char* name() const override { return "matmul"; }
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& a = this->inputs()[0].value();
     const Tensor<T>& b = this->inputs()[1].value();
@@ -38,7 +37,6 @@ class MatmulOp final : public Op<T> {
 template <class T>
 class LinearOp final : public Op<T> {
  public:
-  const char* name() const override { return "linear"; }
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& x = this->inputs()[0].value();
     const Tensor<T>& w = this->inputs()[1].value();
@@ -69,9 +67,9 @@ class LinearOp final : public Op<T> {
 
 template <class T>
 Variable<T> matmul(const Variable<T>& a, const Variable<T>& b) {
-  profiler::ScopedForward prof("matmul");
+  OpCall call("matmul");
   if (a.dim() != 2 || b.dim() != 2 || a.shape()[1] != b.shape()[0])
-    throw ShapeError("matmul: shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) +
+    throw call.error("shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) +
                      " cannot be multiplied (expected [M,K] and [K,N])");
   const std::size_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
   Tensor<T> c = Tensor<T>::from_shape({m, n});
@@ -79,18 +77,18 @@ Variable<T> matmul(const Variable<T>& a, const Variable<T>& b) {
     std::fill(c.begin(), c.end(), T(0));
   else
     parallel_gemm<T>(false, false, m, n, k, T(1), a.value().data(), k, b.value().data(), n, T(0), c.data(), n);
-  return record<MatmulOp<T>>(std::move(c), {a, b});
+  return call.record<MatmulOp<T>>(std::move(c), {a, b});
 }
 
 template <class T>
 Variable<T> linear(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b) {
-  profiler::ScopedForward prof("linear");
+  OpCall call("linear");
   if (x.dim() != 2 || w.dim() != 2 || x.shape()[1] != w.shape()[1])
-    throw ShapeError("linear: input " + shape_str(x.shape()) + " and weight " + shape_str(w.shape()) +
+    throw call.error("input " + shape_str(x.shape()) + " and weight " + shape_str(w.shape()) +
                      " do not match (expected input [N,in] and weight [out,in])");
   const std::size_t n = x.shape()[0], in = x.shape()[1], out = w.shape()[0];
   if (b.defined() && (b.dim() != 1 || b.shape()[0] != out))
-    throw ShapeError("linear: bias " + shape_str(b.shape()) + " does not match weight " + shape_str(w.shape()) +
+    throw call.error("bias " + shape_str(b.shape()) + " does not match weight " + shape_str(w.shape()) +
                      " (expected [" + std::to_string(out) + "])");
   Tensor<T> y = Tensor<T>::from_shape({n, out});
   T* py = y.data();
@@ -101,7 +99,7 @@ Variable<T> linear(const Variable<T>& x, const Variable<T>& w, const Variable<T>
     std::fill(py, py + n * out, T(0));
   }
   if (in > 0) parallel_gemm<T>(false, true, n, out, in, T(1), x.value().data(), in, w.value().data(), in, T(1), py, out);
-  return record<LinearOp<T>>(std::move(y), {x, w, b});
+  return call.record<LinearOp<T>>(std::move(y), {x, w, b});
 }
 
 #define XG_INSTANTIATE(T)                                                     \

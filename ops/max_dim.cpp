@@ -14,9 +14,8 @@ namespace {
 template <class T>
 class MaxDimOp final : public Op<T> {
  public:
-  MaxDimOp(std::size_t outer, std::size_t n, std::size_t inner, std::vector<std::int64_t> idx, const char* name)
-      : outer_(outer), n_(n), inner_(inner), idx_(std::move(idx)), name_(name) {}
-  const char* name() const override { return name_; }
+  MaxDimOp(std::size_t outer, std::size_t n, std::size_t inner, std::vector<std::int64_t> idx)
+      : outer_(outer), n_(n), inner_(inner), idx_(std::move(idx)) {}
   GradList<T> backward(const Tensor<T>& g) override {
     Tensor<T> dx = zeros<T>(this->inputs()[0].shape());
     for (std::size_t o = 0; o < outer_; ++o)
@@ -31,16 +30,15 @@ class MaxDimOp final : public Op<T> {
  private:
   std::size_t outer_, n_, inner_;
   std::vector<std::int64_t> idx_;
-  const char* name_;
 };
 
 /// The reduction of x along dim: values, indices and the output shape.
 template <class T>
 DimResult<T> reduce_dim(const char* op, const Variable<T>& x, std::int64_t dim, bool keepdim, bool is_max) {
-  profiler::ScopedForward prof(op);
+  OpCall call(op);
   const Shape xs = x.shape();
   const std::size_t d = detail::normalize_dim(op, dim, xs.size());
-  if (xs[d] == 0) throw ShapeError(std::string(op) + ": dim " + std::to_string(dim) + " of shape " + shape_str(xs) + " is empty");
+  if (xs[d] == 0) throw call.error("dim " + std::to_string(dim) + " of shape " + shape_str(xs) + " is empty");
   const detail::DimBlocks blk = detail::dim_blocks(xs, d);
   const std::size_t outer = blk.outer, inner = blk.inner;
   const std::size_t n = xs[d];
@@ -66,7 +64,7 @@ DimResult<T> reduce_dim(const char* op, const Variable<T>& x, std::int64_t dim, 
       idx.data()[o * inner + i] = static_cast<std::int64_t>(best);
       saved[o * inner + i] = static_cast<std::int64_t>(best);
     }
-  DimResult<T> r{record<MaxDimOp<T>>(std::move(v), {x}, outer, n, inner, std::move(saved), op), std::move(idx)};
+  DimResult<T> r{call.record<MaxDimOp<T>>(std::move(v), {x}, outer, n, inner, std::move(saved)), std::move(idx)};
   return r;
 }
 

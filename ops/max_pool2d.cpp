@@ -111,7 +111,6 @@ template <class T>
 class MaxPool2dOp final : public Op<T> {
  public:
   MaxPool2dOp(detail::PoolGeom g, detail::Buffer<std::int32_t> argmax) : g_(g), argmax_(std::move(argmax)) {}
-  const char* name() const override { return "max_pool2d"; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
     Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});  // each task zeroes its own planes (in parallel)
@@ -140,10 +139,10 @@ class MaxPool2dOp final : public Op<T> {
 
 template <class T>
 Variable<T> max_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
-  profiler::ScopedForward prof("max_pool2d");
-  const detail::PoolGeom g = detail::pool_geometry("max_pool2d", x, kernel, stride, padding);
+  OpCall call("max_pool2d");
+  const detail::PoolGeom g = detail::pool_geometry(call.name(), x, kernel, stride, padding);
   if (g.h * g.w > static_cast<std::size_t>(INT32_MAX))
-    throw ShapeError("max_pool2d: input planes of " + std::to_string(g.h * g.w) + " elements are too large");
+    throw call.error("input planes of " + std::to_string(g.h * g.w) + " elements are too large");
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   const bool rec = should_record<T>({&x});
   detail::Buffer<std::int32_t> argmax(rec ? y.size() : 0);
@@ -151,7 +150,7 @@ Variable<T> max_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> 
   T* py = y.data();
   std::int32_t* pa = rec ? argmax.data() : nullptr;
   parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) { max_pool_planes(px, py, pa, g, lo, hi); });
-  return record<MaxPool2dOp<T>>(std::move(y), {x}, g, std::move(argmax));
+  return call.record<MaxPool2dOp<T>>(std::move(y), {x}, g, std::move(argmax));
 }
 
 #define XG_INSTANTIATE(T) \

@@ -15,9 +15,8 @@ namespace {
 template <class T>
 class IndexSelectOp final : public Op<T> {
  public:
-  IndexSelectOp(std::size_t outer, std::size_t n, std::size_t inner, std::vector<std::size_t> index, const char* name)
-      : outer_(outer), n_(n), inner_(inner), index_(std::move(index)), name_(name) {}
-  const char* name() const override { return name_; }
+  IndexSelectOp(std::size_t outer, std::size_t n, std::size_t inner, std::vector<std::size_t> index)
+      : outer_(outer), n_(n), inner_(inner), index_(std::move(index)) {}
   GradList<T> backward(const Tensor<T>& g) override {
     Tensor<T> dx = zeros<T>(this->inputs()[0].shape());
     const std::size_t m = index_.size();
@@ -33,12 +32,11 @@ class IndexSelectOp final : public Op<T> {
  private:
   std::size_t outer_, n_, inner_;
   std::vector<std::size_t> index_;
-  const char* name_;
 };
 
 /// x along dim at the rows `index` (validated by the callers).
 template <class T>
-Variable<T> gather_rows(const char* op, const Variable<T>& x, std::size_t d, std::vector<std::size_t> index) {
+Variable<T> gather_rows(OpCall& call, const Variable<T>& x, std::size_t d, std::vector<std::size_t> index) {
   const Shape xs = x.shape();
   const detail::DimBlocks blk = detail::dim_blocks(xs, d);
   const std::size_t outer = blk.outer, inner = blk.inner;
@@ -50,38 +48,38 @@ Variable<T> gather_rows(const char* op, const Variable<T>& x, std::size_t d, std
       if (inner)
         std::memcpy(y.data() + (o * index.size() + j) * inner, x.value().data() + (o * xs[d] + index[j]) * inner,
                     inner * sizeof(T));
-  return record<IndexSelectOp<T>>(std::move(y), {x}, outer, xs[d], inner, std::move(index), op);
+  return call.record<IndexSelectOp<T>>(std::move(y), {x}, outer, xs[d], inner, std::move(index));
 }
 
 }  // namespace
 
 template <class T>
 Variable<T> narrow(const Variable<T>& x, std::int64_t dim, std::size_t start, std::size_t length) {
-  profiler::ScopedForward prof("narrow");
-  const std::size_t d = detail::normalize_dim("narrow", dim, x.dim());
+  OpCall call("narrow");
+  const std::size_t d = detail::normalize_dim(call.name(), dim, x.dim());
   const std::size_t n = x.shape()[d];
   if (start > n || length > n - start)
-    throw ShapeError("narrow: start " + std::to_string(start) + " + length " + std::to_string(length) +
+    throw call.error("start " + std::to_string(start) + " + length " + std::to_string(length) +
                      " exceeds the extent " + std::to_string(n) + " of dim " + std::to_string(dim) + " of shape " +
                      shape_str(x.shape()));
   std::vector<std::size_t> index(length);
   for (std::size_t j = 0; j < length; ++j) index[j] = start + j;
-  return gather_rows("narrow", x, d, std::move(index));
+  return gather_rows(call, x, d, std::move(index));
 }
 
 template <class T>
 Variable<T> index_select(const Variable<T>& x, std::int64_t dim, const std::vector<std::int64_t>& index) {
-  profiler::ScopedForward prof("index_select");
-  const std::size_t d = detail::normalize_dim("index_select", dim, x.dim());
+  OpCall call("index_select");
+  const std::size_t d = detail::normalize_dim(call.name(), dim, x.dim());
   const auto n = static_cast<std::int64_t>(x.shape()[d]);
   std::vector<std::size_t> rows;
   for (std::size_t j = 0; j < index.size(); ++j) {
     if (index[j] < 0 || index[j] >= n)
-      throw ShapeError("index_select: index " + std::to_string(index[j]) + " at position " + std::to_string(j) +
+      throw call.error("index " + std::to_string(index[j]) + " at position " + std::to_string(j) +
                        " is out of range for dim " + std::to_string(dim) + " with extent " + std::to_string(n));
     rows.push_back(static_cast<std::size_t>(index[j]));
   }
-  return gather_rows("index_select", x, d, std::move(rows));
+  return gather_rows(call, x, d, std::move(rows));
 }
 
 #define XG_INSTANTIATE(T)                                                                        \

@@ -56,7 +56,6 @@ template <class T>
 class PermuteOp final : public Op<T> {
  public:
   explicit PermuteOp(std::vector<std::size_t> dims) : dims_(std::move(dims)) {}
-  const char* name() const override { return "permute"; }
   GradList<T> backward(const Tensor<T>& g) override {
     std::vector<std::size_t> inverse(dims_.size());
     for (std::size_t i = 0; i < dims_.size(); ++i) inverse[dims_[i]] = i;
@@ -71,21 +70,21 @@ class PermuteOp final : public Op<T> {
 
 template <class T>
 Variable<T> permute(const Variable<T>& x, const std::vector<std::int64_t>& dims) {
-  profiler::ScopedForward prof("permute");
+  OpCall call("permute");
   const std::size_t r = x.dim();
   std::vector<std::size_t> d;
   std::vector<bool> seen(r, false);
   std::string list;
   for (auto v : dims) list += (list.empty() ? "" : ", ") + std::to_string(v);
   if (dims.size() != r)
-    throw ShapeError("permute: dims [" + list + "] do not match the rank " + std::to_string(r) + " of shape " + shape_str(x.shape()));
+    throw call.error("dims [" + list + "] do not match the rank " + std::to_string(r) + " of shape " + shape_str(x.shape()));
   for (auto v : dims) {
-    const std::size_t k = detail::normalize_dim("permute", v, r);
-    if (seen[k]) throw ShapeError("permute: dims [" + list + "] repeat dim " + std::to_string(k));
+    const std::size_t k = detail::normalize_dim(call.name(), v, r);
+    if (seen[k]) throw call.error("dims [" + list + "] repeat dim " + std::to_string(k));
     seen[k] = true;
     d.push_back(k);
   }
-  return record<PermuteOp<T>>(permuted(x.value(), d), {x}, d);
+  return call.record<PermuteOp<T>>(permuted(x.value(), d), {x}, d);
 }
 
 template <class T>

@@ -4,7 +4,8 @@
 /// activation is then one file — its formula comment, f and df — with nothing to add to an enum:
 ///
 ///     template <class T> Variable<T> silu(const Variable<T>& x) {
-///       return detail::pointwise("silu", x, [](T v) { return v / (T(1) + std::exp(-v)); },
+///       OpCall call("silu");
+///       return detail::pointwise(call, x, [](T v) { return v / (T(1) + std::exp(-v)); },
 ///                                [](T v, T) { const T s = T(1) / (T(1) + std::exp(-v)); return s * (T(1) + v * (T(1) - s)); });
 ///     }
 ///
@@ -20,8 +21,7 @@ namespace xg::ops::detail {
 template <class T, class D>
 class PointwiseOp final : public Op<T> {
  public:
-  PointwiseOp(const char* name, D df) : name_(name), df_(std::move(df)) {}
-  const char* name() const override { return name_; }
+  explicit PointwiseOp(D df) : df_(std::move(df)) {}
   GradList<T> backward(const Tensor<T>& g) override {
     const T* px = this->inputs()[0].value().data();
     const T* py = this->output().data();
@@ -35,21 +35,20 @@ class PointwiseOp final : public Op<T> {
   }
 
  private:
-  const char* name_;
   D df_;
 };
 
-/// y = f(x) elementwise, recorded with dy/dx = df(x, y); `name` names the node in errors, graphs and the profiler.
+/// y = f(x) elementwise, recorded through `call` (the activation's OpCall, opened before its argument checks) with
+/// dy/dx = df(x, y).
 template <class T, class F, class D>
-Variable<T> pointwise(const char* name, const Variable<T>& x, F f, D df) {
-  profiler::ScopedForward prof(name);
+Variable<T> pointwise(OpCall& call, const Variable<T>& x, F f, D df) {
   const T* px = x.value().data();
   Tensor<T> y = Tensor<T>::from_shape(x.value().shape());
   T* py = y.data();
   parallel_for(0, y.size(), kElementwiseGrain, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t i = lo; i < hi; ++i) py[i] = f(px[i]);
   });
-  return record<PointwiseOp<T, D>>(std::move(y), {x}, name, std::move(df));
+  return call.record<PointwiseOp<T, D>>(std::move(y), {x}, std::move(df));
 }
 
 }  // namespace xg::ops::detail

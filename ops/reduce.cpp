@@ -15,7 +15,6 @@ template <class T>
 class ReduceOp final : public Op<T> {
  public:
   ReduceOp(bool all, std::size_t dim, T scale, bool mean) : all_(all), dim_(dim), scale_(scale), mean_(mean) {}
-  const char* name() const override { return mean_ ? "mean" : "sum"; }
   GradList<T> backward(const Tensor<T>& g) override {
     const Shape s = this->inputs()[0].shape();
     Tensor<T> dx = empty<T>(s);
@@ -42,26 +41,26 @@ class ReduceOp final : public Op<T> {
 
 template <class T>
 Variable<T> reduce_all(const Variable<T>& x, bool mean) {
-  profiler::ScopedForward prof(mean ? "mean" : "sum");
+  OpCall call(mean ? "mean" : "sum");
+  if (mean && x.numel() == 0) throw call.error("the input is empty (shape " + shape_str(x.shape()) + ")");
   const Tensor<T>& v = x.value();
   const T* p = v.data();
   T acc = detail::sum_contiguous(p, v.size());
   const T scale = mean ? T(1) / static_cast<T>(v.size()) : T(1);
   if (mean) acc *= scale;
   Tensor<T> out = full<T>({}, acc);
-  return record<ReduceOp<T>>(std::move(out), {x}, true, std::size_t(0), scale, mean);
+  return call.record<ReduceOp<T>>(std::move(out), {x}, true, std::size_t(0), scale, mean);
 }
 
 template <class T>
 Variable<T> reduce_dim(const Variable<T>& x, std::int64_t dim, bool keepdim, bool mean) {
-  profiler::ScopedForward prof(mean ? "mean" : "sum");
-  const char* op = mean ? "mean" : "sum";
+  OpCall call(mean ? "mean" : "sum");
   const Shape s = x.shape();
-  const std::size_t d = detail::normalize_dim(op, dim, s.size());
+  const std::size_t d = detail::normalize_dim(call.name(), dim, s.size());
   const detail::AxisSplit a = detail::split_axis(s, d);
   // A mean over an empty dim is undefined (the rule for empty reductions: docs/architecture.md); a sum is 0.
   if (mean && a.n == 0)
-    throw ShapeError("mean: dim " + std::to_string(dim) + " of the input of shape " + shape_str(s) +
+    throw call.error("dim " + std::to_string(dim) + " of the input of shape " + shape_str(s) +
                      " is empty, so its mean is undefined (sum gives 0)");
   Shape os = s;
   if (keepdim)
@@ -77,16 +76,13 @@ Variable<T> reduce_dim(const Variable<T>& x, std::int64_t dim, bool keepdim, boo
       for (std::size_t i = 0; i < a.inner; ++i) po[o * a.inner + i] += px[(o * a.n + k) * a.inner + i];
   if (mean)
     for (auto& v : out) v *= scale;
-  return record<ReduceOp<T>>(std::move(out), {x}, false, d, scale, mean);
+  return call.record<ReduceOp<T>>(std::move(out), {x}, false, d, scale, mean);
 }
 
 }  // namespace
 
 template <class T> Variable<T> sum(const Variable<T>& x) { return reduce_all(x, false); }
-template <class T> Variable<T> mean(const Variable<T>& x) {
-  if (x.numel() == 0) throw ShapeError("mean: the input is empty (shape " + shape_str(x.shape()) + ")");
-  return reduce_all(x, true);
-}
+template <class T> Variable<T> mean(const Variable<T>& x) { return reduce_all(x, true); }
 template <class T> Variable<T> sum(const Variable<T>& x, std::int64_t dim, bool keepdim) {
   return reduce_dim(x, dim, keepdim, false);
 }

@@ -7,7 +7,8 @@ namespace xg::ops {
 
 template <class T>
 Variable<T> silu(const Variable<T>& x) {
-  return detail::pointwise("silu", x, [](T v) { return v / (T(1) + std::exp(-v)); },
+  OpCall call("silu");
+  return detail::pointwise(call, x, [](T v) { return v / (T(1) + std::exp(-v)); },
                            [](T v, T) {
                              const T s = T(1) / (T(1) + std::exp(-v));
                              return s * (T(1) + v * (T(1) - s));

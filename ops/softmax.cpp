@@ -28,7 +28,6 @@ template <class T>
 class SoftmaxOp final : public Op<T> {
  public:
   SoftmaxOp(bool log, Rows r) : log_(log), r_(r) {}
-  const char* name() const override { return log_ ? "log_softmax" : "softmax"; }
   GradList<T> backward(const Tensor<T>& g) override {
     Tensor<T> dx = Tensor<T>::from_shape(g.shape());
     const T* pg = g.data();
@@ -55,7 +54,7 @@ class SoftmaxOp final : public Op<T> {
 
 template <class T>
 Variable<T> softmax_impl(const Variable<T>& x, std::int64_t dim, bool log) {
-  profiler::ScopedForward prof(log ? "log_softmax" : "softmax");
+  OpCall call(log ? "log_softmax" : "softmax");
   const char* op = log ? "log_softmax" : "softmax";
   const Shape s = x.shape();
   const Rows r = detail::split_axis(s, detail::normalize_dim(op, dim, s.size()));
@@ -72,7 +71,7 @@ Variable<T> softmax_impl(const Variable<T>& x, std::int64_t dim, bool log) {
       for (std::size_t k = 0; k < n; ++k) py[b + k * st] = std::exp(px[b + k * st] - m) / z;
     }
   });
-  return record<SoftmaxOp<T>>(std::move(y), {x}, log, r);
+  return call.record<SoftmaxOp<T>>(std::move(y), {x}, log, r);
 }
 
 }  // namespace

@@ -21,7 +21,6 @@ template <class T>
 class SplitOp final : public Op<T> {
  public:
   SplitOp(std::size_t dim, std::vector<std::size_t> sizes) : dim_(dim), sizes_(std::move(sizes)) {}
-  const char* name() const override { return "split"; }
   GradList<T> backward_outputs(const std::vector<std::optional<Tensor<T>>>& g) override {
     const Shape xs = this->inputs()[0].shape();
     const detail::DimBlocks b = detail::dim_blocks(xs, dim_);
@@ -47,14 +46,14 @@ class SplitOp final : public Op<T> {
 
 template <class T>
 std::vector<Variable<T>> split(const Variable<T>& x, const std::vector<std::size_t>& sizes, std::int64_t dim) {
-  profiler::ScopedForward prof("split");
-  const std::size_t d = detail::normalize_dim("split", dim, x.dim());
+  OpCall call("split");
+  const std::size_t d = detail::normalize_dim(call.name(), dim, x.dim());
   const Shape xs = x.shape();
   const std::size_t total = std::accumulate(sizes.begin(), sizes.end(), std::size_t(0));
   if (sizes.empty() || total != xs[d]) {
     std::string list;
     for (std::size_t s : sizes) list += (list.empty() ? "" : ", ") + std::to_string(s);
-    throw ShapeError("split: sizes [" + list + "] must sum to the extent " + std::to_string(xs[d]) + " of dim " +
+    throw call.error("sizes [" + list + "] must sum to the extent " + std::to_string(xs[d]) + " of dim " +
                      std::to_string(dim) + " of a tensor of shape " + shape_str(xs));
   }
   const detail::DimBlocks b = detail::dim_blocks(xs, d);
@@ -70,13 +69,15 @@ std::vector<Variable<T>> split(const Variable<T>& x, const std::vector<std::size
     offset += s;
     outs.push_back(std::move(y));
   }
-  return record_outputs<SplitOp<T>>(std::move(outs), {x}, d, sizes);
+  return call.record_outputs<SplitOp<T>>(std::move(outs), {x}, d, sizes);
 }
 
 template <class T>
 std::vector<Variable<T>> chunk(const Variable<T>& x, std::size_t chunks, std::int64_t dim) {
-  const std::size_t d = detail::normalize_dim("chunk", dim, x.dim());
-  if (chunks == 0) throw ShapeError("chunk: the number of chunks must be positive, got 0");
+  // Not a node of its own (split with equal sizes): its errors name it.
+  constexpr const char* op = "chunk";
+  const std::size_t d = detail::normalize_dim(op, dim, x.dim());
+  if (chunks == 0) throw ShapeError(std::string(op) + ": the number of chunks must be positive, got 0");
   const std::size_t n = x.shape()[d], size = std::max<std::size_t>(1, (n + chunks - 1) / chunks);
   std::vector<std::size_t> sizes;
   for (std::size_t o = 0; o < n; o += size) sizes.push_back(std::min(size, n - o));

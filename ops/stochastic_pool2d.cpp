@@ -27,7 +27,6 @@ class StochasticPool2dOp final : public Op<T> {
  public:
   StochasticPool2dOp(detail::PoolGeom g, std::vector<std::int32_t> chosen, Tensor<T> sums)
       : g_(g), chosen_(std::move(chosen)), sums_(std::move(sums)) {}
-  const char* name() const override { return "stochastic_pool2d"; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
     Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
@@ -70,13 +69,13 @@ class StochasticPool2dOp final : public Op<T> {
 template <class T>
 Variable<T> stochastic_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding,
                               bool training, Rng& rng) {
-  profiler::ScopedForward prof("stochastic_pool2d");
-  const detail::PoolGeom g = detail::pool_geometry("stochastic_pool2d", x, kernel, stride, padding);
+  OpCall call("stochastic_pool2d");
+  const detail::PoolGeom g = detail::pool_geometry(call.name(), x, kernel, stride, padding);
   const T* px = x.value().data();
   for (std::size_t i = 0, n = x.numel(); i < n; ++i)
     if (!(px[i] >= T(0)) || !std::isfinite(px[i])) {
       const std::size_t plane = g.h * g.w, p = i / plane, r = i % plane;
-      throw NumericError("stochastic_pool2d: the input at [" + std::to_string(p / g.c) + "," + std::to_string(p % g.c) +
+      throw NumericError(std::string(call.name()) + ": the input at [" + std::to_string(p / g.c) + "," + std::to_string(p % g.c) +
                          "," + std::to_string(r / g.w) + "," + std::to_string(r % g.w) + "] is " + std::to_string(px[i]) +
                          "; stochastic pooling needs finite non-negative activations (after ReLU or sigmoid)");
     }
@@ -115,7 +114,7 @@ Variable<T> stochastic_pool2d(const Variable<T>& x, Size2 kernel, std::optional<
         chosen[w.out] = static_cast<std::int32_t>(last);
       }
     });
-    return record<StochasticPool2dOp<T>>(std::move(y), {x}, g, std::move(chosen), Tensor<T>());
+    return call.record<StochasticPool2dOp<T>>(std::move(y), {x}, g, std::move(chosen), Tensor<T>());
   }
   Tensor<T> sums = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   T* ps = sums.data();
@@ -130,7 +129,7 @@ Variable<T> stochastic_pool2d(const Variable<T>& x, Size2 kernel, std::optional<
     ps[w.out] = sum;
     py[w.out] = sum == T(0) ? T(0) : sq / sum;
   });
-  return record<StochasticPool2dOp<T>>(std::move(y), {x}, g, std::vector<std::int32_t>(), std::move(sums));
+  return call.record<StochasticPool2dOp<T>>(std::move(y), {x}, g, std::vector<std::int32_t>(), std::move(sums));
 }
 
 #define XG_INSTANTIATE(T)                                                                                  \

@@ -11,7 +11,6 @@ template <class T>
 class WhereOp final : public Op<T> {
  public:
   explicit WhereOp(Tensor<bool> cond) : cond_(std::move(cond)) {}
-  const char* name() const override { return "where"; }
   GradList<T> backward(const Tensor<T>& g) override {
     GradList<T> grads(2);
     for (std::size_t k = 0; k < 2; ++k) {
@@ -32,13 +31,13 @@ class WhereOp final : public Op<T> {
 
 template <class T>
 Variable<T> where(const Tensor<bool>& cond, const Variable<T>& a, const Variable<T>& b) {
-  profiler::ScopedForward prof("where");
+  OpCall call("where");
   if (shape_of(cond) != a.shape() || a.shape() != b.shape())
-    throw ShapeError("where: condition " + shape_str(shape_of(cond)) + ", a " + shape_str(a.shape()) + " and b " +
+    throw call.error("condition " + shape_str(shape_of(cond)) + ", a " + shape_str(a.shape()) + " and b " +
                      shape_str(b.shape()) + " must have one shape");
   Tensor<T> y = Tensor<T>::from_shape(a.shape());
   for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = cond.data()[i] ? a.value().data()[i] : b.value().data()[i];
-  return record<WhereOp<T>>(std::move(y), {a, b}, cond);
+  return call.record<WhereOp<T>>(std::move(y), {a, b}, cond);
 }
 
 #define XG_INSTANTIATE(T) template Variable<T> where(const Tensor<bool>&, const Variable<T>&, const Variable<T>&);

@@ -1,8 +1,10 @@
 // Gradient-checks the out-of-tree softplus op (custom_op/softplus.h) in double precision, compares its float32 run with
 // float64, and uses it in a training step. Exits non-zero on any failure.
 #include <cstdio>
+#include <string>
 
 #include "core/gradcheck.h"
+#include "core/profiler.h"
 #include "nn/layers.h"
 #include "nn/optim.h"
 #include "softplus.h"
@@ -44,6 +46,20 @@ int main() {
   }
   std::printf("training through softplus: loss %.5f -> %.5f\n", static_cast<double>(first), static_cast<double>(last));
   failures += !(last < first);
+  // Its OpCall names the node and makes it a row of the profiler, forward and backward, with nothing else to do.
+  xg::profiler::enable();
+  auto loss = xg::ops::mse_loss(my_ops::softplus(fc(input)), target);
+  if (loss.creator()->inputs()[0].creator()->name() != std::string("softplus")) {
+    std::printf("the node is not named softplus\n");
+    ++failures;
+  }
+  loss.backward();
+  xg::profiler::enable(false);
+  bool profiled = false;
+  for (const auto& e : xg::profiler::entries())
+    profiled = profiled || (e.name == "softplus" && e.forward_calls == 1 && e.backward_calls == 1);
+  std::printf("profiler row for softplus: %s\n", profiled ? "forward 1, backward 1" : "MISSING");
+  failures += !profiled;
   std::printf("%s\n", failures ? "error: custom op checks failed" : "all custom op checks passed");
   return failures ? 1 : 0;
 }

@@ -15,7 +15,6 @@ namespace my_ops {
 template <class T>
 class Sort2Op final : public xg::Op<T> {
  public:
-  const char* name() const override { return "sort2"; }
   xg::GradList<T> backward_outputs(const std::vector<std::optional<xg::Tensor<T>>>& g) override {
     const xg::Tensor<T>& a = this->inputs()[0].value();
     const xg::Tensor<T>& b = this->inputs()[1].value();
@@ -33,14 +32,15 @@ class Sort2Op final : public xg::Op<T> {
 /// {min(a, b), max(a, b)}: two outputs of one node.
 template <class T>
 std::vector<xg::Variable<T>> sort2(const xg::Variable<T>& a, const xg::Variable<T>& b) {
-  if (a.shape() != b.shape()) throw xg::ShapeError("sort2: shapes " + xg::shape_str(a.shape()) + " and " + xg::shape_str(b.shape()) + " differ");
+  xg::OpCall call("sort2");
+  if (a.shape() != b.shape()) throw call.error("shapes " + xg::shape_str(a.shape()) + " and " + xg::shape_str(b.shape()) + " differ");
   std::vector<xg::Tensor<T>> outs{xg::zeros<T>(a.shape()), xg::zeros<T>(a.shape())};
   for (std::size_t i = 0; i < a.numel(); ++i) {
     const T x = a.value().data()[i], y = b.value().data()[i];
     outs[0].data()[i] = x <= y ? x : y;
     outs[1].data()[i] = x <= y ? y : x;
   }
-  return xg::record_outputs<Sort2Op<T>>(std::move(outs), {a, b});
+  return call.record_outputs<Sort2Op<T>>(std::move(outs), {a, b});
 }
 
 }  // namespace my_ops

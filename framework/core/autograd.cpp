@@ -6,12 +6,35 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <utility>
 
 #include "core/profiler.h"
 #include "core/variable.h"
 
 namespace xg {
+
+namespace {
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+OpCall::OpCall(const char* name)
+    : name_(name), timing_(profiler::enabled()), exceptions_(std::uncaught_exceptions()) {
+  if (timing_) start_ns_ = now_ns();
+}
+
+OpCall::~OpCall() {
+  if (std::uncaught_exceptions() == exceptions_) finish();  // returned without recording; a throw is not timed
+}
+
+void OpCall::finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (timing_) profiler::add(name_, false, static_cast<double>(now_ns() - start_ns_) * 1e-9);
+}
 
 namespace {
 thread_local bool g_grad_enabled = true;

@@ -25,6 +25,10 @@ template <class T>
 using GradList = std::vector<std::optional<Tensor<T>>>;
 
 namespace detail {
+template <class OpT, class T, class... Args>
+std::vector<Variable<T>> record_nodes(const char* name, std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs,
+                                      Args&&... args);
+
 /// Shared state behind a Variable. A leaf has no creator; an op output owns its creator (never the reverse).
 template <class T>
 struct VariableImpl {
@@ -170,8 +174,9 @@ class Op {
   Op& operator=(const Op&) = delete;
   virtual ~Op() = default;
 
-  /// The op's public name, e.g. "conv2d".
-  virtual const char* name() const = 0;
+  /// The op's public name, e.g. "conv2d": the one its OpCall gave it (an op recorded with the bare `record` overrides
+  /// this instead).
+  virtual const char* name() const { return name_ ? name_ : "unnamed op"; }
   /// Gradients of the loss with respect to each input, given the gradient with respect to the output.
   virtual GradList<T> backward(const Tensor<T>& grad_output) {
     (void)grad_output;
@@ -210,6 +215,11 @@ class Op {
   template <class U>
   friend struct detail::VariableImpl;
 
+  template <class OpT, class U, class... Args>
+  friend std::vector<Variable<U>> detail::record_nodes(const char* name, std::vector<Tensor<U>> outs,
+                                                       std::vector<Variable<U>> inputs, Args&&... args);
+
+  const char* name_ = nullptr;  // set by OpCall::record (a string literal or other static storage)
   std::vector<Variable<T>> inputs_;
   std::vector<std::weak_ptr<detail::VariableImpl<T>>> outputs_;
   std::vector<Shape> output_shapes_;
@@ -239,40 +249,97 @@ Variable<T> attach_op(std::shared_ptr<Op<T>> op, Tensor<T> out, std::vector<Vari
   return attach_op_outputs<T>(std::move(op), std::move(outs), std::move(inputs))[0];
 }
 
-/// Records `OpT(args...)` as the creator of `out` when should_record holds, else returns a plain leaf.
-/// This is how every op's free function ends: `return record<MyOp<T>>(std::move(y), {x, w}, hyper...);`
+namespace detail {
+/// The one recording path: builds `OpT(args...)` named `name` (nullptr: its own name() override) as the creator of
+/// every tensor in `outs` when grad mode is on and an input requires grad, else returns plain leaves. In anomaly mode
+/// every output is checked for NaN/Inf first.
 template <class OpT, class T, class... Args>
-Variable<T> record(Tensor<T> out, std::vector<Variable<T>> inputs, Args&&... args) {
+std::vector<Variable<T>> record_nodes(const char* name, std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs,
+                                      Args&&... args) {
   bool any = false;
   if (is_grad_enabled())
     for (const auto& v : inputs) any = any || (v.defined() && v.requires_grad());
-  if (is_anomaly_enabled()) {  // build the node to learn its name, check the output, then attach it or drop it
-    auto op = std::make_shared<OpT>(std::forward<Args>(args)...);
-    detail::check_finite(op->name(), "output", out);
-    if (!any) return Variable<T>(std::move(out));
-    return attach_op<T>(std::move(op), std::move(out), std::move(inputs));
+  std::shared_ptr<OpT> op;
+  if (any || is_anomaly_enabled()) {
+    op = std::make_shared<OpT>(std::forward<Args>(args)...);
+    if (name) op->name_ = name;
   }
-  if (!any) return Variable<T>(std::move(out));
-  return attach_op<T>(std::make_shared<OpT>(std::forward<Args>(args)...), std::move(out), std::move(inputs));
-}
-
-/// `record` for an op with several outputs: records `OpT(args...)` as the creator of every tensor in `outs` (each
-/// with its own gradient slot) when should_record holds, else returns plain leaves.
-template <class OpT, class T, class... Args>
-std::vector<Variable<T>> record_outputs(std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs, Args&&... args) {
-  bool any = false;
-  if (is_grad_enabled())
-    for (const auto& v : inputs) any = any || (v.defined() && v.requires_grad());
-  if (is_anomaly_enabled()) {
-    auto op = std::make_shared<OpT>(std::forward<Args>(args)...);
-    for (const auto& o : outs) detail::check_finite(op->name(), "output", o);
-  }
+  if (is_anomaly_enabled())
+    for (const auto& o : outs) check_finite(op->name(), "output", o);
   if (!any) {
     std::vector<Variable<T>> leaves;
     for (auto& o : outs) leaves.emplace_back(std::move(o));
     return leaves;
   }
-  return attach_op_outputs<T>(std::make_shared<OpT>(std::forward<Args>(args)...), std::move(outs), std::move(inputs));
+  return attach_op_outputs<T>(std::move(op), std::move(outs), std::move(inputs));
+}
+
+template <class T>
+std::vector<Tensor<T>> one_output(Tensor<T> out) {
+  std::vector<Tensor<T>> outs;
+  outs.push_back(std::move(out));
+  return outs;
+}
+}  // namespace detail
+
+/// One call of an op, opened first thing in the op's function: it names the call once — the recorded node, the
+/// profiler row and the errors all use this name — and times the forward for the profiler (from construction to
+/// record(), or to the end of the scope when the op returns without recording; not when it throws). Recording goes
+/// through it, so no op can be recorded unnamed or unprofiled:
+///
+///     OpCall call("max_pool2d");
+///     if (bad) throw call.error("expected 4-D input, got " + shape_str(x.shape()));
+///     ...compute y...
+///     return call.record<MaxPool2dOp<T>>(std::move(y), {x}, saved...);
+class OpCall {
+ public:
+  /// `name` must outlive the graph (a string literal, or a `const char*` into static storage).
+  explicit OpCall(const char* name);
+  ~OpCall();
+  OpCall(const OpCall&) = delete;
+  OpCall& operator=(const OpCall&) = delete;
+
+  const char* name() const { return name_; }
+  /// A ShapeError reading "<name>: <what>", to throw at the point of the mistake.
+  ShapeError error(const std::string& what) const { return ShapeError(std::string(name_) + ": " + what); }
+
+  /// Ends the forward's timing and records `OpT(args...)` (named by this call) as the creator of `out` when grad mode
+  /// is on and an input requires grad; otherwise returns `out` as a plain leaf.
+  template <class OpT, class T, class... Args>
+  Variable<T> record(Tensor<T> out, std::vector<Variable<T>> inputs, Args&&... args) {
+    finish();
+    return detail::record_nodes<OpT>(name_, detail::one_output(std::move(out)), std::move(inputs),
+                                     std::forward<Args>(args)...)[0];
+  }
+  /// `record` for an op with several outputs, each with its own gradient slot (split, chunk).
+  template <class OpT, class T, class... Args>
+  std::vector<Variable<T>> record_outputs(std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs,
+                                          Args&&... args) {
+    finish();
+    return detail::record_nodes<OpT>(name_, std::move(outs), std::move(inputs), std::forward<Args>(args)...);
+  }
+
+ private:
+  void finish();  // adds the forward time to the profiler once
+  const char* name_;
+  bool timing_;
+  bool finished_ = false;
+  int exceptions_;  // std::uncaught_exceptions() at construction: a throw past the call is not timed
+  std::int64_t start_ns_ = 0;
+};
+
+/// The bare recording call, for ops written before OpCall (their class overrides name(); they are not profiled):
+/// records `OpT(args...)` as the creator of `out` when should_record holds, else returns a plain leaf.
+template <class OpT, class T, class... Args>
+Variable<T> record(Tensor<T> out, std::vector<Variable<T>> inputs, Args&&... args) {
+  return detail::record_nodes<OpT>(nullptr, detail::one_output(std::move(out)), std::move(inputs),
+                                   std::forward<Args>(args)...)[0];
+}
+
+/// The bare `record` for an op with several outputs.
+template <class OpT, class T, class... Args>
+std::vector<Variable<T>> record_outputs(std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs, Args&&... args) {
+  return detail::record_nodes<OpT>(nullptr, std::move(outs), std::move(inputs), std::forward<Args>(args)...);
 }
 
 extern template class Variable<float>;

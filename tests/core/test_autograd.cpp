@@ -166,6 +166,42 @@ TEST_CASE("a custom op whose backward returns a wrong shape is caught naming the
   CHECK_THROWS_WITH_AS(ops::sum(y).backward(), doctest::Contains("bad_op"), GraphError);
 }
 
+TEST_CASE("an OpCall names the node, prefixes its errors and times every forward for the profiler") {
+  struct TwiceOp final : Op<double> {
+    GradList<double> backward(const Tensor<double>& g) override { return {detail_twice(g)}; }
+    static Tensor<double> detail_twice(const Tensor<double>& t) {
+      Tensor<double> r = t;
+      for (auto& v : r) v *= 2;
+      return r;
+    }
+  };
+  const auto twice = [](const Variable<double>& x) {
+    OpCall call("twice");
+    if (x.dim() != 1) throw call.error("expected a vector, got " + shape_str(x.shape()));
+    return call.record<TwiceOp>(TwiceOp::detail_twice(x.value()), {x});
+  };
+  profiler::reset();
+  profiler::enable();
+  Variable<double> x(random_tensor({3}, 16), true);
+  auto y = twice(x);
+  CHECK(std::string(y.creator()->name()) == "twice");
+  ops::sum(y).backward();
+  CHECK(x.grad().data()[1] == 2.0);
+  {
+    NoGradGuard no_grad;  // not recorded, still a forward call
+    CHECK(!twice(x).creator());
+  }
+  Variable<double> m(random_tensor({2, 2}, 17), true);
+  CHECK_THROWS_WITH_AS(twice(m), "twice: expected a vector, got [2,2]", ShapeError);  // a throw is not timed
+  profiler::enable(false);
+  std::map<std::string, profiler::Entry> rows;
+  for (const auto& e : profiler::entries()) rows[e.name] = e;
+  profiler::reset();
+  REQUIRE(rows.count("twice"));
+  CHECK(rows["twice"].forward_calls == 2);
+  CHECK(rows["twice"].backward_calls == 1);
+}
+
 }  // TEST_SUITE
 
 TEST_SUITE("anomaly mode") {
