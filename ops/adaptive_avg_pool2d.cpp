@@ -50,8 +50,7 @@ Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 output_size) {
   if (s.size() != 4 || s[2] == 0 || s[3] == 0)
     throw call.error("expected non-empty input [N,C,H,W], got " + shape_str(s));
   if (output_size.h <= 0 || output_size.w <= 0)
-    throw call.error("output size must be positive, got (" + std::to_string(output_size.h) + ", " +
-                     std::to_string(output_size.w) + ")");
+    throw call.error("output size must be positive, got " + to_string(output_size));
   const Windows g{s[0], s[1], s[2], s[3], static_cast<std::size_t>(output_size.h), static_cast<std::size_t>(output_size.w)};
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();

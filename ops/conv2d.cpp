@@ -136,8 +136,6 @@ class Conv2dOp final : public Op<T> {
   Activation fused_;        // applied to the output in the forward; backward reads the output y through output()
 };
 
-std::string pair_str(std::int64_t a, std::int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
-
 template <class T>
 ConvGeom conv_geometry(const OpCall& call, const Variable<T>& x, const Variable<T>& w, const Variable<T>& b,
                        Size2 stride, Size2 padding, Size2 dilation) {
@@ -154,11 +152,11 @@ ConvGeom conv_geometry(const OpCall& call, const Variable<T>& x, const Variable<
     throw call.error("bias of shape " + shape_str(b.shape()) + " does not match weight of shape " +
                      shape_str(ws) + " (expected [" + std::to_string(ws[0]) + "])");
   if (stride.h <= 0 || stride.w <= 0)
-    throw call.error("stride must be positive, got " + pair_str(stride.h, stride.w));
+    throw call.error("stride must be positive, got " + to_string(stride));
   if (padding.h < 0 || padding.w < 0)
-    throw call.error("padding must be non-negative, got " + pair_str(padding.h, padding.w));
+    throw call.error("padding must be non-negative, got " + to_string(padding));
   if (dilation.h <= 0 || dilation.w <= 0)
-    throw call.error("dilation must be positive, got " + pair_str(dilation.h, dilation.w));
+    throw call.error("dilation must be positive, got " + to_string(dilation));
   if (ws[2] == 0 || ws[3] == 0) throw call.error("kernel of shape " + shape_str(ws) + " is empty");
   ConvGeom g{};
   g.n = xs[0]; g.c = xs[1]; g.h = xs[2]; g.w = xs[3]; g.f = ws[0]; g.kh = ws[2]; g.kw = ws[3];
@@ -171,8 +169,8 @@ ConvGeom conv_geometry(const OpCall& call, const Variable<T>& x, const Variable<
   const std::int64_t hp = detail::checked_add(op, "height + 2 × padding", i64(g.h), detail::checked_mul(op, "2 × padding", std::int64_t(2), g.ph));
   const std::int64_t wp = detail::checked_add(op, "width + 2 × padding", i64(g.w), detail::checked_mul(op, "2 × padding", std::int64_t(2), g.pw));
   if (eh > hp || ew > wp)
-    throw call.error("padded input size per channel " + pair_str(hp, wp) + " is smaller than the " +
-                     (g.dh > 1 || g.dw > 1 ? "dilated " : "") + "kernel size " + pair_str(eh, ew) +
+    throw call.error("padded input size per channel " + to_string(Size2(hp, wp)) + " is smaller than the " +
+                     (g.dh > 1 || g.dw > 1 ? "dilated " : "") + "kernel size " + to_string(Size2(eh, ew)) +
                      " (input " + shape_str(xs) + ", weight " + shape_str(ws) + ")");
   g.oh = static_cast<std::size_t>((hp - eh) / g.sh + 1);
   g.ow = static_cast<std::size_t>((wp - ew) / g.sw + 1);

@@ -72,7 +72,7 @@ void for_each_valid_run(const ConvGeom& g, std::size_t ld, F&& f) {
 template <class T>
 XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld) {
   if (g.valid()) {  // the common case: no bounds to check
-    with_mnist_width(g.ow, [&](auto width) {
+    with_fixed_width(g.ow, [&](auto width) {
       constexpr std::size_t kOW = decltype(width)::value;
       const std::size_t n = kOW ? kOW : g.ow;
       for_each_valid_run<kOW>(g, ld, [&](std::size_t at, std::size_t from) {
@@ -116,7 +116,7 @@ XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld
 template <class T>
 XG_PLAIN_LOOPS void col2im(const T* dcol, const ConvGeom& g, T* dx, std::size_t ld) {
   if (g.valid()) {
-    with_mnist_width(g.ow, [&](auto width) {
+    with_fixed_width(g.ow, [&](auto width) {
       constexpr std::size_t kOW = decltype(width)::value;
       const std::size_t n = kOW ? kOW : g.ow;
       for_each_valid_run<kOW>(g, ld, [&](std::size_t at, std::size_t to) {

@@ -85,8 +85,7 @@ Variable<T> conv_transpose2d(const Variable<T>& x, const Variable<T>& w, const V
   if (bad(stride, 1) || bad(dilation, 1) || bad(padding, 0) || bad(output_padding, 0))
     throw call.error("stride and dilation must be positive, padding and output_padding non-negative");
   if (!((output_padding.h < stride.h || output_padding.h < dilation.h) && (output_padding.w < stride.w || output_padding.w < dilation.w)))
-    throw call.error("output_padding (" + std::to_string(output_padding.h) + ", " + std::to_string(output_padding.w) +
-                     ") must be smaller than either stride or dilation");
+    throw call.error("output_padding " + to_string(output_padding) + " must be smaller than either stride or dilation");
   const auto extent = [](std::size_t in, std::int64_t s, std::int64_t p, std::int64_t d, std::size_t k, std::int64_t op) {
     return (static_cast<std::int64_t>(in) - 1) * s - 2 * p + d * (static_cast<std::int64_t>(k) - 1) + op + 1;
   };

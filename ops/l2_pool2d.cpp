@@ -16,11 +16,6 @@
 namespace xg::ops {
 namespace {
 
-/// The common 2x2 / stride 2 / unpadded case, which has a dispatched float32 kernel.
-bool is_2x2(const detail::PoolGeom& g) {
-  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
-}
-
 template <class T>
 class L2Pool2dOp final : public Op<T> {
  public:
@@ -35,7 +30,7 @@ class L2Pool2dOp final : public Op<T> {
     const auto W = static_cast<std::int64_t>(g.w);
     const std::size_t plane_in = g.h * g.w;
     if constexpr (std::is_same_v<T, float>) {
-      if (is_2x2(g)) {  // dispatched vector kernel; the same formula and order as below
+      if (g.is_2x2_stride2()) {  // dispatched vector kernel; the same formula and order as below
         const std::size_t plane_out = g.oh * g.ow;
         parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
           for (std::size_t p = lo; p < hi; ++p)
@@ -71,7 +66,7 @@ Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> s
   const auto W = static_cast<std::int64_t>(g.w);
   const std::size_t plane_in = g.h * g.w;
   if constexpr (std::is_same_v<T, float>) {
-    if (is_2x2(g)) {  // dispatched vector kernel; the same formula and order as below
+    if (g.is_2x2_stride2()) {  // dispatched vector kernel; the same formula and order as below
       parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
         for (std::size_t p = lo; p < hi; ++p) simd::l2_pool_2x2(px + p * plane_in, g.h, g.w, py + p * g.oh * g.ow);
       });

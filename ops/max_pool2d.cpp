@@ -91,7 +91,7 @@ void max_pool_planes(const T* px, T* py, std::int32_t* arg, const detail::PoolGe
   const std::size_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
   const bool padded = g.ph > 0 || g.pw > 0;
   if constexpr (std::is_same_v<T, float>) {  // the common 2x2 / stride 2 pool: a dispatched vector kernel
-    if (!padded && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2) {
+    if (g.is_2x2_stride2()) {
       for (std::size_t p = lo; p < hi; ++p)
         simd::max_pool_2x2(px + p * plane_in, g.h, g.w, py + p * plane_out, arg ? arg + p * plane_out : nullptr);
       return;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -21,6 +22,8 @@ struct Size2 {
   Size2(std::int64_t v) : h(v), w(v) {}  // NOLINT: implicit on purpose, as PyTorch's IntArrayRef accepts one int
   Size2(std::int64_t h_, std::int64_t w_) : h(h_), w(w_) {}
 };
+/// "(h, w)", as PyTorch prints a pair in its errors.
+inline std::string to_string(Size2 v) { return "(" + std::to_string(v.h) + ", " + std::to_string(v.w) + ")"; }
 
 /// An elementwise activation, to apply by value (`activation(x, a)`) or fused into an op's output pass (conv2d).
 enum class Activation { None, Relu, Sigmoid, Tanh };

@@ -15,6 +15,8 @@ struct PoolGeom {
   std::size_t n, c, h, w, kh, kw, oh, ow;
   std::int64_t sh, sw, ph, pw;
   std::size_t planes() const { return n * c; }
+  /// The 2×2, stride 2, unpadded pool of the MNIST networks, which has dispatched float32 kernels.
+  bool is_2x2_stride2() const { return kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0; }
   /// Planes per task: about 16k input elements, a function of the shape only.
   std::size_t grain() const { return std::max<std::size_t>(1, 16384 / std::max<std::size_t>(1, h * w)); }
   /// The window of output (oh, ow) clipped to the input: rows [h0, h1), cols [w0, w1).
@@ -56,13 +58,12 @@ PoolGeom pool_geometry(const char* op, const Variable<T>& x, Size2 kernel, std::
   if (x.dim() != 4)
     throw ShapeError(name + ": expected 4-D input [N,C,H,W], but got input of shape " + shape_str(x.shape()));
   const Size2 s = stride.value_or(kernel);
-  auto pair = [](Size2 v) { return "(" + std::to_string(v.h) + ", " + std::to_string(v.w) + ")"; };
-  if (kernel.h <= 0 || kernel.w <= 0) throw ShapeError(name + ": kernel size must be positive, got " + pair(kernel));
-  if (s.h <= 0 || s.w <= 0) throw ShapeError(name + ": stride must be positive, got " + pair(s));
-  if (padding.h < 0 || padding.w < 0) throw ShapeError(name + ": padding must be non-negative, got " + pair(padding));
+  if (kernel.h <= 0 || kernel.w <= 0) throw ShapeError(name + ": kernel size must be positive, got " + to_string(kernel));
+  if (s.h <= 0 || s.w <= 0) throw ShapeError(name + ": stride must be positive, got " + to_string(s));
+  if (padding.h < 0 || padding.w < 0) throw ShapeError(name + ": padding must be non-negative, got " + to_string(padding));
   if (padding.h > kernel.h / 2 || padding.w > kernel.w / 2)
-    throw ShapeError(name + ": pad should be at most half of kernel size, but got pad=" + pair(padding) +
-                     " and kernel_size=" + pair(kernel));
+    throw ShapeError(name + ": pad should be at most half of kernel size, but got pad=" + to_string(padding) +
+                     " and kernel_size=" + to_string(kernel));
   const Shape xs = x.shape();
   PoolGeom g{};
   g.n = xs[0]; g.c = xs[1]; g.h = xs[2]; g.w = xs[3];
@@ -72,8 +73,8 @@ PoolGeom pool_geometry(const char* op, const Variable<T>& x, Size2 kernel, std::
   const std::int64_t hp = checked_add(op, "height + 2 × padding", static_cast<std::int64_t>(g.h), checked_mul(op, "2 × padding", std::int64_t(2), g.ph)) - kernel.h;
   const std::int64_t wp = checked_add(op, "width + 2 × padding", static_cast<std::int64_t>(g.w), checked_mul(op, "2 × padding", std::int64_t(2), g.pw)) - kernel.w;
   if (hp < 0 || wp < 0)
-    throw ShapeError(name + ": given input of shape " + shape_str(xs) + ", kernel " + pair(kernel) + " and padding " +
-                     pair(padding) + ", the calculated output size is empty: output size is too small");
+    throw ShapeError(name + ": given input of shape " + shape_str(xs) + ", kernel " + to_string(kernel) + " and padding " +
+                     to_string(padding) + ", the calculated output size is empty: output size is too small");
   g.oh = static_cast<std::size_t>(hp / g.sh + 1);
   g.ow = static_cast<std::size_t>(wp / g.sw + 1);
   checked_numel<T>(op, {g.n, g.c, g.oh, g.ow});

@@ -80,7 +80,7 @@ XG_DISPATCH(relu_backward, (const float* g, const float* y, float* dx, std::size
 
 namespace {
 // The 2×2 / stride-2 pools work on one [h, w] plane, a row pair at a time. Their row loops are short (12 or 4
-// outputs on the MNIST maps), so each kernel runs under detail::with_mnist_width (ops/fixed_width.h) with the width
+// outputs on the MNIST maps), so each kernel runs under detail::with_fixed_width (ops/fixed_width.h) with the width
 // as a compile-time constant for those maps. Cells outside every window (an odd last row or column) get a zero
 // gradient.
 /// Zeroes the cells of a [h, w] plane that no 2×2 window covers.
@@ -93,7 +93,7 @@ inline void zero_uncovered(float* dx, std::size_t h, std::size_t w) {
 }  // namespace
 
 XG_KERNEL void l2_pool_2x2_kernel(const float* x, std::size_t h, std::size_t w_any, float* y) {
-  detail::with_mnist_width(w_any, [&](auto kw) {
+  detail::with_fixed_width(w_any, [&](auto kw) {
     const std::size_t w = kw ? kw : w_any;
     const std::size_t oh = h / 2, ow = w / 2;
     for (std::size_t i = 0; i < oh; ++i) {
@@ -110,7 +110,7 @@ XG_DISPATCH(l2_pool_2x2, (const float* x, std::size_t h, std::size_t w_any, floa
 
 XG_KERNEL void l2_pool_2x2_backward_kernel(const float* x, const float* y, const float* g, std::size_t h, std::size_t w_any,
                                     float* dx) {
-  detail::with_mnist_width(w_any, [&](auto kw) {
+  detail::with_fixed_width(w_any, [&](auto kw) {
     const std::size_t w = kw ? kw : w_any;
     const std::size_t oh = h / 2, ow = w / 2;
     for (std::size_t i = 0; i < oh; ++i) {
@@ -141,7 +141,7 @@ namespace {
 template <bool kArg>
 __attribute__((always_inline)) inline void max_pool_2x2_impl(const float* __restrict x, std::size_t h, std::size_t w_any,
                                                              float* __restrict y, std::int32_t* __restrict arg) {
-  detail::with_mnist_width(w_any, [&](auto kw) {
+  detail::with_fixed_width(w_any, [&](auto kw) {
     const std::size_t w = kw ? kw : w_any;
     const std::size_t oh = h / 2, ow = w / 2;
     const auto W = static_cast<std::int32_t>(w);

@@ -38,8 +38,7 @@ Conv2d<T>::Conv2d(std::size_t in_channels, std::size_t out_channels, Size2 kerne
     : stride(stride_), padding(padding_), dilation(dilation_) {
   if (in_channels == 0 || out_channels == 0 || kernel.h <= 0 || kernel.w <= 0)
     throw ShapeError("Conv2d: channels and kernel size must be positive, got in_channels=" +
-                     std::to_string(in_channels) + ", out_channels=" + std::to_string(out_channels) + ", kernel=(" +
-                     std::to_string(kernel.h) + ", " + std::to_string(kernel.w) + ")");
+                     std::to_string(in_channels) + ", out_channels=" + std::to_string(out_channels) + ", kernel=" + ops::to_string(kernel));
   weight = Variable<T>(
       zeros<T>({out_channels, in_channels, static_cast<std::size_t>(kernel.h), static_cast<std::size_t>(kernel.w)}),
       true);
