@@ -9,7 +9,6 @@
 #include <cmath>
 #include <type_traits>
 
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/simd_kernels.h"
 #include "ops/ops.h"

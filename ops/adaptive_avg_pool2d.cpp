@@ -2,7 +2,6 @@
 // [⌊j·W/ow⌋, ⌈(j+1)·W/ow⌉) (PyTorch's windows; they may overlap). Backward: each window's gradient spread evenly over
 // its cells. Parallel over (n, c) planes in fixed chunks.
 #include "core/parallel.h"
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

@@ -4,7 +4,6 @@
 //           padded cells count as zeros), else the number of cells of the window inside the input.
 // Backward: dx[cell] += g[n,c,i,j] / d for every window (i,j) containing the cell.
 // Shapes:   as max_pool2d: x [N,C,H,W] -> [N,C,(H+2ph-kh)/sh+1,(W+2pw-kw)/sw+1]; pad <= k/2.
-#include "core/profiler.h"
 #include "ops/pool2d.h"
 
 namespace xg::ops {

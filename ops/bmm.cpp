@@ -3,7 +3,6 @@
 // entry, the entries in parallel over fixed chunks (bit-identical at any thread count).
 #include "core/linalg.h"
 #include "core/parallel.h"
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

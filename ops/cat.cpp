@@ -6,7 +6,6 @@
 // Shapes:   any rank ≥ 1 (stack: any rank, dim in [−rank−1, rank]). Contiguous block copies: outer · n_k · inner.
 #include <cstring>
 
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

@@ -21,21 +21,14 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "core/linalg.h"
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/conv_kernels.h"
 #include "ops/ops.h"
 
 namespace xg::ops {
 namespace {
-using detail::block_cols;
-using detail::block_size;
-using detail::col2im;
 using detail::ConvGeom;
-using detail::im2col;
 
-/// Blocks per weight-gradient chunk: about 8 chunks over the batch (a function of the shape only).
 /// The op's name in graphs, profiles and errors: "conv2d", or "conv2d+relu" etc. with a fused activation.
 const char* op_name(Activation fused) {
   switch (fused) {
@@ -47,8 +40,7 @@ const char* op_name(Activation fused) {
   return "conv2d";
 }
 
-std::size_t weight_chunk(std::size_t blocks) { return std::max<std::size_t>(1, (blocks + 7) / 8); }
-
+/// The node: the three passes of the backward are the kernels of ops/conv_kernels.h.
 template <class T>
 class Conv2dOp final : public Op<T> {
  public:
@@ -56,74 +48,27 @@ class Conv2dOp final : public Op<T> {
   void release() override { cols_ = {}; }
   GradList<T> backward(const Tensor<T>& gy) override {
     const ConvGeom& g = g_;
-    const T* w = this->inputs()[1].value().data();
     const bool need_x = this->needs_grad(0), need_w = this->needs_grad(1), need_b = this->needs_grad(2);
-    const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, out_img = g.f * ohw;
     GradList<T> grads(3);
-    // Block-major layouts (block b, images n0.., at offset n0·rows·OH·OW, row stride nb·OH·OW): the cached cols are
-    // [C·KH·KW, nb·OH·OW] per block and g is regrouped to [F, nb·OH·OW] per block (a one-image block is g's own
-    // [F, OH·OW] slice, used in place). A fused activation turns g into g · act'(y) in the same pass (into gb, in
-    // g's layout when not regrouping). db is summed on the way, each task owning its rows f.
-    const T* py = gy.data();
+    // Pass 1: g·act'(y) and/or block-major regrouping into gb (a one-image block reads g in place), db on the way.
     const T* y = fused_ == Activation::None ? nullptr : this->output().data();
     const bool regroup = g.block > 1 && (need_x || need_w);
-    const bool copy = regroup || y;  // the gradients the GEMMs read live in gb
-    detail::Buffer<T> gb(copy ? g.n * out_img : 0);
+    detail::Buffer<T> gb(regroup || y ? gy.size() : 0);
     Tensor<T> db = zeros<T>({g.f});
-    if (copy || need_b)
-      parallel_for(0, g.f, 1, [&](std::size_t f0, std::size_t f1) {
-        for (std::size_t f = f0; f < f1; ++f)
-          for (std::size_t n = 0; n < g.n; ++n) {
-            const std::size_t at = n * out_img + f * ohw;
-            const T* src = py + at;
-            if (copy) {
-              const std::size_t b = n / g.block, n0 = g.first(b), ld = g.count(b) * ohw;
-              T* dst = gb.data() + (regroup ? n0 * out_img + f * ld + (n - n0) * ohw : at);
-              if (y) detail::activation_backward(fused_, src, y + at, dst, ohw);
-              else std::copy_n(src, ohw, dst);
-              src = dst;
-            }
-            if (need_b) db.data()[f] += detail::sum_contiguous(src, ohw);
-          }
-      });
-    auto g_block = [&](std::size_t b) { return (copy ? gb.data() : py) + g.first(b) * out_img; };
-    if (need_w) {
-      if (cols_.empty()) {  // w started requiring grad after the forward: rebuild the cols
-        cols_ = detail::Buffer<T>(ckk * g.n * ohw);
-        const T* x = this->inputs()[0].value().data();
-        parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
-          for (std::size_t b = lo; b < hi; ++b) block_cols(x, g, b, cols_.data() + g.first(b) * ckk * ohw, g.count(b) * ohw);
-        });
+    detail::conv_output_grad(g, fused_, gy.data(), y, regroup, gb.data(), need_b ? db.data() : nullptr);
+    const T* gsrc = gb.empty() ? gy.data() : gb.data();
+    if (need_w) {  // pass 2
+      if (cols_.empty()) {  // w started requiring grad after the forward
+        cols_ = detail::Buffer<T>(g.ckk() * g.n * g.ohw());
+        detail::conv_rebuild_cols(g, this->inputs()[0].value().data(), cols_.data());
       }
-      // dw = Σ_blocks g_block · col_blockᵀ, accumulated per fixed chunk of blocks, then summed in chunk order.
-      const std::size_t chunk = weight_chunk(g.blocks()), chunks = (g.blocks() + chunk - 1) / chunk;
-      detail::Buffer<T> partial(chunks * g.f * ckk);
-      parallel_for(0, g.blocks(), chunk, [&](std::size_t lo, std::size_t hi) {
-        T* part = partial.data() + (lo / chunk) * g.f * ckk;
-        for (std::size_t b = lo; b < hi; ++b) {
-          const std::size_t ld = g.count(b) * ohw;
-          gemm<T>(false, true, g.f, ckk, ld, T(1), g_block(b), ld, cols_.data() + g.first(b) * ckk * ohw, ld,
-                  b == lo ? T(0) : T(1), part, ckk);
-        }
-      });
-      Tensor<T> dw = zeros<T>({g.f, g.c, g.kh, g.kw});
-      T* pdw = dw.data();
-      for (std::size_t k = 0; k < chunks; ++k)
-        for (std::size_t i = 0; i < g.f * ckk; ++i) pdw[i] += partial.data()[k * g.f * ckk + i];
+      Tensor<T> dw = Tensor<T>::from_shape({g.f, g.c, g.kh, g.kw});
+      detail::conv_weight_grad(g, gsrc, cols_.data(), dw.data());
       grads[1] = std::move(dw);
     }
-    if (need_x) {
-      Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});  // each task zeroes its own images
-      T* pdx = dx.data();
-      parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
-        for (std::size_t b = lo; b < hi; ++b) {
-          const std::size_t n0 = g.first(b), nb = g.count(b), ld = nb * ohw;
-          std::fill(pdx + n0 * in_img, pdx + (n0 + nb) * in_img, T(0));
-          T* dcol = detail::scratch<T>(0, ckk * ld);
-          gemm<T>(true, false, ckk, ld, g.f, T(1), w, ckk, g_block(b), ld, T(0), dcol, ld);
-          for (std::size_t k = 0; k < nb; ++k) col2im(dcol + k * ohw, g, pdx + (n0 + k) * in_img, ld);
-        }
-      });
+    if (need_x) {  // pass 3
+      Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});
+      detail::conv_input_grad(g, this->inputs()[1].value().data(), gsrc, dx.data());
       grads[0] = std::move(dx);
     }
     if (need_b) grads[2] = std::move(db);
@@ -177,7 +122,7 @@ ConvGeom conv_geometry(const OpCall& call, const Variable<T>& x, const Variable<
   // The output, and one image's patch matrix (C·KH·KW rows of OH·OW), must be addressable.
   detail::checked_numel<T>(op, {g.n, g.f, g.oh, g.ow});
   detail::checked_numel<T>(op, {g.ckk(), g.oh, g.ow});
-  g.block = block_size(g.n, g.ckk(), g.oh * g.ow);
+  g.block = detail::block_size(g.n, g.ckk(), g.oh * g.ow);
   return g;
 }
 
@@ -189,40 +134,11 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
   OpCall call(op_name(fused));
   const ConvGeom g = conv_geometry(call, x, w, b, stride, padding, dilation);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.f, g.oh, g.ow});
-  const T* px = x.value().data();
-  const T* pw = w.value().data();
-  const T* pb = b.defined() ? b.value().data() : nullptr;
-  T* py = y.data();
-  const std::size_t ckk = g.ckk(), ohw = g.ohw(), out_img = g.f * ohw;
-  // When w will need a gradient, every block's cols are kept (block b at offset n0·C·KH·KW·OH·OW).
+  // When w will need a gradient, every block's cols are kept for it (freed after backward).
   const bool keep_cols = is_grad_enabled() && w.requires_grad();
-  detail::Buffer<T> cols(keep_cols ? ckk * g.n * ohw : 0);
-  parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
-    for (std::size_t blk = lo; blk < hi; ++blk) {
-      const std::size_t n0 = g.first(blk), nb = g.count(blk);
-      const std::size_t ld = nb * ohw;
-      T* col = keep_cols ? cols.data() + n0 * ckk * ohw : detail::scratch<T>(0, ckk * ld);
-      block_cols(px, g, blk, col, ld);
-      if (nb == 1) {  // straight into image n0's [F, OH·OW] slice
-        T* yn = py + n0 * out_img;
-        for (std::size_t f = 0; f < g.f; ++f) std::fill(yn + f * ohw, yn + (f + 1) * ohw, pb ? pb[f] : T(0));
-        gemm<T>(false, false, g.f, ohw, ckk, T(1), pw, ckk, col, ld, T(1), yn, ohw);
-        detail::activation_forward(fused, yn, yn, out_img);
-        continue;
-      }
-      const std::size_t cols_out = nb * ohw;
-      T* out = detail::scratch<T>(1, g.f * cols_out);
-      gemm<T>(false, false, g.f, cols_out, ckk, T(1), pw, ckk, col, ld, T(0), out, cols_out);
-      for (std::size_t k = 0; k < nb; ++k)
-        for (std::size_t f = 0; f < g.f; ++f) {
-          const T* src = out + f * cols_out + k * ohw;
-          T* dst = py + (n0 + k) * out_img + f * ohw;
-          const T bias = pb ? pb[f] : T(0);
-          for (std::size_t p = 0; p < ohw; ++p) dst[p] = src[p] + bias;
-        }
-      detail::activation_forward(fused, py + n0 * out_img, py + n0 * out_img, nb * out_img);
-    }
-  });
+  detail::Buffer<T> cols(keep_cols ? g.ckk() * g.n * g.ohw() : 0);
+  detail::conv_forward(g, x.value().data(), w.value().data(), b.defined() ? b.value().data() : nullptr, fused, y.data(),
+                       keep_cols ? cols.data() : nullptr);
   return call.record<Conv2dOp<T>>(std::move(y), {x, w, b}, g, std::move(cols), fused);
 }
 

@@ -1,12 +1,16 @@
 #pragma once
 /// \file conv_kernels.h
-/// The convolution kernels shared by conv2d and conv_transpose2d (internal to ops/): the geometry, im2col and its
-/// adjoint col2im, over raw pointers. conv_transpose2d's forward is conv2d's input gradient (col2im of wᵀ·x) and its
-/// input gradient is conv2d's forward (w·im2col(g)), so both ops use these two walks.
+/// The convolution kernels (internal to ops/), pure functions over raw pointers: the geometry, im2col and its adjoint
+/// col2im (shared with conv_transpose2d, whose forward is conv2d's input gradient and whose input gradient is conv2d's
+/// forward), and conv2d's forward and the three passes of its backward (output gradient, weight gradient, input
+/// gradient) that ops/conv2d.cpp's node calls in turn. Every parallel split is over fixed blocks of images (or fixed
+/// rows f), so results are bit-identical at any thread count; BLAS runs on one thread inside each task.
 
 #include <algorithm>
 #include <cstdint>
 
+#include "core/linalg.h"
+#include "core/parallel.h"
 #include "ops/detail.h"
 #include "ops/fixed_width.h"
 
@@ -153,5 +157,116 @@ void block_cols(const T* x, const ConvGeom& g, std::size_t b, T* col, std::size_
   for (std::size_t k = 0; k < g.count(b); ++k) im2col(x + (g.first(b) + k) * g.c * g.h * g.w, g, col + k * g.ohw(), ld);
 }
 
+/// Block b's columns of the forward's kept cols (block-major: block b at offset first(b)·C·KH·KW·OH·OW, row stride
+/// count(b)·OH·OW).
+template <class T>
+T* block_cols_at(T* cols, const ConvGeom& g, std::size_t b) {
+  return cols + g.first(b) * g.ckk() * g.ohw();
+}
+
+/// conv2d's forward: y [N,F,OH,OW] = act(w [F,C·KH·KW] · im2col(x) + b) per block of images. When `cols` is not null
+/// every block's cols are kept there (block-major, for the weight gradient); otherwise they live in per-thread scratch.
+template <class T>
+void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, Activation fused, T* y, T* cols) {
+  const std::size_t ckk = g.ckk(), ohw = g.ohw(), out_img = g.f * ohw;
+  parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t blk = lo; blk < hi; ++blk) {
+      const std::size_t n0 = g.first(blk), nb = g.count(blk), ld = nb * ohw;
+      T* col = cols ? block_cols_at(cols, g, blk) : scratch<T>(0, ckk * ld);
+      block_cols(x, g, blk, col, ld);
+      if (nb == 1) {  // straight into image n0's [F, OH·OW] slice
+        T* yn = y + n0 * out_img;
+        for (std::size_t f = 0; f < g.f; ++f) std::fill(yn + f * ohw, yn + (f + 1) * ohw, bias ? bias[f] : T(0));
+        gemm<T>(false, false, g.f, ohw, ckk, T(1), w, ckk, col, ld, T(1), yn, ohw);
+        activation_forward(fused, yn, yn, out_img);
+        continue;
+      }
+      T* out = scratch<T>(1, g.f * ld);
+      gemm<T>(false, false, g.f, ld, ckk, T(1), w, ckk, col, ld, T(0), out, ld);
+      for (std::size_t k = 0; k < nb; ++k)
+        for (std::size_t f = 0; f < g.f; ++f) {
+          const T* src = out + f * ld + k * ohw;
+          T* dst = y + (n0 + k) * out_img + f * ohw;
+          const T b = bias ? bias[f] : T(0);
+          for (std::size_t p = 0; p < ohw; ++p) dst[p] = src[p] + b;
+        }
+      activation_forward(fused, y + n0 * out_img, y + n0 * out_img, nb * out_img);
+    }
+  });
+}
+
+/// The kept cols rebuilt from x (when w started requiring grad after the forward): every block, block-major.
+template <class T>
+void conv_rebuild_cols(const ConvGeom& g, const T* x, T* cols) {
+  parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t b = lo; b < hi; ++b) block_cols(x, g, b, block_cols_at(cols, g, b), g.count(b) * g.ohw());
+  });
+}
+
+/// Backward pass 1, over g [N,F,OH,OW] once: turns g into g·act'(y) for a fused activation (y: the forward's output,
+/// null for none) and, when `regroup`, into block-major order ([F, nb·OH·OW] per block, block b at offset
+/// first(b)·F·OH·OW) — both into `gb` (N·F·OH·OW values; untouched when neither applies) — and sums db[f] on the way
+/// (db null: no bias gradient). Parallel over filters: each task owns its rows f of gb and its db[f].
+template <class T>
+void conv_output_grad(const ConvGeom& g, Activation fused, const T* gy, const T* y, bool regroup, T* gb, T* db) {
+  const std::size_t ohw = g.ohw(), out_img = g.f * ohw;
+  const bool copy = regroup || y;
+  if (!copy && !db) return;
+  parallel_for(0, g.f, 1, [&](std::size_t f0, std::size_t f1) {
+    for (std::size_t f = f0; f < f1; ++f)
+      for (std::size_t n = 0; n < g.n; ++n) {
+        const std::size_t at = n * out_img + f * ohw;
+        const T* src = gy + at;
+        if (copy) {
+          const std::size_t b = n / g.block, n0 = g.first(b), ld = g.count(b) * ohw;
+          T* dst = gb + (regroup ? n0 * out_img + f * ld + (n - n0) * ohw : at);
+          if (y) activation_backward(fused, src, y + at, dst, ohw);
+          else std::copy_n(src, ohw, dst);
+          src = dst;
+        }
+        if (db) db[f] += sum_contiguous(src, ohw);
+      }
+  });
+}
+
+/// Blocks per weight-gradient chunk: about 8 chunks over the batch (a function of the shape only).
+inline std::size_t weight_grad_chunk(std::size_t blocks) { return std::max<std::size_t>(1, (blocks + 7) / 8); }
+
+/// Backward pass 2: dw [F, C·KH·KW] = Σ_blocks g_block · col_blockᵀ, with g_block at `gsrc` + first(b)·F·OH·OW
+/// ([F, nb·OH·OW], pass 1's layout) and the kept cols. Each fixed chunk of blocks accumulates its own partial sum;
+/// the partials are added in chunk order.
+template <class T>
+void conv_weight_grad(const ConvGeom& g, const T* gsrc, const T* cols, T* dw) {
+  const std::size_t ckk = g.ckk(), ohw = g.ohw(), out_img = g.f * ohw;
+  const std::size_t chunk = weight_grad_chunk(g.blocks()), chunks = (g.blocks() + chunk - 1) / chunk;
+  Buffer<T> partial(chunks * g.f * ckk);
+  parallel_for(0, g.blocks(), chunk, [&](std::size_t lo, std::size_t hi) {
+    T* part = partial.data() + (lo / chunk) * g.f * ckk;
+    for (std::size_t b = lo; b < hi; ++b) {
+      const std::size_t ld = g.count(b) * ohw;
+      gemm<T>(false, true, g.f, ckk, ld, T(1), gsrc + g.first(b) * out_img, ld, cols + g.first(b) * ckk * ohw, ld,
+              b == lo ? T(0) : T(1), part, ckk);
+    }
+  });
+  std::fill(dw, dw + g.f * ckk, T(0));
+  for (std::size_t k = 0; k < chunks; ++k)
+    for (std::size_t i = 0; i < g.f * ckk; ++i) dw[i] += partial.data()[k * g.f * ckk + i];
+}
+
+/// Backward pass 3: dx [N,C,H,W] = col2im(wᵀ · g_block) per block (g_block as in conv_weight_grad), each task
+/// zeroing and writing only its own block's images.
+template <class T>
+void conv_input_grad(const ConvGeom& g, const T* w, const T* gsrc, T* dx) {
+  const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, out_img = g.f * ohw;
+  parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t b = lo; b < hi; ++b) {
+      const std::size_t n0 = g.first(b), nb = g.count(b), ld = nb * ohw;
+      std::fill(dx + n0 * in_img, dx + (n0 + nb) * in_img, T(0));
+      T* dcol = scratch<T>(0, ckk * ld);
+      gemm<T>(true, false, ckk, ld, g.f, T(1), w, ckk, gsrc + n0 * out_img, ld, T(0), dcol, ld);
+      for (std::size_t k = 0; k < nb; ++k) col2im(dcol + k * ohw, g, dx + (n0 + k) * in_img, ld);
+    }
+  });
+}
 
 }  // namespace xg::ops::detail

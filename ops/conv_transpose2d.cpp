@@ -11,7 +11,6 @@
 //           dW summed over images in order (bit-identical at any thread count).
 #include "core/linalg.h"
 #include "core/parallel.h"
-#include "core/profiler.h"
 #include "ops/conv_kernels.h"
 #include "ops/ops.h"
 

@@ -3,7 +3,6 @@
 // Forward (training, 0 < p < 1): m_i ~ Bernoulli(1 - p) drawn serially from `rng`;  y = x ⊙ m / (1 - p)
 // Backward:                      dx = g ⊙ m / (1 - p)   (the scaled mask is saved)
 // p == 1 gives zeros; eval mode or p == 0 is the identity (no op recorded, no draws).
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

@@ -1,7 +1,6 @@
 // dropout2d: channel dropout for x [N,C,H,W] (or [N,C,L]): in training each whole channel (n, c) is zeroed with
 // probability p, drawn serially from `rng` (one draw per channel), the kept ones scaled by 1/(1 − p); identity in eval
 // or for p = 0.  Backward: dx = g ⊙ (the same scaled mask).
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

@@ -12,7 +12,6 @@
 //        outside · rsub s−x -> −g · rdiv s/x -> −s·g/x²
 #include <cmath>
 
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

@@ -9,7 +9,6 @@
 #include <cmath>
 #include <type_traits>
 
-#include "core/profiler.h"
 #include "ops/pool2d.h"
 #include "ops/simd_kernels.h"
 

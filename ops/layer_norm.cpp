@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "core/parallel.h"
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

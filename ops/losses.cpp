@@ -6,7 +6,6 @@
 // mse_loss:      L = Σ (a - b)² · w (w = 1/numel for Mean)       da = 2 g w (a - b),  db = -da
 #include <cmath>
 
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

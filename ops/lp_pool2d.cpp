@@ -16,7 +16,6 @@
 #include <cmath>
 #include <limits>
 
-#include "core/profiler.h"
 #include "ops/pool2d.h"
 
 namespace xg::ops {

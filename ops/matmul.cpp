@@ -5,7 +5,6 @@
 // Each partial is computed only when its input needs it. Large products are split into fixed row blocks (parallel_gemm),
 // each one single-threaded BLAS call: the same bits whatever xgrad's thread count.
 #include "core/linalg.h"
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

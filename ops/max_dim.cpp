@@ -4,7 +4,6 @@
 // Backward: dx[…, indices, …] = g (the whole gradient to the chosen element, like max_pool2d).
 // argmax:   the indices alone, as a Tensor<std::int64_t>; no gradient.
 // Shapes:   x of any rank ≥ 1, dim may be negative; keepdim keeps the reduced dim with extent 1.
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

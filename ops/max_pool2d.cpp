@@ -10,7 +10,6 @@
 #include <type_traits>
 #include <cstdint>
 
-#include "core/profiler.h"
 #include "ops/pool2d.h"
 #include "ops/simd_kernels.h"
 

@@ -5,7 +5,6 @@
 // Shapes:       any rank ≥ 1, dim may be negative; ShapeError for a slice or an index outside the dim.
 #include <cstring>
 
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

@@ -23,7 +23,11 @@ struct Size2 {
   Size2(std::int64_t h_, std::int64_t w_) : h(h_), w(w_) {}
 };
 /// "(h, w)", as PyTorch prints a pair in its errors.
-inline std::string to_string(Size2 v) { return "(" + std::to_string(v.h) + ", " + std::to_string(v.w) + ")"; }
+inline std::string to_string(Size2 v) {
+  std::string s(1, '(');  // appended, not "(" + std::to_string(…): GCC 12 warns falsely (-Wrestrict) on that
+  s.append(std::to_string(v.h)).append(", ").append(std::to_string(v.w)).push_back(')');
+  return s;
+}
 
 /// An elementwise activation, to apply by value (`activation(x, a)`) or fused into an op's output pass (conv2d).
 enum class Activation { None, Relu, Sigmoid, Tanh };

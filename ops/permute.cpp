@@ -8,7 +8,6 @@
 #include <numeric>
 
 #include "core/parallel.h"
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

@@ -13,7 +13,6 @@
 /// thread count); the node keeps its input and output, which df may use.
 
 #include "core/parallel.h"
-#include "core/profiler.h"
 #include "ops/detail.h"
 
 namespace xg::ops::detail {

@@ -4,7 +4,6 @@
 // Backward: dx = g broadcast back over the reduced elements (· 1/count for mean)
 // Shapes:   x [..] -> [] (all) or x with axis d removed (or kept as 1 with keepdim)
 // Sums run serially in index order (fixed-order reduction: the same bits at any thread count).
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

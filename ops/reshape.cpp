@@ -2,7 +2,6 @@
 //
 // reshape: y = x viewed with a new shape (one extent may be -1)   dx = g reshaped back to x's shape
 // flatten: reshape merging dims start..end                        dx likewise
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

@@ -5,7 +5,6 @@
 // Subtracting the row maximum keeps both finite for logits of any magnitude.
 #include <cmath>
 
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

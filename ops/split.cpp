@@ -9,7 +9,6 @@
 #include <cstring>
 #include <numeric>
 
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 

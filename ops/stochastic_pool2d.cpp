@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/profiler.h"
 #include "ops/pool2d.h"
 
 namespace xg::ops {

@@ -1,6 +1,5 @@
 // where: y = cond ? a : b elementwise (cond, a and b of one shape).
 // Backward: da = g where cond, 0 elsewhere; db = g where !cond. cond has no gradient.
-#include "core/profiler.h"
 #include "ops/detail.h"
 #include "ops/ops.h"
 
