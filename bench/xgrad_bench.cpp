@@ -5,6 +5,7 @@
 //   xgrad_bench engine   a 10,000-op chain of tiny elementwise ops, forward + backward, time per op
 //   xgrad_bench train    training steps (forward, backward, SGD) in images/s for seed, seed-l2 and deep; inference
 #include <immintrin.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
@@ -309,6 +310,48 @@ nlohmann::json bench_loader() {
   return rows;
 }
 
+
+/// Heap bytes in use (glibc: small chunks plus mmapped blocks), a measure of live tensors that the allocator's reuse of
+/// freed memory (peak RSS) does not blur.
+double heap_mib() {
+  const struct mallinfo2 m = mallinfo2();
+  return static_cast<double>(m.uordblks + m.hblkhd) / (1024.0 * 1024.0);
+}
+
+/// What a training step's graph holds at its peak: heap in use right after the forward (the loss alive, nothing
+/// released by backward yet) minus just before it, one thread, after two warm-up steps.
+nlohmann::json bench_memory() {
+  nlohmann::json rows = nlohmann::json::array();
+  set_num_threads(1);
+  for (const char* arch : {"seed", "deep"}) {
+    for (std::size_t batch : {64, 512}) {
+      Rng rng(0);
+      mnist::MnistCnnConfig cfg = mnist::MnistCnnConfig::preset(arch);
+      mnist::MnistCnn<float> model(cfg, rng);
+      nn::Sgd<float> opt(model.parameters(), {.lr = 0.01});
+      Variable<float> x(randn({batch, 1, 28, 28}, 7));
+      ops::Labels y(batch);
+      for (std::size_t i = 0; i < batch; ++i) y[i] = static_cast<std::int64_t>(i % 10);
+      for (int warm = 0; warm < 2; ++warm) {  // scratch buffers and optimizer state exist from here on
+        opt.zero_grad();
+        ops::cross_entropy(model(x), y).backward();
+        opt.step();
+      }
+      opt.zero_grad();
+      const double before = heap_mib();
+      auto loss = ops::cross_entropy(model(x), y);
+      const double graph = heap_mib() - before;
+      loss.backward();
+      opt.step();
+      std::printf("memory %-6s batch %-4zu graph after the forward %8.2f MiB (%.1f KiB per image)\n", arch, batch, graph,
+                  graph * 1024.0 / static_cast<double>(batch));
+      rows.push_back({{"workload", "memory"}, {"arch", arch}, {"batch", batch}, {"graph_mib", graph}});
+    }
+  }
+  set_num_threads(0);
+  return rows;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -319,9 +362,10 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--json" && i + 1 < argc) json_path = argv[++i];
     else if (a == "--runs" && i + 1 < argc) g_runs = std::max(3, std::atoi(argv[++i]));
-    else if (a == "ops" || a == "engine" || a == "train" || a == "peak" || a == "loader") what.push_back(a);
+    else if (a == "ops" || a == "engine" || a == "train" || a == "peak" || a == "loader" || a == "memory")
+      what.push_back(a);
     else {
-      std::fprintf(stderr, "usage: xgrad_bench [ops] [engine] [train] [peak] [loader] [--runs N] [--json PATH]\n");
+      std::fprintf(stderr, "usage: xgrad_bench [ops] [engine] [train] [peak] [loader] [memory] [--runs N] [--json PATH]\n");
       return 2;
     }
   }
@@ -338,6 +382,7 @@ int main(int argc, char** argv) {
     if (w == "train") out["train"] = bench_train();
     if (w == "peak") out["peak"] = bench_peak();
     if (w == "loader") out["loader"] = bench_loader();
+    if (w == "memory") out["memory"] = bench_memory();
   }
   if (!json_path.empty()) {
     const std::string text = out.dump(2) + "\n";

@@ -73,6 +73,7 @@ namespace {
 template <class T>
 class ActivationOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads only the output
   explicit ActivationOp(Activation a) : a_(a) {}
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& y = this->output();

@@ -19,6 +19,8 @@ struct Windows {
 template <class T>
 class AdaptiveAvgPool2dOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   explicit AdaptiveAvgPool2dOp(Windows g) : g_(g) {}
   GradList<T> backward(const Tensor<T>& gy) override {
     const Windows& g = g_;

@@ -18,6 +18,8 @@ T divisor(const detail::PoolGeom& g, bool include_pad, std::int64_t h0, std::int
 template <class T>
 class AvgPool2dOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   AvgPool2dOp(detail::PoolGeom g, bool include_pad) : g_(g), include_pad_(include_pad) {}
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;

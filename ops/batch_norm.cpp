@@ -26,6 +26,8 @@ struct Layout {
 template <class T>
 class BatchNormOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t i) const override { return i < 2; }  // x and the weight; never the bias
+  bool keeps_output() const override { return false; }
   BatchNormOp(Layout l, std::vector<T> mean, std::vector<T> invstd, bool training)
       : l_(l), mean_(std::move(mean)), invstd_(std::move(invstd)), training_(training) {}
   GradList<T> backward(const Tensor<T>& g) override {

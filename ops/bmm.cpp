@@ -12,6 +12,7 @@ namespace {
 template <class T>
 class BmmOp final : public Op<T> {
  public:
+  bool keeps_output() const override { return false; }  // backward reads the inputs, not the output
   BmmOp(std::size_t b, std::size_t m, std::size_t k, std::size_t n) : b_(b), m_(m), k_(k), n_(n) {}
   GradList<T> backward(const Tensor<T>& g) override {
     const T* a = this->inputs()[0].value().data();

@@ -16,6 +16,8 @@ namespace {
 template <class T>
 class CatOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   CatOp(std::size_t dim, std::vector<std::size_t> extents) : dim_(dim), n_(std::move(extents)) {}
   GradList<T> backward(const Tensor<T>& g) override {
     const Shape gs = shape_of(g);

@@ -44,6 +44,10 @@ const char* op_name(Activation fused) {
 template <class T>
 class Conv2dOp final : public Op<T> {
  public:
+  // x only to rebuild the cols (kept when w needed a gradient at the forward), w for dx, never the bias; the output
+  // only for a fused activation's derivative.
+  bool keeps_input(std::size_t i) const override { return i == 1 || (i == 0 && cols_.empty()); }
+  bool keeps_output() const override { return fused_ != Activation::None; }
   Conv2dOp(ConvGeom g, detail::Buffer<T> cols, Activation fused) : g_(g), cols_(std::move(cols)), fused_(fused) {}
   void release() override { cols_ = {}; }
   GradList<T> backward(const Tensor<T>& gy) override {

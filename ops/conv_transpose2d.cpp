@@ -21,6 +21,8 @@ namespace {
 template <class T>
 class ConvTranspose2dOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t i) const override { return i < 2; }  // x and the weight; never the bias
+  bool keeps_output() const override { return false; }
   explicit ConvTranspose2dOp(detail::ConvGeom g) : g_(g) {}
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::ConvGeom& g = g_;  // conv2d view: c = C_out, h×w = OH×OW, f = C_in, oh×ow = H×W

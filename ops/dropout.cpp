@@ -12,6 +12,8 @@ namespace {
 template <class T>
 class DropoutOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   explicit DropoutOp(Tensor<T> mask) : mask_(std::move(mask)) {}
   GradList<T> backward(const Tensor<T>& g) override {
     return {detail::zip(g, mask_, [](T gv, T m) { return gv * m; })};

@@ -10,6 +10,8 @@ namespace {
 template <class T>
 class Dropout2dOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   Dropout2dOp(std::vector<T> keep, std::size_t inner) : keep_(std::move(keep)), inner_(inner) {}
   GradList<T> backward(const Tensor<T>& g) override {
     Tensor<T> dx = Tensor<T>::from_shape(g.shape());

@@ -62,12 +62,24 @@ Tensor<T> broadcast_apply(const Tensor<T>& a, const Tensor<T>& b, const Shape& s
 template <class T>
 class BinaryOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return k_ != Binary::Add && k_ != Binary::Sub; }
+  bool keeps_output() const override { return false; }
   explicit BinaryOp(Binary k) : k_(k) {}
   GradList<T> backward(const Tensor<T>& g) override {
+    const Shape s = shape_of(g), sa = this->inputs()[0].shape(), sb = this->inputs()[1].shape();
+    GradList<T> grads(2);
+    if (k_ == Binary::Add || k_ == Binary::Sub) {  // no values needed (keeps_input is false for these)
+      if (this->needs_grad(0)) grads[0] = detail::sum_to_shape(g, sa);
+      if (this->needs_grad(1)) {
+        Tensor<T> r = detail::sum_to_shape(g, sb);
+        if (k_ == Binary::Sub)
+          for (auto& v : r) v = -v;
+        grads[1] = std::move(r);
+      }
+      return grads;
+    }
     const Tensor<T>& a = this->inputs()[0].value();
     const Tensor<T>& b = this->inputs()[1].value();
-    const Shape s = shape_of(g), sa = shape_of(a), sb = shape_of(b);
-    GradList<T> grads(2);
     if (k_ == Binary::Minimum || k_ == Binary::Maximum) {
       // w: the share of the gradient that goes to a (1 where a was chosen, ½ on a tie, 0 where b was).
       const bool mx = k_ == Binary::Maximum;
@@ -81,8 +93,6 @@ class BinaryOp final : public Op<T> {
     }
     if (this->needs_grad(0)) {
       switch (k_) {
-        case Binary::Add:
-        case Binary::Sub: grads[0] = detail::sum_to_shape(g, sa); break;
         case Binary::Mul: grads[0] = detail::sum_to_shape(broadcast_apply(g, b, s, [](T gv, T bv) { return gv * bv; }), sa); break;
         case Binary::Div: grads[0] = detail::sum_to_shape(broadcast_apply(g, b, s, [](T gv, T bv) { return gv / bv; }), sa); break;
         default: break;
@@ -90,13 +100,6 @@ class BinaryOp final : public Op<T> {
     }
     if (this->needs_grad(1)) {
       switch (k_) {
-        case Binary::Add: grads[1] = detail::sum_to_shape(g, sb); break;
-        case Binary::Sub: {
-          Tensor<T> r = detail::sum_to_shape(g, sb);
-          for (auto& v : r) v = -v;
-          grads[1] = std::move(r);
-          break;
-        }
         case Binary::Mul: grads[1] = detail::sum_to_shape(broadcast_apply(g, a, s, [](T gv, T av) { return gv * av; }), sb); break;
         case Binary::Div: {
           // -g * a / b², computed in the broadcast space: (g*a) then / b².
@@ -145,30 +148,36 @@ const char* unary_name(Unary k) {
 template <class T>
 class UnaryOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override {
+    return k_ == Unary::Log || k_ == Unary::Square || k_ == Unary::Pow || k_ == Unary::Abs || k_ == Unary::Clamp ||
+           k_ == Unary::RDiv;
+  }
+  bool keeps_output() const override { return k_ == Unary::Exp || k_ == Unary::Sqrt; }
   UnaryOp(Unary k, T s, T s2 = T(0)) : k_(k), s_(s), s2_(s2) {}
   GradList<T> backward(const Tensor<T>& g) override {
-    const Tensor<T>& x = this->inputs()[0].value();
+    // x is read only by the cases that keep it (keeps_input)
+    const auto x_of = [this]() -> const Tensor<T>& { return this->inputs()[0].value(); };
     switch (k_) {
       case Unary::Scale: { const T s = s_; return {detail::map(g, [s](T v) { return s * v; })}; }
       case Unary::AddScalar: return {g};
       case Unary::Neg: return {detail::map(g, [](T v) { return -v; })};
       case Unary::Exp: return {detail::zip(g, this->output(), [](T gv, T y) { return gv * y; })};
-      case Unary::Log: return {detail::zip(g, x, [](T gv, T xv) { return gv / xv; })};
-      case Unary::Square: return {detail::zip(g, x, [](T gv, T xv) { return T(2) * xv * gv; })};
+      case Unary::Log: return {detail::zip(g, x_of(), [](T gv, T xv) { return gv / xv; })};
+      case Unary::Square: return {detail::zip(g, x_of(), [](T gv, T xv) { return T(2) * xv * gv; })};
       case Unary::Sqrt: return {detail::zip(g, this->output(), [](T gv, T y) { return gv / (T(2) * y); })};
       case Unary::Pow: {
         const T p = s_;
-        return {detail::zip(g, x, [p](T gv, T xv) { return p == T(0) ? T(0) : gv * p * std::pow(xv, p - T(1)); })};
+        return {detail::zip(g, x_of(), [p](T gv, T xv) { return p == T(0) ? T(0) : gv * p * std::pow(xv, p - T(1)); })};
       }
-      case Unary::Abs: return {detail::zip(g, x, [](T gv, T xv) { return xv > T(0) ? gv : xv < T(0) ? -gv : T(0); })};
+      case Unary::Abs: return {detail::zip(g, x_of(), [](T gv, T xv) { return xv > T(0) ? gv : xv < T(0) ? -gv : T(0); })};
       case Unary::Clamp: {
         const T lo = s_, hi = s2_;
-        return {detail::zip(g, x, [lo, hi](T gv, T xv) { return xv >= lo && xv <= hi ? gv : T(0); })};
+        return {detail::zip(g, x_of(), [lo, hi](T gv, T xv) { return xv >= lo && xv <= hi ? gv : T(0); })};
       }
       case Unary::RSub: return {detail::map(g, [](T v) { return -v; })};
       case Unary::RDiv: {
         const T s = s_;
-        return {detail::zip(g, x, [s](T gv, T xv) { return -s * gv / (xv * xv); })};
+        return {detail::zip(g, x_of(), [s](T gv, T xv) { return -s * gv / (xv * xv); })};
       }
     }
     return {std::nullopt};

@@ -15,6 +15,8 @@ namespace {
 template <class T>
 class LayerNormOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t i) const override { return i < 2; }  // x and the weight; never the bias
+  bool keeps_output() const override { return false; }
   LayerNormOp(std::size_t rows, std::size_t d, std::vector<T> mean, std::vector<T> invstd)
       : rows_(rows), d_(d), mean_(std::move(mean)), invstd_(std::move(invstd)) {}
   GradList<T> backward(const Tensor<T>& g) override {

@@ -57,6 +57,8 @@ T row_weight(const Tensor<T>& g, Reduction r, std::size_t n, std::size_t rows) {
 template <class T>
 class NllLossOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   NllLossOp(Labels labels, Reduction r) : labels_(std::move(labels)), r_(r) {}
   GradList<T> backward(const Tensor<T>& g) override {
     const Shape s = this->inputs()[0].shape();
@@ -74,6 +76,8 @@ class NllLossOp final : public Op<T> {
 template <class T>
 class CrossEntropyOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   CrossEntropyOp(Labels labels, Reduction r, Tensor<T> probs) : labels_(std::move(labels)), r_(r), p_(std::move(probs)) {}
   GradList<T> backward(const Tensor<T>& g) override {
     const std::size_t rows = p_.shape()[0], c = p_.shape()[1];
@@ -98,6 +102,7 @@ class CrossEntropyOp final : public Op<T> {
 template <class T>
 class MseLossOp final : public Op<T> {
  public:
+  bool keeps_output() const override { return false; }  // backward reads the inputs, not the output
   explicit MseLossOp(Reduction r) : r_(r) {}
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& a = this->inputs()[0].value();

@@ -14,6 +14,7 @@ namespace {
 template <class T>
 class MatmulOp final : public Op<T> {
  public:
+  bool keeps_output() const override { return false; }  // backward reads the inputs, not the output
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& a = this->inputs()[0].value();
     const Tensor<T>& b = this->inputs()[1].value();
@@ -36,6 +37,7 @@ class MatmulOp final : public Op<T> {
 template <class T>
 class LinearOp final : public Op<T> {
  public:
+  bool keeps_output() const override { return false; }  // backward reads the inputs, not the output
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& x = this->inputs()[0].value();
     const Tensor<T>& w = this->inputs()[1].value();

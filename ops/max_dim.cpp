@@ -13,6 +13,8 @@ namespace {
 template <class T>
 class MaxDimOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   MaxDimOp(std::size_t outer, std::size_t n, std::size_t inner, std::vector<std::int64_t> idx)
       : outer_(outer), n_(n), inner_(inner), idx_(std::move(idx)) {}
   GradList<T> backward(const Tensor<T>& g) override {

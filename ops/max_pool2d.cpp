@@ -109,6 +109,8 @@ void max_pool_planes(const T* px, T* py, std::int32_t* arg, const detail::PoolGe
 template <class T>
 class MaxPool2dOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   MaxPool2dOp(detail::PoolGeom g, detail::Buffer<std::int32_t> argmax) : g_(g), argmax_(std::move(argmax)) {}
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;

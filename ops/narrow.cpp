@@ -14,6 +14,8 @@ namespace {
 template <class T>
 class IndexSelectOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   IndexSelectOp(std::size_t outer, std::size_t n, std::size_t inner, std::vector<std::size_t> index)
       : outer_(outer), n_(n), inner_(inner), index_(std::move(index)) {}
   GradList<T> backward(const Tensor<T>& g) override {

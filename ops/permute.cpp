@@ -54,6 +54,8 @@ Tensor<T> permuted(const Tensor<T>& x, const std::vector<std::size_t>& dims) {
 template <class T>
 class PermuteOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   explicit PermuteOp(std::vector<std::size_t> dims) : dims_(std::move(dims)) {}
   GradList<T> backward(const Tensor<T>& g) override {
     std::vector<std::size_t> inverse(dims_.size());

@@ -13,6 +13,8 @@ namespace {
 template <class T>
 class ReduceOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   ReduceOp(bool all, std::size_t dim, T scale, bool mean) : all_(all), dim_(dim), scale_(scale), mean_(mean) {}
   GradList<T> backward(const Tensor<T>& g) override {
     const Shape s = this->inputs()[0].shape();

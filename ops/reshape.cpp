@@ -11,6 +11,8 @@ namespace {
 template <class T>
 class ReshapeOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   GradList<T> backward(const Tensor<T>& g) override {
     Tensor<T> dx = g;
     dx.reshape(this->inputs()[0].shape());

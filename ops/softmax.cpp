@@ -26,6 +26,7 @@ void for_each_row(const Rows& r, F f) {
 template <class T>
 class SoftmaxOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads only the output
   SoftmaxOp(bool log, Rows r) : log_(log), r_(r) {}
   GradList<T> backward(const Tensor<T>& g) override {
     Tensor<T> dx = Tensor<T>::from_shape(g.shape());

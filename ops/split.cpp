@@ -19,6 +19,8 @@ namespace {
 template <class T>
 class SplitOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   SplitOp(std::size_t dim, std::vector<std::size_t> sizes) : dim_(dim), sizes_(std::move(sizes)) {}
   GradList<T> backward_outputs(const std::vector<std::optional<Tensor<T>>>& g) override {
     const Shape xs = this->inputs()[0].shape();

@@ -9,6 +9,8 @@ namespace {
 template <class T>
 class WhereOp final : public Op<T> {
  public:
+  bool keeps_input(std::size_t) const override { return false; }  // backward reads no value: shapes and saved state
+  bool keeps_output() const override { return false; }
   explicit WhereOp(Tensor<bool> cond) : cond_(std::move(cond)) {}
   GradList<T> backward(const Tensor<T>& g) override {
     GradList<T> grads(2);

@@ -111,9 +111,39 @@ VariableImpl<T>::~VariableImpl() {
 }  // namespace detail
 
 template <class T>
+void detail::VariableImpl<T>::release_value_if_unused() {
+  if (!creator || value_released || handles.load(std::memory_order_acquire) != 0 ||
+      keepers.load(std::memory_order_acquire) != 0)
+    return;
+  released_shape = shape_of(value);
+  value.resize(Shape{0});  // frees the buffer without allocating another
+  value_released = true;
+}
+
+template <class T>
 Variable<T>::Variable(Tensor<T> value, bool requires_grad) : impl_(std::make_shared<detail::VariableImpl<T>>()) {
   impl_->value = std::move(value);
   impl_->requires_grad = requires_grad;
+  impl_->handles.store(1, std::memory_order_relaxed);
+}
+
+template <class T>
+Tensor<T>& Variable<T>::live_value() const {
+  auto& i = impl();
+  if (i.value_released)
+    throw GraphError(std::string("Variable: the value of this output of '") + i.creator->name() +
+                     "' was released: no handle held it and no op declared that its backward reads it (an op whose "
+                     "backward reads an input must not override keeps_input() to return false)");
+  return i.value;
+}
+
+template <class T>
+std::size_t Variable<T>::numel() const {
+  const auto& i = impl();
+  if (!i.value_released) return i.value.size();
+  std::size_t n = 1;
+  for (auto e : i.released_shape) n *= e;
+  return n;
 }
 
 template <class T>
@@ -124,7 +154,7 @@ detail::VariableImpl<T>& Variable<T>::impl() const {
 
 template <class T>
 T Variable<T>::item() const {
-  const auto& v = impl().value;
+  const auto& v = live_value();
   if (v.size() != 1)
     throw ShapeError("item: expected a Variable with one element, got shape " + shape_str(v.shape()));
   return *v.data();
@@ -156,15 +186,16 @@ Tensor<T>& Variable<T>::grad() {
 
 template <class T>
 void Variable<T>::set_grad(Tensor<T> g) {
-  if (!std::equal(g.shape().begin(), g.shape().end(), impl().value.shape().begin(), impl().value.shape().end()))
+  const Shape vs = impl().value_shape();
+  if (!std::equal(g.shape().begin(), g.shape().end(), vs.begin(), vs.end()))
     throw ShapeError("set_grad: gradient of shape " + shape_str(g.shape()) + " for a Variable of shape " +
-                     shape_str(impl().value.shape()) + (name().empty() ? std::string() : " ('" + name() + "')"));
+                     shape_str(vs) + (name().empty() ? std::string() : " ('" + name() + "')"));
   impl().grad = std::move(g);
 }
 
 template <class T>
 Variable<T> Variable<T>::detach() const {
-  Variable out(impl().value, false);
+  Variable out(live_value(), false);
   out.impl_->name = impl().name;
   return out;
 }
@@ -174,6 +205,19 @@ std::vector<Variable<T>> attach_op_outputs(std::shared_ptr<Op<T>> op, std::vecto
                                            std::vector<Variable<T>> inputs) {
   op->inputs_ = std::move(inputs);
   op->pending_grads_.assign(outs.size(), std::nullopt);
+  // The node's claims: the input values its backward reads are kept; its handles on its inputs are not counted, so
+  // an input nobody else holds or needs is freed right away (after the keepers are counted).
+  for (std::size_t i = 0; i < op->inputs_.size(); ++i)
+    if (op->inputs_[i].impl_ && op->keeps_input(i)) {
+      op->inputs_[i].kept_ = true;
+      op->inputs_[i].impl_->keepers.fetch_add(1, std::memory_order_relaxed);
+    }
+  op->kept_output_ = op->keeps_output();
+  for (auto& in : op->inputs_) {
+    const bool last = in.impl_ && in.counted_ && in.impl_->handles.load(std::memory_order_acquire) == 1;
+    in.uncount();
+    if (last) in.impl_->release_value_if_unused();
+  }
   std::vector<Variable<T>> vs;
   for (std::size_t i = 0; i < outs.size(); ++i) {
     op->output_shapes_.push_back(shape_of(outs[i]));
@@ -181,6 +225,7 @@ std::vector<Variable<T>> attach_op_outputs(std::shared_ptr<Op<T>> op, std::vecto
     op->outputs_.push_back(v.impl_);
     v.impl_->output_index = i;
     v.impl_->creator = op;  // every output owns the op; the last one to go frees it
+    if (op->kept_output_) v.impl_->keepers.fetch_add(1, std::memory_order_relaxed);
     vs.push_back(std::move(v));
   }
   return vs;
@@ -196,9 +241,9 @@ class Engine {
       throw GraphError(
           "backward: this Variable does not require grad and has no creator, so there is nothing to differentiate "
           "(did a parameter forget requires_grad, or was the graph built under NoGradGuard?)");
-    if (!shapes_equal(seed.shape(), rimpl.value.shape()))
+    if (!shapes_equal(seed.shape(), rimpl.value_shape()))
       throw GraphError("backward: the gradient has shape " + shape_str(seed.shape()) + " but the output has shape " +
-                       shape_str(rimpl.value.shape()));
+                       shape_str(rimpl.value_shape()));
     if (!rimpl.creator) {  // a leaf: its gradient is the seed
       accumulate(rimpl.grad, Tensor<T>(seed));
       return;
@@ -256,10 +301,10 @@ class Engine {
           detail::check_finite(op->name(), what.c_str(), *grads[i]);
         }
         auto& in = *op->inputs_[i].impl_;
-        if (!shapes_equal(grads[i]->shape(), in.value.shape()))
+        if (!shapes_equal(grads[i]->shape(), in.value_shape()))
           throw GraphError(std::string(op->name()) + ": backward returned a gradient of shape " +
                            shape_str(grads[i]->shape()) + " for input " + std::to_string(i) + " of shape " +
-                           shape_str(in.value.shape()));
+                           shape_str(in.value_shape()));
         if (in.creator)
           accumulate(in.creator->pending_grads_[in.output_index], std::move(*grads[i]));
         else
@@ -268,6 +313,7 @@ class Engine {
       if (!retain_graph) {
         op->release();
         op->released_ = true;
+        op->unkeep();
       }
     }
   }

@@ -3,6 +3,7 @@
 /// `Variable` (a cheap-to-copy handle to a value in the graph), `Op` (a recorded graph node), `record()` (how an op
 /// attaches itself to its output) and the grad-mode switch. See docs/architecture.md for ownership and the backward walk.
 
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -30,9 +31,21 @@ std::vector<Variable<T>> record_nodes(const char* name, std::vector<Tensor<T>> o
                                       Args&&... args);
 
 /// Shared state behind a Variable. A leaf has no creator; an op output owns its creator (never the reverse).
+///
+/// Values nobody needs are freed early (flashlight's `withoutData`): the nodes of the graph hold their inputs through
+/// uncounted handles, so an op output's value is released as soon as no counted handle (a user's Variable) and no
+/// keeper (an op whose backward reads it: Op::keeps_input / keeps_output) is left. Its shape, creator and gradient
+/// slot stay: the graph still runs through it. Leaves are never released.
 template <class T>
 struct VariableImpl {
   Tensor<T> value;
+  std::atomic<std::size_t> handles{0};  ///< counted Variable handles (the user's)
+  std::atomic<std::size_t> keepers{0};  ///< recorded ops whose backward reads this value
+  bool value_released = false;          ///< the value was freed (nothing needed it); `released_shape` is its shape
+  Shape released_shape;
+  Shape value_shape() const { return value_released ? released_shape : shape_of(value); }
+  /// Frees the value of an op output that no handle and no keeper needs any more.
+  void release_value_if_unused();
   std::optional<Tensor<T>> grad;
   bool requires_grad = false;
   std::shared_ptr<Op<T>> creator;
@@ -99,15 +112,33 @@ class Variable {
   Variable() = default;
   /// A leaf holding `value`.
   explicit Variable(Tensor<T> value, bool requires_grad = false);
+  Variable(const Variable& other) : impl_(other.impl_) {
+    if (impl_) impl_->handles.fetch_add(1, std::memory_order_relaxed);
+  }
+  Variable(Variable&& other) noexcept : impl_(std::move(other.impl_)), counted_(other.counted_), kept_(other.kept_) {
+    other.counted_ = true;
+    other.kept_ = false;
+  }
+  Variable& operator=(Variable other) noexcept {
+    std::swap(impl_, other.impl_);
+    std::swap(counted_, other.counted_);
+    std::swap(kept_, other.kept_);
+    return *this;
+  }
+  ~Variable() { drop_handle(); }
 
   bool defined() const { return impl_ != nullptr; }
-  const Tensor<T>& value() const { return impl().value; }
+  /// The value. Throws GraphError for an op output whose value was released (only reachable through an op's
+  /// `inputs()` when that op declared it does not keep the value).
+  const Tensor<T>& value() const { return live_value(); }
   /// Mutable value, for optimizers and loaders. Changing a value that a recorded graph still needs makes that
   /// graph's gradients wrong: update parameters only after backward.
-  Tensor<T>& value() { return impl().value; }
-  Shape shape() const { return shape_of(impl().value); }
-  std::size_t dim() const { return impl().value.dimension(); }
-  std::size_t numel() const { return impl().value.size(); }
+  Tensor<T>& value() { return live_value(); }
+  /// False once the value of an op output was released because nothing needed it (see detail::VariableImpl).
+  bool has_value() const { return !impl().value_released; }
+  Shape shape() const { return impl().value_shape(); }
+  std::size_t dim() const { return impl().value_released ? impl().released_shape.size() : impl().value.dimension(); }
+  std::size_t numel() const;
   /// The single value of a one-element Variable.
   T item() const;
 
@@ -146,7 +177,20 @@ class Variable {
 
  private:
   detail::VariableImpl<T>& impl() const;
+  Tensor<T>& live_value() const;
+  void drop_handle() noexcept {
+    if (impl_ && counted_ && impl_->handles.fetch_sub(1, std::memory_order_acq_rel) == 1) impl_->release_value_if_unused();
+  }
+  /// Makes this handle an uncounted one (a graph node's reference to its input).
+  void uncount() noexcept {
+    if (impl_ && counted_) {
+      counted_ = false;
+      impl_->handles.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
   std::shared_ptr<detail::VariableImpl<T>> impl_;
+  bool counted_ = true;  // false for the handles a graph node holds on its inputs
+  bool kept_ = false;    // a node's input handle whose value that node's backward reads (a keeper)
 
   template <class U>
   friend std::vector<Variable<U>> attach_op_outputs(std::shared_ptr<Op<U>> op, std::vector<Tensor<U>> outs,
@@ -155,6 +199,8 @@ class Variable {
   friend struct detail::VariableImpl;
   template <class U>
   friend class Engine;
+  template <class U>
+  friend class Op;
 };
 
 /// A recorded graph node: one op call with its inputs and whatever its backward needs.
@@ -172,7 +218,7 @@ class Op {
   Op() = default;
   Op(const Op&) = delete;
   Op& operator=(const Op&) = delete;
-  virtual ~Op() = default;
+  virtual ~Op() { unkeep(); }
 
   /// The op's public name, e.g. "conv2d": the one its OpCall gave it (an op recorded with the bare `record` overrides
   /// this instead).
@@ -189,6 +235,15 @@ class Op {
   }
   /// Frees the tensors saved for backward. Called after backward unless `retain_graph` is set.
   virtual void release() {}
+  /// Whether backward reads input `i`'s value (`this->inputs()[i].value()`); asked once, when the node is recorded.
+  /// The default is yes. An op that needs only an input's shape (reshape, add, max_pool2d with its argmax, relu with
+  /// its output) returns false, so that the value is freed as soon as nothing else needs it.
+  virtual bool keeps_input(std::size_t i) const {
+    (void)i;
+    return true;
+  }
+  /// Whether backward reads the op's own output (`this->output()`); asked once, when the node is recorded. Default yes.
+  virtual bool keeps_output() const { return true; }
 
   const std::vector<Variable<T>>& inputs() const { return inputs_; }
   /// True when input `i` requires a gradient; compute no partial otherwise.
@@ -203,6 +258,8 @@ class Op {
   const Tensor<T>& output(std::size_t i = 0) const {
     auto p = outputs_.at(i).lock();
     if (!p) throw GraphError(std::string(name()) + ": the output this op saved for backward no longer exists");
+    if (p->value_released)
+      throw GraphError(std::string(name()) + ": backward read the op's output, but keeps_output() said it does not");
     return p->value;
   }
 
@@ -219,7 +276,24 @@ class Op {
   friend std::vector<Variable<U>> detail::record_nodes(const char* name, std::vector<Tensor<U>> outs,
                                                        std::vector<Variable<U>> inputs, Args&&... args);
 
+  /// Drops this node's claims on the values it kept (after backward, or when the node dies unused).
+  void unkeep() noexcept {
+    if (unkept_) return;
+    unkept_ = true;
+    for (auto& in : inputs_)
+      if (in.kept_) {
+        in.kept_ = false;
+        if (in.impl_->keepers.fetch_sub(1, std::memory_order_acq_rel) == 1) in.impl_->release_value_if_unused();
+      }
+    if (kept_output_)
+      for (const auto& w : outputs_)
+        if (auto p = w.lock())
+          if (p->keepers.fetch_sub(1, std::memory_order_acq_rel) == 1) p->release_value_if_unused();
+  }
+
   const char* name_ = nullptr;  // set by OpCall::record (a string literal or other static storage)
+  bool kept_output_ = false;
+  bool unkept_ = false;
   std::vector<Variable<T>> inputs_;
   std::vector<std::weak_ptr<detail::VariableImpl<T>>> outputs_;
   std::vector<Shape> output_shapes_;

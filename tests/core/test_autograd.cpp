@@ -1,4 +1,5 @@
 // The engine: accumulation, graph shapes, long chains, grad mode, detach, zero_grad and graph errors.
+#include <cmath>
 #include <map>
 
 #include "core/dot.h"
@@ -200,6 +201,56 @@ TEST_CASE("an OpCall names the node, prefixes its errors and times every forward
   REQUIRE(rows.count("twice"));
   CHECK(rows["twice"].forward_calls == 2);
   CHECK(rows["twice"].backward_calls == 1);
+}
+
+TEST_CASE("a value nothing needs is released at once, and backward still runs through its node") {
+  Variable<double> x(random_tensor({2, 3}, 18), true);
+  // scale and reshape read no values in backward; the intermediate outputs have no handle but the graph's.
+  auto y = ops::sum(ops::reshape(ops::scale(x, 3.0), {6}));
+  const Variable<double>& reshaped = y.creator()->inputs()[0];
+  const Variable<double>& scaled = reshaped.creator()->inputs()[0];
+  CHECK(!reshaped.has_value());
+  CHECK(!scaled.has_value());
+  CHECK(scaled.shape() == Shape{2, 3});  // shape, creator and gradient slot stay
+  CHECK_THROWS_WITH_AS(scaled.value(), doctest::Contains("output of 'scale' was released"), GraphError);
+  CHECK(x.has_value());  // leaves never
+  y.backward();
+  for (std::size_t i = 0; i < 6; ++i) CHECK(x.grad().data()[i] == 3.0);
+}
+
+TEST_CASE("a value is kept while a handle or a backward that reads it needs it, and released after that backward") {
+  Variable<double> x(random_tensor({4}, 19, 0.5, 2.0), true);
+  auto h = ops::scale(x, 2.0);
+  auto y = ops::sum(ops::log(h));  // log's backward reads its input h
+  h = Variable<double>();          // the user's handle goes; log still keeps it
+  const Variable<double>& logged = y.creator()->inputs()[0];
+  const Variable<double>& scaled = logged.creator()->inputs()[0];
+  CHECK(scaled.has_value());
+  CHECK(!logged.has_value());  // sum needs only its input's shape
+  auto z = ops::sum(ops::sigmoid(x));  // sigmoid's backward reads its own output
+  const Variable<double>& sig = z.creator()->inputs()[0];
+  CHECK(sig.has_value());
+  y.backward();
+  z.backward();
+  CHECK(!scaled.has_value());  // released by the backwards that read them
+  CHECK(!sig.has_value());
+  for (std::size_t i = 0; i < 4; ++i) {
+    const double xv = x.value().data()[i], s = 1 / (1 + std::exp(-xv));
+    CHECK(x.grad().data()[i] == doctest::Approx(1 / xv + s * (1 - s)));
+  }
+}
+
+TEST_CASE("an op that reads an input it declared it does not keep fails naming the op") {
+  struct ForgetfulOp final : Op<double> {
+    bool keeps_input(std::size_t) const override { return false; }
+    GradList<double> backward(const Tensor<double>&) override { return {inputs()[0].value()}; }
+  };
+  Variable<double> x(random_tensor({3}, 20), true);
+  auto y = [&] {
+    OpCall call("forgetful");
+    return call.record<ForgetfulOp>(Tensor<double>(x.value()), {ops::scale(x, 2.0)});
+  }();
+  CHECK_THROWS_WITH_AS(ops::sum(y).backward(), doctest::Contains("output of 'scale' was released"), GraphError);
 }
 
 }  // TEST_SUITE
