@@ -1,5 +1,6 @@
 // conv2d: plain-loop reference, a seeded gradcheck sweep, float32 vs float64, and every bad-input error.
 #include <cstring>
+#include <type_traits>
 
 #include "helpers.h"
 
@@ -91,21 +92,20 @@ std::vector<ConvCase> sweep() {
 
 TEST_SUITE("conv2d") {
 
-TEST_CASE("conv2d forward matches the plain-loop reference over the seeded sweep, in float64 and float32") {
+TEST_CASE_TEMPLATE("conv2d forward matches the plain-loop reference over the seeded sweep", T, double, float) {
+  const double tolerance = std::is_same_v<T, double> ? 1e-12 : 1e-5;  // against the float64 oracle
   std::uint64_t seed = 1;
   for (const auto& k : sweep()) {
-    CAPTURE(describe(k));
     const auto x = random_tensor({k.n, k.c, k.h, k.w}, seed++), w = random_tensor({k.f, k.c, k.kh, k.kw}, seed++),
                b = random_tensor({k.f}, seed++);
-    const auto ref = conv_reference(x, w, k.bias ? &b : nullptr, k);
-    Variable<double> bv = k.bias ? Variable<double>(b) : Variable<double>();
-    auto y = ops::conv2d(Variable<double>(x), Variable<double>(w), bv, {k.sh, k.sw}, {k.ph, k.pw}, {k.dh, k.dw});
-    REQUIRE(y.shape() == xgt::shape(ref));
-    CHECK(xgt::max_abs_diff(y.value(), ref) < 1e-12);
-    Tensor<float> xf = xt::cast<float>(x), wf = xt::cast<float>(w), bf = xt::cast<float>(b);
-    Variable<float> bfv = k.bias ? Variable<float>(bf) : Variable<float>();
-    auto yf = ops::conv2d(Variable<float>(xf), Variable<float>(wf), bfv, {k.sh, k.sw}, {k.ph, k.pw}, {k.dh, k.dw});
-    CHECK(xgt::max_abs_diff(yf.value(), ref) < 1e-5);
+    SUBCASE(describe(k).c_str()) {
+      const auto ref = conv_reference(x, w, k.bias ? &b : nullptr, k);
+      Variable<T> bv = k.bias ? Variable<T>(xt::cast<T>(b)) : Variable<T>();
+      auto y = ops::conv2d(Variable<T>(xt::cast<T>(x)), Variable<T>(xt::cast<T>(w)), bv, {k.sh, k.sw}, {k.ph, k.pw},
+                           {k.dh, k.dw});
+      REQUIRE(y.shape() == xgt::shape(ref));
+      CHECK(xgt::max_abs_diff(y.value(), ref) < tolerance);
+    }
   }
 }
 
@@ -130,13 +130,14 @@ TEST_CASE("conv2d matches the reference on the MNIST layer shapes (the fixed-wid
 TEST_CASE("conv2d passes gradcheck for x, w and b over the seeded sweep") {
   std::uint64_t seed = 100;
   for (const auto& k : sweep()) {
-    CAPTURE(describe(k));
     std::vector<Tensor<double>> in{random_tensor({k.n, k.c, k.h, k.w}, seed++), random_tensor({k.f, k.c, k.kh, k.kw}, seed++)};
     if (k.bias) in.push_back(random_tensor({k.f}, seed++));
-    const bool bias = k.bias;
-    CHECK_GRADCHECK([k, bias](const auto& v) {
-      return ops::conv2d(v[0], v[1], bias ? v[2] : Variable<double>(), {k.sh, k.sw}, {k.ph, k.pw}, {k.dh, k.dw});
-    }, in);
+    SUBCASE(describe(k).c_str()) {
+      const bool bias = k.bias;
+      CHECK_GRADCHECK([k, bias](const auto& v) {
+        return ops::conv2d(v[0], v[1], bias ? v[2] : Variable<double>(), {k.sh, k.sw}, {k.ph, k.pw}, {k.dh, k.dw});
+      }, in);
+    }
   }
 }
 
