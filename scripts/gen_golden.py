@@ -113,6 +113,23 @@ cases += [
          lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, dilation=(1, 2))),
 ]
 
+# Shape and selection ops (appended last: the cases above keep their draws).
+WHERE_COND = [i % 3 == 0 for i in range(12)]
+cases += [
+    case("stack dim 1", "stack", {"dim": 1}, {"a": t([2, 3]), "b": t([2, 3])}, lambda a, b: torch.stack([a, b], 1)),
+    case("narrow dim 1 start 1 length 2", "narrow", {"dim": 1, "start": 1, "length": 2}, {"x": t([2, 4, 3])},
+         lambda x: x.narrow(1, 1, 2)),
+    case("index_select dim 0 [2, 0, 2]", "index_select", {"dim": 0, "index": [2, 0, 2]}, {"x": t([3, 4])},
+         lambda x: torch.index_select(x, 0, torch.tensor([2, 0, 2]))),
+    case("chunk 3 along dim 1, pieces reordered", "chunk", {"chunks": 3, "dim": 1}, {"x": t([2, 7])},
+         lambda x: (lambda c: torch.cat([c[2], c[0], c[1] * 2], 1))(torch.chunk(x, 3, 1))),
+    case("max along dim 1 keepdim", "max_dim", {"dim": 1, "keepdim": True}, {"x": t([3, 5])},
+         lambda x: torch.max(x, 1, keepdim=True).values),
+    case("min along dim 0", "min_dim", {"dim": 0, "keepdim": False}, {"x": t([4, 3])}, lambda x: torch.min(x, 0).values),
+    case("where", "where", {"cond": WHERE_COND}, {"a": t([3, 4]), "b": t([3, 4])},
+         lambda a, b: torch.where(torch.tensor(WHERE_COND).reshape(3, 4), a, b)),
+]
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "golden.json")
 with open(path, "w") as f:
     json.dump({"generator": "scripts/gen_golden.py", "torch": torch.__version__, "cases": cases}, f)

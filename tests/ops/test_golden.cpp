@@ -74,7 +74,22 @@ TEST_CASE("every op with a PyTorch counterpart matches PyTorch golden values (te
     else if (op == "conv_transpose2d")
       y = ops::conv_transpose2d(v["x"], v["w"], v["b"], size2(p["stride"]), size2(p["padding"]), size2(p["output_padding"]),
                                 size2(p["dilation"]));
-    else if (op == "avg_pool2d") y = ops::avg_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
+    else if (op == "stack") y = ops::stack(std::vector{v["a"], v["b"]}, p.at("dim").get<std::int64_t>());
+    else if (op == "narrow")
+      y = ops::narrow(v["x"], p.at("dim").get<std::int64_t>(), p.at("start").get<std::size_t>(), p.at("length").get<std::size_t>());
+    else if (op == "index_select")
+      y = ops::index_select(v["x"], p.at("dim").get<std::int64_t>(), p.at("index").get<std::vector<std::int64_t>>());
+    else if (op == "chunk") {
+      const auto c3 = ops::chunk(v["x"], p.at("chunks").get<std::size_t>(), p.at("dim").get<std::int64_t>());
+      y = ops::cat(std::vector{c3[2], c3[0], c3[1] * 2.0f}, p.at("dim").get<std::int64_t>());
+    } else if (op == "max_dim") y = ops::max(v["x"], p.at("dim").get<std::int64_t>(), p.at("keepdim").get<bool>()).values;
+    else if (op == "min_dim") y = ops::min(v["x"], p.at("dim").get<std::int64_t>(), p.at("keepdim").get<bool>()).values;
+    else if (op == "where") {
+      const auto flags = p.at("cond").get<std::vector<bool>>();
+      Tensor<bool> cond = Tensor<bool>::from_shape(v["a"].shape());
+      std::copy(flags.begin(), flags.end(), cond.begin());
+      y = ops::where(cond, v["a"], v["b"]);
+    } else if (op == "avg_pool2d") y = ops::avg_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
     else if (op == "matmul") y = ops::matmul(v["a"], v["b"]);
     else if (op == "cross_entropy") y = ops::cross_entropy(v["x"], c.at("labels").get<ops::Labels>());
     else FAIL("unknown op in fixture: " << op);
@@ -83,5 +98,5 @@ TEST_CASE("every op with a PyTorch counterpart matches PyTorch golden values (te
     for (const auto& [k, g] : c.at("grads").items()) check_close(name + " grad " + k, v[k].grad(), decode(g));
     ++checked;
   }
-  CHECK(checked == 32);
+  CHECK(checked == 39);
 }
