@@ -115,8 +115,8 @@ void detail::VariableImpl<T>::release_value_if_unused() {
   if (!creator || value_released || handles.load(std::memory_order_acquire) != 0 ||
       keepers.load(std::memory_order_acquire) != 0)
     return;
-  released_shape = shape_of(value);
-  value.resize(Shape{0});  // frees the buffer without allocating another
+  released_shape = value.shape();
+  Tensor<T> freed = std::move(value);  // the buffer goes with `freed`; `value` is never read again (value_released)
   value_released = true;
 }
 
@@ -301,7 +301,7 @@ class Engine {
           detail::check_finite(op->name(), what.c_str(), *grads[i]);
         }
         auto& in = *op->inputs_[i].impl_;
-        if (!shapes_equal(grads[i]->shape(), in.value_shape()))
+        if (!in.has_shape(grads[i]->shape()))
           throw GraphError(std::string(op->name()) + ": backward returned a gradient of shape " +
                            shape_str(grads[i]->shape()) + " for input " + std::to_string(i) + " of shape " +
                            shape_str(in.value_shape()));

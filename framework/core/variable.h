@@ -3,6 +3,7 @@
 /// `Variable` (a cheap-to-copy handle to a value in the graph), `Op` (a recorded graph node), `record()` (how an op
 /// attaches itself to its output) and the grad-mode switch. See docs/architecture.md for ownership and the backward walk.
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>
@@ -42,8 +43,16 @@ struct VariableImpl {
   std::atomic<std::size_t> handles{0};  ///< counted Variable handles (the user's)
   std::atomic<std::size_t> keepers{0};  ///< recorded ops whose backward reads this value
   bool value_released = false;          ///< the value was freed (nothing needed it); `released_shape` is its shape
-  Shape released_shape;
-  Shape value_shape() const { return value_released ? released_shape : shape_of(value); }
+  typename Tensor<T>::shape_type released_shape;  // inline storage for up to 4 dims: no allocation on release
+  Shape value_shape() const {
+    return value_released ? Shape(released_shape.begin(), released_shape.end()) : shape_of(value);
+  }
+  /// True when the value's shape (kept after a release) equals `s`; allocates nothing.
+  template <class S>
+  bool has_shape(const S& s) const {
+    return value_released ? std::equal(s.begin(), s.end(), released_shape.begin(), released_shape.end())
+                          : std::equal(s.begin(), s.end(), value.shape().begin(), value.shape().end());
+  }
   /// Frees the value of an op output that no handle and no keeper needs any more.
   void release_value_if_unused();
   std::optional<Tensor<T>> grad;
