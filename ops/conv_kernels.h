@@ -8,11 +8,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/linalg.h"
 #include "core/parallel.h"
 #include "ops/detail.h"
 #include "ops/fixed_width.h"
+#include "ops/simd_kernels.h"
 
 namespace xg::ops::detail {
 
@@ -75,6 +77,12 @@ void for_each_valid_run(const ConvGeom& g, std::size_t ld, F&& f) {
 /// Writes image x's patches into col (rows C·KH·KW, row stride `ld`, OH·OW columns from the pointer on).
 template <class T>
 XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.valid()) {  // float32: the kernel compiled for the CPU's vector width (ops/simd_kernels.h)
+      simd::im2col_valid(x, g.c, g.h, g.w, g.kh, g.kw, g.oh, g.ow, col, ld);
+      return;
+    }
+  }
   if (g.valid()) {  // the common case: no bounds to check
     with_fixed_width(g.ow, [&](auto width) {
       constexpr std::size_t kOW = decltype(width)::value;
@@ -119,6 +127,12 @@ XG_PLAIN_LOOPS void im2col(const T* x, const ConvGeom& g, T* col, std::size_t ld
 /// dx += col2im(dcol): the adjoint of im2col (same layout and row stride `ld`). dx must be zeroed by the caller.
 template <class T>
 XG_PLAIN_LOOPS void col2im(const T* dcol, const ConvGeom& g, T* dx, std::size_t ld) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.valid()) {
+      simd::col2im_valid(dcol, g.c, g.h, g.w, g.kh, g.kw, g.oh, g.ow, dx, ld);
+      return;
+    }
+  }
   if (g.valid()) {
     with_fixed_width(g.ow, [&](auto width) {
       constexpr std::size_t kOW = decltype(width)::value;

@@ -30,4 +30,13 @@ void l2_pool_2x2_backward(const float* x, const float* y, const float* g, std::s
 /// not null, its index in the plane (the first maximum in row-major order wins; a NaN wins, as in PyTorch).
 void max_pool_2x2(const float* x, std::size_t h, std::size_t w, float* y, std::int32_t* arg);
 
+/// im2col of one image for a "valid" convolution (stride 1, no padding, no dilation), where every patch row is a
+/// contiguous run of the input: x [c, h, w] → col rows (ci, i, j) of oh·ow values (row stride `ld`), value
+/// (oh_, ow_) = x[ci, i + oh_, j + ow_].
+void im2col_valid(const float* x, std::size_t c, std::size_t h, std::size_t w, std::size_t kh, std::size_t kw,
+                  std::size_t oh, std::size_t ow, float* col, std::size_t ld);
+/// Its adjoint: dx [c, h, w] += col2im(dcol), in the same order as the generic col2im (the same bits).
+void col2im_valid(const float* dcol, std::size_t c, std::size_t h, std::size_t w, std::size_t kh, std::size_t kw,
+                  std::size_t oh, std::size_t ow, float* dx, std::size_t ld);
+
 }  // namespace xg::ops::simd
