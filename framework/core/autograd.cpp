@@ -113,7 +113,7 @@ VariableImpl<T>::~VariableImpl() {
 template <class T>
 void detail::VariableImpl<T>::release_value_if_unused() {
   if (!creator || value_released || handles.load(std::memory_order_acquire) != 0 ||
-      keepers.load(std::memory_order_acquire) != 0)
+      keepers.load(std::memory_order_acquire) != 0 || release_claimed.exchange(true, std::memory_order_acq_rel))
     return;
   released_shape = value.shape();
   Tensor<T> freed = std::move(value);  // the buffer goes with `freed`; `value` is never read again (value_released)
@@ -132,8 +132,9 @@ Tensor<T>& Variable<T>::live_value() const {
   auto& i = impl();
   if (i.value_released)
     throw GraphError(std::string("Variable: the value of this output of '") + i.creator->name() +
-                     "' was released: no handle held it and no op declared that its backward reads it (an op whose "
-                     "backward reads an input must not override keeps_input() to return false)");
+                     "' was released: no handle held it and no backward needed it, so it was freed (to read an "
+                     "intermediate, keep a Variable of it; an op whose backward reads an input must not override "
+                     "keeps_input() to return false)");
   return i.value;
 }
 
@@ -348,7 +349,7 @@ template <class T>
 void Variable<T>::backward(bool retain_graph) const {
   if (numel() != 1)
     throw GraphError("backward: grad can be implicitly created only for one-element outputs, but the output has shape " +
-                     shape_str(value().shape()) + "; pass a gradient of that shape to backward(grad)");
+                     shape_str(shape()) + "; pass a gradient of that shape to backward(grad)");
   Engine<T>::run(*this, full<T>(shape(), T(1)), retain_graph);
 }
 

@@ -36,13 +36,16 @@ std::vector<Variable<T>> record_nodes(const char* name, std::vector<Tensor<T>> o
 /// Values nobody needs are freed early (flashlight's `withoutData`): the nodes of the graph hold their inputs through
 /// uncounted handles, so an op output's value is released as soon as no counted handle (a user's Variable) and no
 /// keeper (an op whose backward reads it: Op::keeps_input / keeps_output) is left. Its shape, creator and gradient
-/// slot stay: the graph still runs through it. Leaves are never released.
+/// slot stay: the graph still runs through it. Leaves are never released, and a released value does not come back
+/// (a handle copied later from `Op::inputs()` sees `has_value() == false`). The counters are atomic, but a graph is
+/// used by one thread at a time (grad mode and recording are per thread), as in PyTorch's autograd.
 template <class T>
 struct VariableImpl {
   Tensor<T> value;
   std::atomic<std::size_t> handles{0};  ///< counted Variable handles (the user's)
   std::atomic<std::size_t> keepers{0};  ///< recorded ops whose backward reads this value
   bool value_released = false;          ///< the value was freed (nothing needed it); `released_shape` is its shape
+  std::atomic<bool> release_claimed{false};  ///< set by the one call that releases (never twice)
   typename Tensor<T>::shape_type released_shape;  // inline storage for up to 4 dims: no allocation on release
   Shape value_shape() const {
     return value_released ? Shape(released_shape.begin(), released_shape.end()) : shape_of(value);
@@ -137,8 +140,10 @@ class Variable {
   ~Variable() { drop_handle(); }
 
   bool defined() const { return impl_ != nullptr; }
-  /// The value. Throws GraphError for an op output whose value was released (only reachable through an op's
-  /// `inputs()` when that op declared it does not keep the value).
+  /// The value. A reference or pointer taken from it is valid while a handle to this Variable exists (like a
+  /// torch::Tensor's storage): the value of an op output that no handle and no backward needs any more is freed (see
+  /// detail::VariableImpl), so rebinding the last handle (`h = ops::relu(h)`) ends the old value's life. Throws
+  /// GraphError for a released value (reachable only by walking the graph through `Op::inputs()`).
   const Tensor<T>& value() const { return live_value(); }
   /// Mutable value, for optimizers and loaders. Changing a value that a recorded graph still needs makes that
   /// graph's gradients wrong: update parameters only after backward.
@@ -390,16 +395,18 @@ class OpCall {
   /// is on and an input requires grad; otherwise returns `out` as a plain leaf.
   template <class OpT, class T, class... Args>
   Variable<T> record(Tensor<T> out, std::vector<Variable<T>> inputs, Args&&... args) {
-    finish();
-    return detail::record_nodes<OpT>(name_, detail::one_output(std::move(out)), std::move(inputs),
-                                     std::forward<Args>(args)...)[0];
+    auto outs = detail::record_nodes<OpT>(name_, detail::one_output(std::move(out)), std::move(inputs),
+                                          std::forward<Args>(args)...);
+    finish();  // after recording: a throw from it (anomaly mode) is not timed
+    return std::move(outs[0]);
   }
   /// `record` for an op with several outputs, each with its own gradient slot (split, chunk).
   template <class OpT, class T, class... Args>
   std::vector<Variable<T>> record_outputs(std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs,
                                           Args&&... args) {
+    auto vs = detail::record_nodes<OpT>(name_, std::move(outs), std::move(inputs), std::forward<Args>(args)...);
     finish();
-    return detail::record_nodes<OpT>(name_, std::move(outs), std::move(inputs), std::forward<Args>(args)...);
+    return vs;
   }
 
  private:

@@ -194,6 +194,10 @@ TEST_CASE("an OpCall names the node, prefixes its errors and times every forward
   }
   Variable<double> m(random_tensor({2, 2}, 17), true);
   CHECK_THROWS_WITH_AS(twice(m), "twice: expected a vector, got [2,2]", ShapeError);  // a throw is not timed
+  {
+    AnomalyModeGuard anomaly;  // nor one from recording (a NaN output)
+    CHECK_THROWS_AS(ops::log(Variable<double>(full<double>({2}, -1.0), true)), NumericError);
+  }
   profiler::enable(false);
   std::map<std::string, profiler::Entry> rows;
   for (const auto& e : profiler::entries()) rows[e.name] = e;
@@ -201,6 +205,7 @@ TEST_CASE("an OpCall names the node, prefixes its errors and times every forward
   REQUIRE(rows.count("twice"));
   CHECK(rows["twice"].forward_calls == 2);
   CHECK(rows["twice"].backward_calls == 1);
+  CHECK(rows.count("log") == 0);
 }
 
 TEST_CASE("a value nothing needs is released at once, and backward still runs through its node") {
@@ -214,6 +219,8 @@ TEST_CASE("a value nothing needs is released at once, and backward still runs th
   CHECK(scaled.shape() == Shape{2, 3});  // shape, creator and gradient slot stay
   CHECK_THROWS_WITH_AS(scaled.value(), doctest::Contains("output of 'scale' was released"), GraphError);
   CHECK(x.has_value());  // leaves never
+  CHECK_THROWS_WITH_AS(reshaped.backward(true), doctest::Contains("only for one-element outputs, but the output has shape [6]"),
+                       GraphError);  // the shape is still known
   y.backward();
   for (std::size_t i = 0; i < 6; ++i) CHECK(x.grad().data()[i] == 3.0);
 }
