@@ -12,10 +12,10 @@
 //
 // Kernel: images are processed in blocks of B (col within 512 KiB, B <= N/4 and 16: a function of the shape only). Per
 // block, im2col writes col [C·KH·KW, B·OH·OW] and one GEMM gives y_block [F, B·OH·OW] = w [F, C·KH·KW] · col, copied
-// into NCHW. When w needs a gradient every block's cols are kept (freed after backward). Backward: g is regrouped per
-// block to [F, B·OH·OW]; dw = Σ_blocks g_block · col_blockᵀ accumulated per fixed chunk of blocks, the chunks summed in
-// chunk order; dx = col2im(wᵀ · g_block) into each block's own images. (Block-major storage keeps each block's rows
-// close together: one [C·KH·KW, N·OH·OW] matrix for the whole batch had 16 KiB row strides that thrashed the cache.)
+// into NCHW; col lives in per-thread scratch and nothing but x and w is kept for backward. Backward: g is regrouped
+// per block to [F, B·OH·OW] (block-major: each block's rows close together); dw = Σ_blocks g_block · col_blockᵀ with
+// col_block rebuilt from x (cheaper than keeping every block's col: ops/conv_kernels.h), accumulated per fixed chunk
+// of blocks, the chunks summed in chunk order; dx = col2im(wᵀ · g_block) into each block's own images.
 // Blocks and chunks never depend on the thread count, so every result is bit-identical at any thread count; BLAS runs
 // on one thread inside each task, TBB over blocks owns the cores.
 #include <algorithm>
@@ -44,12 +44,11 @@ const char* op_name(Activation fused) {
 template <class T>
 class Conv2dOp final : public Op<T> {
  public:
-  // x only to rebuild the cols (kept when w needed a gradient at the forward), w for dx, never the bias; the output
-  // only for a fused activation's derivative.
-  bool keeps_input(std::size_t i) const override { return i == 1 || (i == 0 && cols_.empty()); }
+  // x for dW (its im2col is rebuilt block by block), w for dX, never the bias; the output only for a fused
+  // activation's derivative.
+  bool keeps_input(std::size_t i) const override { return i < 2; }
   bool keeps_output() const override { return fused_ != Activation::None; }
-  Conv2dOp(ConvGeom g, detail::Buffer<T> cols, Activation fused) : g_(g), cols_(std::move(cols)), fused_(fused) {}
-  void release() override { cols_ = {}; }
+  Conv2dOp(ConvGeom g, Activation fused) : g_(g), fused_(fused) {}
   GradList<T> backward(const Tensor<T>& gy) override {
     const ConvGeom& g = g_;
     const bool need_x = this->needs_grad(0), need_w = this->needs_grad(1), need_b = this->needs_grad(2);
@@ -62,12 +61,8 @@ class Conv2dOp final : public Op<T> {
     detail::conv_output_grad(g, fused_, gy.data(), y, regroup, gb.data(), need_b ? db.data() : nullptr);
     const T* gsrc = gb.empty() ? gy.data() : gb.data();
     if (need_w) {  // pass 2
-      if (cols_.empty()) {  // w started requiring grad after the forward
-        cols_ = detail::Buffer<T>(g.ckk() * g.n * g.ohw());
-        detail::conv_rebuild_cols(g, this->inputs()[0].value().data(), cols_.data());
-      }
       Tensor<T> dw = Tensor<T>::from_shape({g.f, g.c, g.kh, g.kw});
-      detail::conv_weight_grad(g, gsrc, cols_.data(), dw.data());
+      detail::conv_weight_grad(g, gsrc, this->inputs()[0].value().data(), dw.data());
       grads[1] = std::move(dw);
     }
     if (need_x) {  // pass 3
@@ -81,7 +76,6 @@ class Conv2dOp final : public Op<T> {
 
  private:
   ConvGeom g_;
-  detail::Buffer<T> cols_;  // the forward's im2col blocks, kept for dw (empty when w needs no gradient)
   Activation fused_;        // applied to the output in the forward; backward reads the output y through output()
 };
 
@@ -138,12 +132,8 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
   OpCall call(op_name(fused));
   const ConvGeom g = conv_geometry(call, x, w, b, stride, padding, dilation);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.f, g.oh, g.ow});
-  // When w will need a gradient, every block's cols are kept for it (freed after backward).
-  const bool keep_cols = is_grad_enabled() && w.requires_grad();
-  detail::Buffer<T> cols(keep_cols ? g.ckk() * g.n * g.ohw() : 0);
-  detail::conv_forward(g, x.value().data(), w.value().data(), b.defined() ? b.value().data() : nullptr, fused, y.data(),
-                       keep_cols ? cols.data() : nullptr);
-  return call.record<Conv2dOp<T>>(std::move(y), {x, w, b}, g, std::move(cols), fused);
+  detail::conv_forward(g, x.value().data(), w.value().data(), b.defined() ? b.value().data() : nullptr, fused, y.data());
+  return call.record<Conv2dOp<T>>(std::move(y), {x, w, b}, g, fused);
 }
 
 #define XG_INSTANTIATE(T)                                                                                 \
