@@ -182,22 +182,31 @@ XG_DISPATCH(max_pool_2x2, (const float* x, std::size_t h, std::size_t w, float* 
 // six SSE2 ones. The loops stay loops: GCC would otherwise call memmove for each short run (ops/conv_kernels.h).
 #if defined(__GNUC__) && !defined(__clang__)
 #define XG_NO_MEMCPY_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#define XG_ALWAYS_INLINE __attribute__((always_inline))
 #else
+#define XG_ALWAYS_INLINE
 #define XG_NO_MEMCPY_CALLS
 #endif
 
-XG_KERNEL XG_NO_MEMCPY_CALLS void im2col_valid_kernel(const float* x, std::size_t c, std::size_t h, std::size_t w, std::size_t kh,
-                                  std::size_t kw, std::size_t oh, std::size_t ow_any, float* col, std::size_t ld) {
+/// The walk both share: f(col_run, x_run, ow) for every run — patch row (ci, i, j), output row r — with ow a
+/// compile-time constant for the widths of the table. im2col copies x_run into col_run; col2im adds col_run into it.
+template <class F>
+XG_KERNEL void for_each_valid_run(std::size_t c, std::size_t h, std::size_t w, std::size_t kh, std::size_t kw,
+                                  std::size_t oh, std::size_t ow_any, std::size_t ld, F&& f) {
   detail::with_fixed_width(ow_any, [&](auto kow) {
     const std::size_t ow = kow ? kow : ow_any;
     for (std::size_t ci = 0; ci < c; ++ci)
       for (std::size_t i = 0; i < kh; ++i)
-        for (std::size_t j = 0; j < kw; ++j) {
-          float* row = col + ((ci * kh + i) * kw + j) * ld;
-          const float* src = x + (ci * h + i) * w + j;
-          for (std::size_t r = 0; r < oh; ++r)
-            for (std::size_t k = 0; k < ow; ++k) row[r * ow + k] = src[r * w + k];
-        }
+        for (std::size_t j = 0; j < kw; ++j)
+          for (std::size_t r = 0; r < oh; ++r) f(((ci * kh + i) * kw + j) * ld + r * ow, (ci * h + i + r) * w + j, ow);
+  });
+}
+
+XG_KERNEL XG_NO_MEMCPY_CALLS void im2col_valid_kernel(const float* x, std::size_t c, std::size_t h, std::size_t w,
+                                                      std::size_t kh, std::size_t kw, std::size_t oh, std::size_t ow,
+                                                      float* col, std::size_t ld) {
+  for_each_valid_run(c, h, w, kh, kw, oh, ow, ld, [&](std::size_t at, std::size_t from, std::size_t n) XG_ALWAYS_INLINE {
+    for (std::size_t k = 0; k < n; ++k) col[at + k] = x[from + k];
   });
 }
 XG_DISPATCH(im2col_valid,
@@ -205,18 +214,11 @@ XG_DISPATCH(im2col_valid,
              std::size_t ow, float* col, std::size_t ld),
             (x, c, h, w, kh, kw, oh, ow, col, ld))
 
-XG_KERNEL XG_NO_MEMCPY_CALLS void col2im_valid_kernel(const float* dcol, std::size_t c, std::size_t h, std::size_t w, std::size_t kh,
-                                  std::size_t kw, std::size_t oh, std::size_t ow_any, float* dx, std::size_t ld) {
-  detail::with_fixed_width(ow_any, [&](auto kow) {
-    const std::size_t ow = kow ? kow : ow_any;
-    for (std::size_t ci = 0; ci < c; ++ci)
-      for (std::size_t i = 0; i < kh; ++i)
-        for (std::size_t j = 0; j < kw; ++j) {
-          const float* row = dcol + ((ci * kh + i) * kw + j) * ld;
-          float* dst = dx + (ci * h + i) * w + j;
-          for (std::size_t r = 0; r < oh; ++r)
-            for (std::size_t k = 0; k < ow; ++k) dst[r * w + k] += row[r * ow + k];
-        }
+XG_KERNEL XG_NO_MEMCPY_CALLS void col2im_valid_kernel(const float* dcol, std::size_t c, std::size_t h, std::size_t w,
+                                                      std::size_t kh, std::size_t kw, std::size_t oh, std::size_t ow,
+                                                      float* dx, std::size_t ld) {
+  for_each_valid_run(c, h, w, kh, kw, oh, ow, ld, [&](std::size_t at, std::size_t to, std::size_t n) XG_ALWAYS_INLINE {
+    for (std::size_t k = 0; k < n; ++k) dx[to + k] += dcol[at + k];
   });
 }
 XG_DISPATCH(col2im_valid,
