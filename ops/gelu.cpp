@@ -15,12 +15,12 @@ Variable<T> gelu(const Variable<T>& x, GeluApproximation approximate) {
   if (approximate == GeluApproximation::Tanh)
     return detail::pointwise(call, x,
                              [](T v) { return T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kC) * v * v * v))); },
-                             [](T v, T) {
+                             [](T v) {
                                const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kC) * v * v * v));
                                return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kC) * v * v);
                              });
   return detail::pointwise(call, x, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2))); },
-                           [](T v, T) {
+                           [](T v) {
                              return T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2))) + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
                            });
 }

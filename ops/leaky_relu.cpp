@@ -9,7 +9,7 @@ Variable<T> leaky_relu(const Variable<T>& x, T slope) {
   OpCall call("leaky_relu");
   if (!std::isfinite(slope)) throw call.error("negative_slope must be finite, got " + std::to_string(slope));
   return detail::pointwise(call, x, [slope](T v) { return v > T(0) ? v : slope * v; },
-                           [slope](T v, T) { return v > T(0) ? T(1) : slope; });
+                           [slope](T v) { return v > T(0) ? T(1) : slope; });
 }
 
 #define XG_INSTANTIATE(T) template Variable<T> leaky_relu(const Variable<T>&, T);

@@ -157,7 +157,6 @@ Variable<T> cross_entropy(const Variable<T>& logits, const Labels& labels, Reduc
     for (std::size_t k = 0; k < c; ++k) pp[n * c + k] /= z;
     per_row[n] = std::log(z) + m - row[labels[n]];
   }
-  if (!should_record<T>({&logits})) return Variable<T>(reduce_rows(per_row, r));
   return call.record<CrossEntropyOp<T>>(reduce_rows(per_row, r), {logits}, labels, r, std::move(p));
 }
 

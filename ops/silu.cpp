@@ -9,7 +9,7 @@ template <class T>
 Variable<T> silu(const Variable<T>& x) {
   OpCall call("silu");
   return detail::pointwise(call, x, [](T v) { return v / (T(1) + std::exp(-v)); },
-                           [](T v, T) {
+                           [](T v) {
                              const T s = T(1) / (T(1) + std::exp(-v));
                              return s * (T(1) + v * (T(1) - s));
                            });

@@ -12,7 +12,7 @@ Variable<T> softplus(const Variable<T>& x, T beta, T threshold) {
   if (!(beta > T(0) && std::isfinite(beta))) throw call.error("beta must be positive and finite, got " + std::to_string(beta));
   return detail::pointwise(call, x,
                            [beta, threshold](T v) { return v * beta > threshold ? v : std::log1p(std::exp(beta * v)) / beta; },
-                           [beta, threshold](T v, T) { return v * beta > threshold ? T(1) : T(1) / (T(1) + std::exp(-beta * v)); });
+                           [beta, threshold](T v) { return v * beta > threshold ? T(1) : T(1) / (T(1) + std::exp(-beta * v)); });
 }
 
 #define XG_INSTANTIATE(T) template Variable<T> softplus(const Variable<T>&, T, T);

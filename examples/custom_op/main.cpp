@@ -49,16 +49,16 @@ int main() {
   // Its OpCall names the node and makes it a row of the profiler, forward and backward, with nothing else to do.
   xg::profiler::enable();
   auto loss = xg::ops::mse_loss(my_ops::softplus(fc(input)), target);
-  if (loss.creator()->inputs()[0].creator()->name() != std::string("softplus")) {
-    std::printf("the node is not named softplus\n");
+  if (loss.creator()->inputs()[0].creator()->name() != std::string("my_ops::softplus")) {
+    std::printf("the node is not named my_ops::softplus\n");
     ++failures;
   }
   loss.backward();
   xg::profiler::enable(false);
   bool profiled = false;
   for (const auto& e : xg::profiler::entries())
-    profiled = profiled || (e.name == "softplus" && e.forward_calls == 1 && e.backward_calls == 1);
-  std::printf("profiler row for softplus: %s\n", profiled ? "forward 1, backward 1" : "MISSING");
+    profiled = profiled || (e.name == "my_ops::softplus" && e.forward_calls == 1 && e.backward_calls == 1);
+  std::printf("profiler row for my_ops::softplus: %s\n", profiled ? "forward 1, backward 1" : "MISSING");
   failures += !profiled;
   std::printf("%s\n", failures ? "error: custom op checks failed" : "all custom op checks passed");
   return failures ? 1 : 0;

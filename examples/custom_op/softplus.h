@@ -14,6 +14,7 @@ namespace my_ops {
 template <class T>
 class SoftplusOp final : public xg::Op<T> {
  public:
+  bool keeps_output() const override { return false; }  // backward reads x, not y
   xg::GradList<T> backward(const xg::Tensor<T>& g) override {
     const xg::Tensor<T>& x = this->inputs()[0].value();
     return {xg::ops::detail::zip(g, x, [](T gv, T xv) { return gv / (T(1) + std::exp(-xv)); })};
@@ -22,7 +23,7 @@ class SoftplusOp final : public xg::Op<T> {
 
 template <class T>
 xg::Variable<T> softplus(const xg::Variable<T>& x) {
-  xg::OpCall call("softplus");  // the node's name in graphs, errors and the profiler; times the forward
+  xg::OpCall call("my_ops::softplus");  // the node's name in graphs, errors and the profiler; times the forward
   xg::Tensor<T> y = xg::ops::detail::map(x.value(), [](T v) { return std::max(v, T(0)) + std::log1p(std::exp(-std::abs(v))); });
   return call.record<SoftplusOp<T>>(std::move(y), {x});
 }

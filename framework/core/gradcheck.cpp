@@ -17,6 +17,42 @@ std::string multi_index(const Shape& s, std::size_t flat) {
   return shape_str(idx);
 }
 
+/// y = x as a graph node that keeps nothing: its output and its input's value are freed when no handle holds them.
+class DetachedIdentityOp final : public Op<double> {
+ public:
+  bool keeps_input(std::size_t) const override { return false; }
+  bool keeps_output() const override { return false; }
+  GradList<double> backward(const Tensor<double>& g) override { return {g}; }
+};
+
+Variable<double> detached_identity(const Variable<double>& x) {
+  OpCall call("gradcheck_identity");
+  return call.record<DetachedIdentityOp>(Tensor<double>(x.value()), {x});
+}
+
+/// Runs f on identity copies of the leaves and backpropagates through an identity of its output after dropping every
+/// other handle: a backward that reads a value its op does not keep throws GraphError ("… was released …"); returns
+/// that message, or "" when none.
+std::string check_kept_values(const GradcheckFn& f, const std::vector<Tensor<double>>& inputs,
+                              const std::vector<bool>& which) {
+  std::vector<Variable<double>> leaves;
+  for (std::size_t i = 0; i < inputs.size(); ++i) leaves.emplace_back(inputs[i], which[i]);
+  Variable<double> top;
+  {
+    std::vector<Variable<double>> staged;
+    for (const auto& l : leaves) staged.push_back(detached_identity(l));
+    top = detached_identity(f(staged));
+  }  // the staged inputs and f's output are now held by the graph alone
+  if (!top.requires_grad()) return "";
+  try {
+    top.backward(full<double>(top.shape(), 1.0));
+  } catch (const GraphError& e) {  // other graph errors are the other checks' to report
+    const std::string m = e.what();
+    if (m.find("was released") != std::string::npos) return m;
+  }
+  return "";
+}
+
 std::vector<Variable<double>> make_leaves(const std::vector<Tensor<double>>& inputs, const std::vector<bool>& which) {
   std::vector<Variable<double>> v;
   for (std::size_t i = 0; i < inputs.size(); ++i) v.emplace_back(inputs[i], which[i]);
@@ -67,6 +103,8 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor<double>
     std::vector<Variable<double>> xs2 = make_leaves(inputs, which);
     if (!bit_equal(f(xs2).value(), y.value())) fail("f is not deterministic: two calls on the same inputs differ");
   }
+  if (const std::string kept = check_kept_values(f, inputs, which); !kept.empty())
+    fail("backward read a value that was released (an op's keeps_input/keeps_output says it does not read it): " + kept);
   const Shape ys = y.shape();
   const std::size_t ny = y.numel();
   if (!y.requires_grad()) {

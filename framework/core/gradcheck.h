@@ -47,7 +47,10 @@ using GradcheckFn = std::function<Variable<double>(const std::vector<Variable<do
 /// With a seeded random upstream gradient v (never all ones): the analytic Jᵀv from backward against central
 /// differences of ⟨f(x), v⟩ for every checked element; the full Jacobian entry by entry when it is small (one one-hot
 /// backward per output element); that f is deterministic (two calls agree bit for bit); that backward run twice gives
-/// bit-identical gradients; and that a zero upstream gradient gives all-zero gradients.
+/// bit-identical gradients; that a zero upstream gradient gives all-zero gradients; and that backward reads no value
+/// its op said it would not keep (Op::keeps_input / keeps_output): f also runs on non-leaf copies of the inputs whose
+/// values nothing else holds, and its output is dropped before a backward through an identity node, so such a read
+/// throws and is reported.
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor<double>>& inputs,
                           const GradcheckOptions& options = {});
 

@@ -24,10 +24,11 @@ void reset();
 std::vector<Entry> entries();
 /// A table of `entries()`: op, calls, forward and backward milliseconds, share of the total.
 std::string table();
-/// Adds one timed call (used by ScopedForward and the engine).
+/// Adds one timed call (used by OpCall, ScopedForward and the engine).
 void add(const char* name, bool backward, double seconds);
 
-/// Times an op's forward from construction to destruction when the profiler is on. Op functions open with one.
+/// Times a region that is not an op (e.g. dist's gradient all-reduce) from construction to destruction when the
+/// profiler is on. Ops need none: their OpCall times the forward and the engine the backward.
 class ScopedForward {
  public:
   explicit ScopedForward(const char* name) : name_(enabled() ? name : nullptr) {

@@ -219,8 +219,9 @@ class Variable {
 
 /// A recorded graph node: one op call with its inputs and whatever its backward needs.
 ///
-/// Subclasses implement `name()`, `backward()` (one optional gradient per input, `std::nullopt` where
-/// `needs_grad(i)` is false) and `release()` (free saved tensors). They never hold their output Variables.
+/// Subclasses implement `backward()` (one optional gradient per input, `std::nullopt` where `needs_grad(i)` is false)
+/// and, as needed, `release()` (free saved tensors) and `keeps_input` / `keeps_output` (what backward reads); the
+/// name comes from the OpCall that records them. They never hold their output Variables.
 ///
 /// An op may have several outputs (`record_outputs`: split, chunk), each with its own gradient slot. Such an op
 /// overrides `backward_outputs`, which receives one optional gradient per output: `std::nullopt` for an output no
@@ -273,7 +274,8 @@ class Op {
     auto p = outputs_.at(i).lock();
     if (!p) throw GraphError(std::string(name()) + ": the output this op saved for backward no longer exists");
     if (p->value_released)
-      throw GraphError(std::string(name()) + ": backward read the op's output, but keeps_output() said it does not");
+      throw GraphError(std::string(name()) + ": backward read the op's output, which was released: keeps_output() "
+                       "said backward does not read it");
     return p->value;
   }
 
@@ -418,7 +420,8 @@ class OpCall {
   std::int64_t start_ns_ = 0;
 };
 
-/// The bare recording call, for ops written before OpCall (their class overrides name(); they are not profiled):
+/// The bare recording call, for ops written before OpCall: their forward is not timed, and their backward row and
+/// errors use the class's name() override ("unnamed op" without one).
 /// records `OpT(args...)` as the creator of `out` when should_record holds, else returns a plain leaf.
 template <class OpT, class T, class... Args>
 Variable<T> record(Tensor<T> out, std::vector<Variable<T>> inputs, Args&&... args) {

@@ -23,9 +23,40 @@ struct IgnoresUpstreamOp final : Op<double> {
   const char* name() const override { return "ignores_upstream"; }
   GradList<double> backward(const Tensor<double>& g) override { return {full<double>(shape_of(g), 1.0)}; }
 };
+// y = 2x with a correct backward that reads x's shape... and its value, though it says it keeps neither.
+struct ClaimsNoInputOp final : Op<double> {
+  bool keeps_input(std::size_t) const override { return false; }
+  bool keeps_output() const override { return false; }
+  GradList<double> backward(const Tensor<double>& g) override {
+    (void)inputs()[0].value();  // the value it declared it does not read
+    return {g * 2.0};
+  }
+};
+// y = e^x with a correct backward that reads its output, though keeps_output() says it does not.
+struct ClaimsNoOutputOp final : Op<double> {
+  bool keeps_output() const override { return false; }
+  GradList<double> backward(const Tensor<double>& g) override { return {g * output()}; }
+};
 }  // namespace
 
 TEST_SUITE("gradcheck") {
+
+TEST_CASE("gradcheck fails an op whose backward reads an input or output value it declared it does not keep") {
+  auto claims_no_input = [](const std::vector<Variable<double>>& v) {
+    OpCall call("claims_no_input");
+    return call.record<ClaimsNoInputOp>(Tensor<double>(v[0].value() * 2.0), {v[0]});
+  };
+  auto r = gradcheck(claims_no_input, {random_tensor({3}, 5)});
+  CHECK_FALSE(r.ok);
+  CHECK(r.message.find("was released") != std::string::npos);
+  auto claims_no_output = [](const std::vector<Variable<double>>& v) {
+    OpCall call("claims_no_output");
+    return call.record<ClaimsNoOutputOp>(Tensor<double>(xt::exp(v[0].value())), {v[0]});
+  };
+  r = gradcheck(claims_no_output, {random_tensor({3}, 6)});
+  CHECK_FALSE(r.ok);
+  CHECK(r.message.find("claims_no_output") != std::string::npos);  // the released value is its output
+}
 
 TEST_CASE("gradcheck passes a correct op and reports how many elements it checked") {
   auto r = gradcheck([](const std::vector<Variable<double>>& v) { return ops::square(v[0]); },
