@@ -116,7 +116,8 @@ TEST_CASE("mnist compare on the fixture writes the table, JSON and PNG, and a re
   CHECK(slurp(out + "/compare.json") == json_before);
   // A fresh directory: the same accuracies and choices, bit for bit (only the speeds differ).
   const auto again = temp("again");
-  REQUIRE(xgt::run_argv(compare_args(again)).code == 0);
+  r = xgt::run_argv(compare_args(again));
+  REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(accuracies(again) == accuracies(out));
   fs::remove_all(out);
   fs::remove_all(again);
@@ -125,7 +126,8 @@ TEST_CASE("mnist compare on the fixture writes the table, JSON and PNG, and a re
 TEST_CASE("mnist compare stopped by SIGTERM keeps its finished runs and resumes to the same result") {
   const auto full = temp("full"), out = temp("stopped");
   const auto args_full = compare_args(full, "max,l2,lp3,stochastic");
-  REQUIRE(xgt::run_argv(args_full).code == 0);
+  const auto first = xgt::run_argv(args_full);
+  REQUIRE_MESSAGE(first.code == 0, first.out);
   auto args = compare_args(out, "max,l2,lp3,stochastic");
   args.insert(args.end(), {"--jobs", "1"});
   const xgt::Spawned child = xgt::spawn(args);
@@ -162,7 +164,8 @@ TEST_CASE("mnist compare refuses flags it sets itself, unknown poolings, and a d
   CHECK_MESSAGE(r.out.find("lp0.5") != std::string::npos, r.out);
   r = xgt::run_argv({XGRAD_MNIST_EXE, "compare", "--out", out, "--pool", "max,max", "--data-dir", kFixture});
   CHECK(r.code == 2);
-  REQUIRE(xgt::run_argv(compare_args(out, "max")).code == 0);
+  r = xgt::run_argv(compare_args(out, "max"));
+  REQUIRE_MESSAGE(r.code == 0, r.out);
   auto other = compare_args(out, "max");
   other.insert(other.end(), {"--momentum", "0.5"});
   r = xgt::run_argv(other);
