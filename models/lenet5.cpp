@@ -41,7 +41,7 @@ Variable<T> LeNet5<T>::forward(const Variable<T>& images) {
   const Shape s = images.shape();
   if (s.size() != 4 || s[1] != 1 || s[2] != 28 || s[3] != 28)
     throw ShapeError("LeNet5: expected images of shape [N,1,28,28], got " + shape_str(s));
-  Variable<T> h = ops::flatten(pool2_(conv2_(pool1_(conv1_(images)))));
+  Variable<T> h = ops::flatten(nn::conv2d_pool(conv2_, pool2_, nn::conv2d_pool(conv1_, pool1_, images)));
   h = ops::activation(fc1_(h), act_);
   h = ops::activation(fc2_(ops::dropout(h, dropout_, this->is_training(), *rng_)), act_);
   return fc3_(ops::dropout(h, dropout_, this->is_training(), *rng_));

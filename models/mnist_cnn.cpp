@@ -112,7 +112,8 @@ Variable<T> MnistCnn<T>::forward(const Variable<T>& images) {
   if (s.size() != 4 || s[1] != 1 || s[2] != 28 || s[3] != 28)
     throw ShapeError("MnistCnn: expected images of shape [N,1,28,28], got " + shape_str(s));
   Variable<T> h = images;
-  for (std::size_t i = 0; i < convs_.size(); ++i) h = pools_[i](convs_[i](h));  // the activation is fused in conv
+  // The activation is fused into the convolution, and a max-pool into both (nn::conv2d_pool: the same bits).
+  for (std::size_t i = 0; i < convs_.size(); ++i) h = nn::conv2d_pool(convs_[i], pools_[i], h);
   h = ops::flatten(h);
   for (std::size_t i = 0; i < fcs_.size(); ++i) {
     if (i > 0) h = ops::dropout(h, config_.dropout, this->is_training(), *rng_);

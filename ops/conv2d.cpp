@@ -18,11 +18,22 @@
 // of blocks, the chunks summed in chunk order; dx = col2im(wᵀ · g_block) into each block's own images.
 // Blocks and chunks never depend on the thread count, so every result is bit-identical at any thread count; BLAS runs
 // on one thread inside each task, TBB over blocks owns the cores.
+//
+// conv2d_max_pool2d (also here: it is conv2d with a different output pass) is max_pool2d(act(conv2d(x, w, b)), k)
+// with non-overlapping windows (stride = kernel k, no padding) as one node:
+//   Forward:  p[n,f,i,j] = max over the k.h×k.w window at (i·k.h, j·k.w) of y = act(conv2d(x, w, b)); y exists only
+//             block by block in per-thread scratch (pooled while in cache), never as a tensor; the argmax is kept.
+//   Backward: D = 0 with D[n,f,argmax] = act'(p)·(0 + g) (the value at the argmax is p itself), then conv2d's
+//             backward from D without an activation — the same values, in the same order, as max_pool2d's backward
+//             followed by conv2d's, so the bits equal the two ops'; y is never re-read and the activation's
+//             derivative is taken on the pooled size only.
 #include <algorithm>
+#include <climits>
 #include <type_traits>
 
 #include "ops/detail.h"
 #include "ops/conv_kernels.h"
+#include "ops/max_pool_kernels.h"
 #include "ops/ops.h"
 
 namespace xg::ops {
@@ -40,6 +51,43 @@ const char* op_name(Activation fused) {
   return "conv2d";
 }
 
+/// conv2d_max_pool2d's name (a literal: the node keeps the pointer): "conv2d+max_pool2d", "conv2d+relu+max_pool2d", ...
+const char* pooled_op_name(Activation fused) {
+  switch (fused) {
+    case Activation::None: return "conv2d+max_pool2d";
+    case Activation::Relu: return "conv2d+relu+max_pool2d";
+    case Activation::Sigmoid: return "conv2d+sigmoid+max_pool2d";
+    case Activation::Tanh: return "conv2d+tanh+max_pool2d";
+  }
+  return "conv2d+max_pool2d";
+}
+
+/// conv2d's backward: the gradients of x, w and b (those asked for) from the output gradient gy [N,F,OH,OW] and, for
+/// a fused activation, the output y (null for none). x is read only for dw, w only for dx.
+template <class T>
+GradList<T> conv_backward(const ConvGeom& g, Activation fused, const Tensor<T>& gy, const T* y, const T* x, const T* w,
+                          bool need_x, bool need_w, bool need_b) {
+  GradList<T> grads(3);
+  // Pass 1: g·act'(y) and/or block-major regrouping into gb (a one-image block reads g in place), db on the way.
+  const bool regroup = g.block > 1 && (need_x || need_w);
+  detail::Buffer<T> gb(regroup || y ? gy.size() : 0);
+  Tensor<T> db = zeros<T>({g.f});
+  detail::conv_output_grad(g, fused, gy.data(), y, regroup, gb.data(), need_b ? db.data() : nullptr);
+  const T* gsrc = gb.empty() ? gy.data() : gb.data();
+  if (need_w) {  // pass 2
+    Tensor<T> dw = Tensor<T>::from_shape({g.f, g.c, g.kh, g.kw});
+    detail::conv_weight_grad(g, gsrc, x, dw.data());
+    grads[1] = std::move(dw);
+  }
+  if (need_x) {  // pass 3
+    Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});
+    detail::conv_input_grad(g, w, gsrc, dx.data());
+    grads[0] = std::move(dx);
+  }
+  if (need_b) grads[2] = std::move(db);
+  return grads;
+}
+
 /// The node: the three passes of the backward are the kernels of ops/conv_kernels.h.
 template <class T>
 class Conv2dOp final : public Op<T> {
@@ -50,33 +98,53 @@ class Conv2dOp final : public Op<T> {
   bool keeps_output() const override { return fused_ != Activation::None; }
   Conv2dOp(ConvGeom g, Activation fused) : g_(g), fused_(fused) {}
   GradList<T> backward(const Tensor<T>& gy) override {
-    const ConvGeom& g = g_;
     const bool need_x = this->needs_grad(0), need_w = this->needs_grad(1), need_b = this->needs_grad(2);
-    GradList<T> grads(3);
-    // Pass 1: g·act'(y) and/or block-major regrouping into gb (a one-image block reads g in place), db on the way.
-    const T* y = fused_ == Activation::None ? nullptr : this->output().data();
-    const bool regroup = g.block > 1 && (need_x || need_w);
-    detail::Buffer<T> gb(regroup || y ? gy.size() : 0);
-    Tensor<T> db = zeros<T>({g.f});
-    detail::conv_output_grad(g, fused_, gy.data(), y, regroup, gb.data(), need_b ? db.data() : nullptr);
-    const T* gsrc = gb.empty() ? gy.data() : gb.data();
-    if (need_w) {  // pass 2
-      Tensor<T> dw = Tensor<T>::from_shape({g.f, g.c, g.kh, g.kw});
-      detail::conv_weight_grad(g, gsrc, this->inputs()[0].value().data(), dw.data());
-      grads[1] = std::move(dw);
-    }
-    if (need_x) {  // pass 3
-      Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});
-      detail::conv_input_grad(g, this->inputs()[1].value().data(), gsrc, dx.data());
-      grads[0] = std::move(dx);
-    }
-    if (need_b) grads[2] = std::move(db);
-    return grads;
+    return conv_backward(g_, fused_, gy, fused_ == Activation::None ? nullptr : this->output().data(),
+                         need_w ? this->inputs()[0].value().data() : nullptr,
+                         need_x ? this->inputs()[1].value().data() : nullptr, need_x, need_w, need_b);
   }
 
  private:
   ConvGeom g_;
   Activation fused_;        // applied to the output in the forward; backward reads the output y through output()
+};
+
+/// conv2d_max_pool2d's node: conv2d's geometry, the pool's (over the convolution's output) and the argmax.
+template <class T>
+class Conv2dMaxPoolOp final : public Op<T> {
+ public:
+  // x for dW, w for dX, never the bias; the pooled output only for a fused activation's derivative.
+  bool keeps_input(std::size_t i) const override { return i < 2; }
+  bool keeps_output() const override { return fused_ != Activation::None; }
+  Conv2dMaxPoolOp(ConvGeom g, detail::PoolGeom pg, Activation fused, detail::Buffer<std::int32_t> argmax)
+      : g_(g), pg_(pg), fused_(fused), argmax_(std::move(argmax)) {}
+  GradList<T> backward(const Tensor<T>& gp) override {
+    const bool need_x = this->needs_grad(0), need_w = this->needs_grad(1), need_b = this->needs_grad(2);
+    // act'(p)·(0 + g) on the pooled size: what conv2d's first pass computes at the argmax cells of max_pool2d's
+    // gradient (0 + g there, with the pooled value p = y at the argmax), so the bits are the same.
+    detail::Buffer<T> t(gp.size());
+    const T* pg = gp.data();
+    const T* p = fused_ == Activation::None ? nullptr : this->output().data();
+    T* pt = t.data();
+    Tensor<T> dense = Tensor<T>::from_shape({g_.n, g_.f, g_.oh, g_.ow});
+    const std::size_t plane_out = pg_.oh * pg_.ow;
+    parallel_for(0, pg_.planes(), pg_.grain(), [&](std::size_t lo, std::size_t hi) {
+      const std::size_t a = lo * plane_out, e = hi * plane_out;
+      for (std::size_t i = a; i < e; ++i) pt[i] = T(0) + pg[i];
+      if (p) detail::activation_backward(fused_, pt + a, p + a, pt + a, e - a);
+      detail::max_pool_scatter(pt, argmax_.data(), pg_, lo, hi, dense.data());
+    });
+    return conv_backward(g_, Activation::None, dense, static_cast<const T*>(nullptr),
+                         need_w ? this->inputs()[0].value().data() : nullptr,
+                         need_x ? this->inputs()[1].value().data() : nullptr, need_x, need_w, need_b);
+  }
+  void release() override { argmax_ = {}; }
+
+ private:
+  ConvGeom g_;
+  detail::PoolGeom pg_;
+  Activation fused_;
+  detail::Buffer<std::int32_t> argmax_;  // index into each convolution output plane; written by the forward
 };
 
 template <class T>
@@ -136,9 +204,43 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
   return call.record<Conv2dOp<T>>(std::move(y), {x, w, b}, g, fused);
 }
 
+template <class T>
+Variable<T> conv2d_max_pool2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b, Size2 pool,
+                              Size2 stride, Size2 padding, Size2 dilation, Activation fused) {
+  OpCall call(pooled_op_name(fused));
+  const ConvGeom g = conv_geometry(call, x, w, b, stride, padding, dilation);
+  if (pool.h <= 0 || pool.w <= 0) throw call.error("pool size must be positive, got " + to_string(pool));
+  const auto oh = static_cast<std::int64_t>(g.oh), ow = static_cast<std::int64_t>(g.ow);
+  if (pool.h > oh || pool.w > ow)
+    throw call.error("pool size " + to_string(pool) + " is larger than the convolution's output " +
+                     to_string(Size2(oh, ow)) + " (input " + shape_str(x.shape()) + ", weight " + shape_str(w.shape()) +
+                     ")");
+  if (g.oh * g.ow > static_cast<std::size_t>(INT32_MAX))
+    throw call.error("convolution output planes of " + std::to_string(g.oh * g.ow) + " elements are too large");
+  detail::PoolGeom pg{};
+  pg.n = g.n; pg.c = g.f; pg.h = g.oh; pg.w = g.ow;
+  pg.kh = static_cast<std::size_t>(pool.h); pg.kw = static_cast<std::size_t>(pool.w);
+  pg.sh = pool.h; pg.sw = pool.w; pg.ph = 0; pg.pw = 0;
+  pg.oh = g.oh / pg.kh; pg.ow = g.ow / pg.kw;
+  Tensor<T> y = Tensor<T>::from_shape({g.n, g.f, pg.oh, pg.ow});
+  const bool rec = should_record<T>({&x, &w, &b});
+  detail::Buffer<std::int32_t> argmax(rec ? y.size() : 0);
+  const std::size_t plane_out = pg.oh * pg.ow;
+  T* py = y.data();
+  std::int32_t* pa = rec ? argmax.data() : nullptr;
+  detail::conv_forward_blocks(g, x.value().data(), w.value().data(), b.defined() ? b.value().data() : nullptr, fused,
+                              static_cast<T*>(nullptr), [&](std::size_t n0, std::size_t nb, const T* out) {
+                                const std::size_t at = n0 * g.f * plane_out;
+                                detail::max_pool_planes(out, py + at, pa ? pa + at : nullptr, pg, 0, nb * g.f);
+                              });
+  return call.record<Conv2dMaxPoolOp<T>>(std::move(y), {x, w, b}, g, pg, fused, std::move(argmax));
+}
+
 #define XG_INSTANTIATE(T)                                                                                 \
   template Variable<T> conv2d(const Variable<T>&, const Variable<T>&, const Variable<T>&, Size2, Size2, \
-                              Size2, Activation);
+                              Size2, Activation);                                                         \
+  template Variable<T> conv2d_max_pool2d(const Variable<T>&, const Variable<T>&, const Variable<T>&, Size2, Size2, \
+                                         Size2, Size2, Activation);
 XG_FOR_EACH_REAL(XG_INSTANTIATE)
 
 }  // namespace xg::ops

@@ -172,34 +172,43 @@ void block_cols(const T* x, const ConvGeom& g, std::size_t b, T* col, std::size_
 }
 
 /// conv2d's forward: y [N,F,OH,OW] = act(w [F,C·KH·KW] · im2col(x) + b) per block of images, each block's im2col in
-/// per-thread scratch (it stays in L2 between im2col and the GEMM; nothing is kept for backward).
-template <class T>
-void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, Activation fused, T* y) {
+/// per-thread scratch (it stays in L2 between im2col and the GEMM; nothing is kept for backward). With `y` null the
+/// output is not stored: each block's activated output [nb, F, OH, OW] goes to per-thread scratch instead, and
+/// `sink(n0, nb, out)` takes it while it is in cache (conv2d_max_pool2d pools it there; the sink must not call
+/// parallel_for). The values are the same either way.
+template <class T, class Sink>
+void conv_forward_blocks(const ConvGeom& g, const T* x, const T* w, const T* bias, Activation fused, T* y, Sink&& sink) {
   const std::size_t ckk = g.ckk(), ohw = g.ohw(), out_img = g.f * ohw;
   parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t blk = lo; blk < hi; ++blk) {
       const std::size_t n0 = g.first(blk), nb = g.count(blk), ld = nb * ohw;
       T* col = scratch<T>(0, ckk * ld);
       block_cols(x, g, blk, col, ld);
+      T* dst = y ? y + n0 * out_img : scratch<T>(2, nb * out_img);
       if (nb == 1) {  // straight into image n0's [F, OH·OW] slice
-        T* yn = y + n0 * out_img;
-        for (std::size_t f = 0; f < g.f; ++f) std::fill(yn + f * ohw, yn + (f + 1) * ohw, bias ? bias[f] : T(0));
-        gemm<T>(false, false, g.f, ohw, ckk, T(1), w, ckk, col, ld, T(1), yn, ohw);
-        activation_forward(fused, yn, yn, out_img);
-        continue;
+        for (std::size_t f = 0; f < g.f; ++f) std::fill(dst + f * ohw, dst + (f + 1) * ohw, bias ? bias[f] : T(0));
+        gemm<T>(false, false, g.f, ohw, ckk, T(1), w, ckk, col, ld, T(1), dst, ohw);
+      } else {
+        T* out = scratch<T>(1, g.f * ld);
+        gemm<T>(false, false, g.f, ld, ckk, T(1), w, ckk, col, ld, T(0), out, ld);
+        for (std::size_t k = 0; k < nb; ++k)
+          for (std::size_t f = 0; f < g.f; ++f) {
+            const T* src = out + f * ld + k * ohw;
+            T* d = dst + k * out_img + f * ohw;
+            const T b = bias ? bias[f] : T(0);
+            for (std::size_t p = 0; p < ohw; ++p) d[p] = src[p] + b;
+          }
       }
-      T* out = scratch<T>(1, g.f * ld);
-      gemm<T>(false, false, g.f, ld, ckk, T(1), w, ckk, col, ld, T(0), out, ld);
-      for (std::size_t k = 0; k < nb; ++k)
-        for (std::size_t f = 0; f < g.f; ++f) {
-          const T* src = out + f * ld + k * ohw;
-          T* dst = y + (n0 + k) * out_img + f * ohw;
-          const T b = bias ? bias[f] : T(0);
-          for (std::size_t p = 0; p < ohw; ++p) dst[p] = src[p] + b;
-        }
-      activation_forward(fused, y + n0 * out_img, y + n0 * out_img, nb * out_img);
+      activation_forward(fused, dst, dst, nb * out_img);
+      if (!y) sink(n0, nb, static_cast<const T*>(dst));
     }
   });
+}
+
+/// conv2d's forward into y (conv_forward_blocks with the output stored).
+template <class T>
+void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, Activation fused, T* y) {
+  conv_forward_blocks(g, x, w, bias, fused, y, [](std::size_t, std::size_t, const T*) {});
 }
 
 /// Backward pass 1, over g [N,F,OH,OW] once: turns g into g·act'(y) for a fused activation (y: the forward's output,

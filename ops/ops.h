@@ -120,6 +120,15 @@ template <class T> Variable<T> flatten(const Variable<T>& x, std::int64_t start_
 template <class T>
 Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b = {}, Size2 stride = 1,
                    Size2 padding = 0, Size2 dilation = 1, Activation fused = Activation::None);
+/// max_pool2d(activation(conv2d(x, w, b, stride, padding, dilation), fused), pool) — windows of `pool` with stride
+/// `pool`, no padding — as one node: the same values and gradients, bit for bit, without the convolution's output
+/// ever stored as a tensor (each block of it is pooled while in cache) and with the activation's derivative taken on
+/// the pooled size. Output [N, F, OH / pool.h, OW / pool.w] (OH, OW: conv2d's). Named "conv2d+relu+max_pool2d" etc.
+/// in graphs, profiles and errors. nn::conv2d_pool picks it for a Conv2d followed by such a MaxPool2d.
+template <class T>
+Variable<T> conv2d_max_pool2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b, Size2 pool,
+                              Size2 stride = 1, Size2 padding = 0, Size2 dilation = 1,
+                              Activation fused = Activation::None);
 /// Transposed convolution (the adjoint of conv2d in its input), x [N,C_in,H,W], w [C_in,C_out,KH,KW], b [C_out] →
 /// [N,C_out,OH,OW], OH = (H−1)·sh − 2ph + dh(KH−1) + output_padding + 1; output_padding < stride or < dilation.
 template <class T>

@@ -77,6 +77,15 @@ Variable<T> Pool2d<T>::forward(const Variable<T>& x) {
   return x;
 }
 template <class T>
+Variable<T> conv2d_pool(Conv2d<T>& conv, Pool2d<T>& pool, const Variable<T>& x) {
+  const Size2 s = pool.stride.value_or(pool.kernel);
+  const bool fusable = pool.kind == PoolKind::Max && s.h == pool.kernel.h && s.w == pool.kernel.w &&
+                       pool.padding.h == 0 && pool.padding.w == 0 && !detail::layer_observer<T>;
+  if (!fusable) return pool(conv(x));
+  return ops::conv2d_max_pool2d(x, conv.weight, conv.bias, pool.kernel, conv.stride, conv.padding, conv.dilation,
+                                conv.activation);
+}
+template <class T>
 std::string Pool2d<T>::describe() const {
   std::ostringstream exponent;
   exponent << p;
@@ -186,6 +195,8 @@ std::string ConvTranspose2d<T>::describe() const {
          two(output_padding) + ", dilation=" + two(dilation) + (bias.defined() ? "" : ", bias=false") + ")";
 }
 
+template Variable<float> conv2d_pool(Conv2d<float>&, Pool2d<float>&, const Variable<float>&);
+template Variable<double> conv2d_pool(Conv2d<double>&, Pool2d<double>&, const Variable<double>&);
 template class ConvTranspose2d<float>;
 template class ConvTranspose2d<double>;
 template class BatchNorm<float>;

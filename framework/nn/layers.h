@@ -116,6 +116,13 @@ struct StochasticPool2d : Pool2d<T> {
       : Pool2d<T>(PoolKind::Stochastic, kernel, stride, padding) {}
 };
 
+/// `pool(conv(x))`, as one node when it can be: a max-pool whose windows do not overlap (stride unset or equal to the
+/// kernel, no padding) after a stride-any Conv2d runs as ops::conv2d_max_pool2d — the same values and gradients, bit
+/// for bit, without the convolution's output stored or re-read (measured in docs/performance.md). Any other pool,
+/// and every call while nn::summary records (it reports each layer's output), runs the two layers in turn.
+template <class T>
+Variable<T> conv2d_pool(Conv2d<T>& conv, Pool2d<T>& pool, const Variable<T>& x);
+
 /// Merges dims start_dim..end_dim (default: [N, ...] -> [N, rest]).
 template <class T = float>
 class Flatten : public Layer<T> {

@@ -110,4 +110,17 @@ TEST_CASE("dropout zeroes about p of the elements, scales the rest by 1/(1-p), a
   CHECK_GRADCHECK([](const auto& v) { Rng r(3); return ops::dropout(v[0], 0.4, true, r); }, {xgt::random_tensor({4, 5}, 12)});
 }
 
+TEST_CASE("nn::conv2d_pool fuses a Conv2d with a non-overlapping max-pool, and runs the layers in turn otherwise") {
+  manual_seed(60);
+  nn::Conv2d<double> conv(1, 3, 5);
+  conv.activation = ops::Activation::Sigmoid;
+  Variable<double> x(xgt::random_tensor({2, 1, 12, 12}, 61));
+  nn::MaxPool2d<double> max2(2), overlapping(3, 2);
+  nn::AvgPool2d<double> avg(2);
+  CHECK(nn::conv2d_pool(conv, max2, x).creator()->name() == std::string("conv2d+sigmoid+max_pool2d"));
+  CHECK(xgt::bit_equal(nn::conv2d_pool(conv, max2, x).value(), max2(conv(x)).value()));
+  CHECK(nn::conv2d_pool(conv, overlapping, x).creator()->name() == std::string("max_pool2d"));
+  CHECK(nn::conv2d_pool(conv, avg, x).creator()->name() == std::string("avg_pool2d"));
+}
+
 }  // TEST_SUITE
