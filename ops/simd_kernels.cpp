@@ -7,30 +7,8 @@
 #include <cstring>
 #include <type_traits>
 
-#include "core/cpu.h"
+#include "core/dispatch.h"
 #include "ops/fixed_width.h"
-
-// Each kernel body is written once (XG_KERNEL: always inlined) and compiled three times — for AVX-512, AVX2 and the
-// x86-64 baseline — by XG_DISPATCH, which calls the copy for xg::active_isa(): the level the CPU's features allow,
-// lowered by XGRAD_ISA for tests and comparisons (core/cpu.h). Unlike GCC's target_clones (ifunc resolvers, chosen by
-// the loader), this honours XGRAD_ISA and needs no ifunc, so ThreadSanitizer builds run every copy too.
-#define XG_KERNEL __attribute__((always_inline)) inline
-#if defined(__x86_64__)
-#define XG_DISPATCH(name, params, args)                                            \
-  __attribute__((target("avx512f"))) static void name##_avx512 params { name##_kernel args; } \
-  __attribute__((target("avx2"))) static void name##_avx2 params { name##_kernel args; }      \
-  static void name##_baseline params { name##_kernel args; }                           \
-  void name params {                                                                   \
-    switch (active_isa()) {                                                            \
-      case Isa::Avx512: name##_avx512 args; return;                                    \
-      case Isa::Avx2: name##_avx2 args; return;                                        \
-      default: name##_baseline args; return;                                           \
-    }                                                                                  \
-  }
-#else
-#define XG_DISPATCH(name, params, args) \
-  void name params { name##_kernel args; }
-#endif
 
 namespace xg::ops::simd {
 

@@ -8,7 +8,9 @@
 #include <limits>
 
 #include <memory>
+#include <type_traits>
 
+#include "core/dispatch.h"
 #include "core/errors.h"
 #include "core/files.h"
 
@@ -277,6 +279,16 @@ MnistDataset::MnistDataset(std::vector<std::uint8_t> pixels, std::vector<std::ui
                     std::to_string(labels_.size()) + " images of 28x28");
 }
 
+namespace {
+/// dst[i] = src[i] / 255 as src[i] · (1/255): one rounding, so every instruction set gives the same bits.
+XG_KERNEL void bytes_to_unit_kernel(const std::uint8_t* src, float* dst, std::size_t n) {
+  const float scale = 1.0f / 255.0f;
+  for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]) * scale;
+}
+// Compiled per instruction set: at the baseline (SSE2) the byte-to-float widening was 5–7% of a seed training step.
+XG_DISPATCH(bytes_to_unit, (const std::uint8_t* src, float* dst, std::size_t n), (src, dst, n))
+}  // namespace
+
 template <class T>
 Tensor<T> MnistDataset::images(const std::vector<std::size_t>& idx) const {
   Tensor<T> out = Tensor<T>::from_shape({idx.size(), 1, kRows, kCols});
@@ -284,7 +296,8 @@ Tensor<T> MnistDataset::images(const std::vector<std::size_t>& idx) const {
   const T scale = T(1) / T(255);
   for (std::size_t b = 0; b < idx.size(); ++b) {
     const std::uint8_t* src = pixels_.data() + idx[b] * kPixels;
-    for (std::size_t i = 0; i < kPixels; ++i) po[b * kPixels + i] = static_cast<T>(src[i]) * scale;
+    if constexpr (std::is_same_v<T, float>) bytes_to_unit(src, po + b * kPixels, kPixels);
+    else for (std::size_t i = 0; i < kPixels; ++i) po[b * kPixels + i] = static_cast<T>(src[i]) * scale;
   }
   return out;
 }
