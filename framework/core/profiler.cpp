@@ -46,21 +46,26 @@ std::vector<Entry> entries() {
 std::string table() {
   const auto rows = entries();
   double total = 0;
-  for (const auto& e : rows) total += e.forward_seconds + e.backward_seconds;
+  int width = 16;  // the op column fits the longest name ("conv2d+sigmoid+max_pool2d", a user's "my_ops::softplus")
+  for (const auto& e : rows) {
+    total += e.forward_seconds + e.backward_seconds;
+    width = std::max(width, static_cast<int>(std::min<std::size_t>(e.name.size(), 200)));
+  }
   std::string out;
-  char line[256];
-  std::snprintf(line, sizeof line, "%-16s %10s %12s %12s %12s %12s %7s\n", "op", "fwd calls", "fwd ms", "fwd us/call",
-                "bwd calls", "bwd ms", "share");
+  char line[512];
+  std::snprintf(line, sizeof line, "%-*s %10s %12s %12s %12s %12s %7s\n", width, "op", "fwd calls", "fwd ms",
+                "fwd us/call", "bwd calls", "bwd ms", "share");
   out += line;
   for (const auto& e : rows) {
-    std::snprintf(line, sizeof line, "%-16s %10zu %12.2f %12.2f %12zu %12.2f %6.1f%%\n", e.name.c_str(), e.forward_calls,
-                  e.forward_seconds * 1e3, e.forward_calls ? e.forward_seconds * 1e6 / static_cast<double>(e.forward_calls) : 0.0,
+    std::snprintf(line, sizeof line, "%-*.200s %10zu %12.2f %12.2f %12zu %12.2f %6.1f%%\n", width, e.name.c_str(),
+                  e.forward_calls, e.forward_seconds * 1e3,
+                  e.forward_calls ? e.forward_seconds * 1e6 / static_cast<double>(e.forward_calls) : 0.0,
                   e.backward_calls, e.backward_seconds * 1e3,
                   total > 0 ? 100.0 * (e.forward_seconds + e.backward_seconds) / total : 0.0);
     out += line;
   }
-  std::snprintf(line, sizeof line, "%-16s %10s %12s %12s %12s %12.2f (all ops, forward + backward)\n", "total", "", "",
-                "", "", total * 1e3);
+  std::snprintf(line, sizeof line, "%-*s %10s %12s %12s %12s %12.2f (all ops, forward + backward)\n", width, "total", "",
+                "", "", "", total * 1e3);
   out += line;
   return out;
 }

@@ -319,3 +319,24 @@ TEST_CASE("the profiler counts each op's forward and backward calls, and records
   CHECK(profiler::table().find("conv2d") != std::string::npos);
   profiler::reset();
 }
+
+TEST_CASE("the profiler's table keeps its columns aligned when an op's name is longer than the default column") {
+  Variable<float> x(zeros<float>({2, 1, 8, 8})), w(zeros<float>({3, 1, 3, 3}), true);
+  profiler::reset();
+  profiler::enable();
+  ops::sum(ops::conv2d_max_pool2d(x, w, {}, 2, 1, 0, 1, ops::Activation::Sigmoid)).backward();
+  profiler::enable(false);
+  const std::string t = profiler::table();
+  CHECK(t.find("conv2d+sigmoid+max_pool2d ") != std::string::npos);
+  // Every line is as long up to its "share" column: the header's "share" ends where each row's "%" does.
+  std::vector<std::size_t> ends;
+  std::size_t start = 0;
+  for (std::size_t nl = t.find('\n'); nl != std::string::npos; start = nl + 1, nl = t.find('\n', start)) {
+    const std::string line = t.substr(start, nl - start);
+    if (line.rfind("total", 0) != 0) ends.push_back(line.size());
+  }
+  REQUIRE(ends.size() == 3);  // header, conv2d+sigmoid+max_pool2d, sum
+  CHECK(ends[1] == ends[0]);
+  CHECK(ends[2] == ends[0]);
+  profiler::reset();
+}
