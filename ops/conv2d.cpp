@@ -23,10 +23,11 @@
 // with non-overlapping windows (stride = kernel k, no padding) as one node:
 //   Forward:  p[n,f,i,j] = max over the k.h×k.w window at (i·k.h, j·k.w) of y = act(conv2d(x, w, b)); y exists only
 //             block by block in per-thread scratch (pooled while in cache), never as a tensor; the argmax is kept.
-//   Backward: D = 0 with D[n,f,argmax] = act'(p)·(0 + g) (the value at the argmax is p itself), then conv2d's
-//             backward from D without an activation — the same values, in the same order, as max_pool2d's backward
-//             followed by conv2d's, so the bits equal the two ops'; y is never re-read and the activation's
-//             derivative is taken on the pooled size only.
+//   Backward: D = +0 with D[n,f,argmax] = act'(p)·(0 + g) (the value at the argmax is p itself), then conv2d's
+//             passes from D without an activation — the same values, in the same order, as max_pool2d's backward
+//             followed by conv2d's, so the bits equal the two ops' (while y is finite: the two ops also compute
+//             0·act'(y) at the other cells, which is NaN where y is; ops/ops.h). The activation's derivative is taken on the pooled
+//             size only, and D is never stored: each pass builds the block of it that it reads in per-thread scratch.
 #include <algorithm>
 #include <climits>
 #include <type_traits>
@@ -119,24 +120,61 @@ class Conv2dMaxPoolOp final : public Op<T> {
   Conv2dMaxPoolOp(ConvGeom g, detail::PoolGeom pg, Activation fused, detail::Buffer<std::int32_t> argmax)
       : g_(g), pg_(pg), fused_(fused), argmax_(std::move(argmax)) {}
   GradList<T> backward(const Tensor<T>& gp) override {
+    const ConvGeom& g = g_;
     const bool need_x = this->needs_grad(0), need_w = this->needs_grad(1), need_b = this->needs_grad(2);
-    // act'(p)·(0 + g) on the pooled size: what conv2d's first pass computes at the argmax cells of max_pool2d's
+    // t = act'(p)·(0 + g) on the pooled size: what conv2d's first pass computes at the argmax cells of max_pool2d's
     // gradient (0 + g there, with the pooled value p = y at the argmax), so the bits are the same.
     detail::Buffer<T> t(gp.size());
-    const T* pg = gp.data();
+    const T* pgrad = gp.data();
     const T* p = fused_ == Activation::None ? nullptr : this->output().data();
     T* pt = t.data();
-    Tensor<T> dense = Tensor<T>::from_shape({g_.n, g_.f, g_.oh, g_.ow});
-    const std::size_t plane_out = pg_.oh * pg_.ow;
+    const std::size_t plane_out = pg_.oh * pg_.ow, ohw = g.ohw();
     parallel_for(0, pg_.planes(), pg_.grain(), [&](std::size_t lo, std::size_t hi) {
       const std::size_t a = lo * plane_out, e = hi * plane_out;
-      for (std::size_t i = a; i < e; ++i) pt[i] = T(0) + pg[i];
+      for (std::size_t i = a; i < e; ++i) pt[i] = T(0) + pgrad[i];
       if (p) detail::activation_backward(fused_, pt + a, p + a, pt + a, e - a);
-      detail::max_pool_scatter(pt, argmax_.data(), pg_, lo, hi, dense.data());
     });
-    return conv_backward(g_, Activation::None, dense, static_cast<const T*>(nullptr),
-                         need_w ? this->inputs()[0].value().data() : nullptr,
-                         need_x ? this->inputs()[1].value().data() : nullptr, need_x, need_w, need_b);
+    // The convolution's output gradient D is t at the argmax cells and +0 elsewhere (windows do not overlap: each cell
+    // is written once). D is never stored whole: each pass builds the rows it needs in per-thread scratch (slot 3;
+    // the passes' own scratch is slots 0–1), laid out as the unfused passes read them.
+    const std::int32_t* arg = argmax_.data();
+    const auto plane_into = [&](std::size_t n, std::size_t f, T* row) {  // row [OH·OW] = D[n, f]
+      std::fill(row, row + ohw, T(0));
+      const std::size_t at = (n * g.f + f) * plane_out;
+      for (std::size_t o = 0; o < plane_out; ++o) row[arg[at + o]] = pt[at + o];
+    };
+    const auto block_grad = [&](std::size_t b) -> const T* {  // [F, nb·OH·OW]: row f, image k at column k·OH·OW
+      const std::size_t n0 = g.first(b), nb = g.count(b), ld = nb * ohw;
+      T* dst = detail::scratch<T>(3, g.f * ld);
+      for (std::size_t f = 0; f < g.f; ++f)
+        for (std::size_t k = 0; k < nb; ++k) plane_into(n0 + k, f, dst + f * ld + k * ohw);
+      return dst;
+    };
+    GradList<T> grads(3);
+    if (need_b) {  // db[f] = Σ_n sum_contiguous(D[n, f]) in image order, as conv2d's first pass sums
+      Tensor<T> db = zeros<T>({g.f});
+      T* pdb = db.data();
+      parallel_for(0, g.f, 1, [&](std::size_t f0, std::size_t f1) {
+        T* row = detail::scratch<T>(3, ohw);
+        for (std::size_t f = f0; f < f1; ++f)
+          for (std::size_t n = 0; n < g.n; ++n) {
+            plane_into(n, f, row);
+            pdb[f] += detail::sum_contiguous(static_cast<const T*>(row), ohw);
+          }
+      });
+      grads[2] = std::move(db);
+    }
+    if (need_w) {
+      Tensor<T> dw = Tensor<T>::from_shape({g.f, g.c, g.kh, g.kw});
+      detail::conv_weight_grad_blocks(g, block_grad, this->inputs()[0].value().data(), dw.data());
+      grads[1] = std::move(dw);
+    }
+    if (need_x) {
+      Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});
+      detail::conv_input_grad_blocks(g, this->inputs()[1].value().data(), block_grad, dx.data());
+      grads[0] = std::move(dx);
+    }
+    return grads;
   }
   void release() override { argmax_ = {}; }
 

@@ -175,7 +175,8 @@ void block_cols(const T* x, const ConvGeom& g, std::size_t b, T* col, std::size_
 /// per-thread scratch (it stays in L2 between im2col and the GEMM; nothing is kept for backward). With `y` null the
 /// output is not stored: each block's activated output [nb, F, OH, OW] goes to per-thread scratch instead, and
 /// `sink(n0, nb, out)` takes it while it is in cache (conv2d_max_pool2d pools it there; the sink must not call
-/// parallel_for). The values are the same either way.
+/// parallel_for nor use scratch slots 0–2). The values are the same either way. Like the im2col scratch, slot 2 stays
+/// allocated per thread at its largest size (one block's output).
 template <class T, class Sink>
 void conv_forward_blocks(const ConvGeom& g, const T* x, const T* w, const T* bias, Activation fused, T* y, Sink&& sink) {
   const std::size_t ckk = g.ckk(), ohw = g.ohw(), out_img = g.f * ohw;
@@ -240,24 +241,25 @@ void conv_output_grad(const ConvGeom& g, Activation fused, const T* gy, const T*
 /// Blocks per weight-gradient chunk: about 8 chunks over the batch (a function of the shape only).
 inline std::size_t weight_grad_chunk(std::size_t blocks) { return std::max<std::size_t>(1, (blocks + 7) / 8); }
 
-/// Backward pass 2: dw [F, C·KH·KW] = Σ_blocks g_block · col_blockᵀ, with g_block at `gsrc` + first(b)·F·OH·OW
-/// ([F, nb·OH·OW], pass 1's layout) and col_block = im2col of the block's images of x, rebuilt here into per-thread
-/// scratch. (Rebuilding is cheaper than keeping: measured on the 20→40 layer at batch 64, one thread, writing every
-/// block's cols to a kept 8 MB buffer in the forward and reading them back here cost 0.8 ms each way, against 0.2 ms
-/// for a second im2col into L2.) Each fixed chunk of blocks accumulates its own partial sum; the partials are added
-/// in chunk order.
-template <class T>
-void conv_weight_grad(const ConvGeom& g, const T* gsrc, const T* x, T* dw) {
-  const std::size_t ckk = g.ckk(), ohw = g.ohw(), out_img = g.f * ohw;
+/// Backward pass 2: dw [F, C·KH·KW] = Σ_blocks g_block · col_blockᵀ, with g_block = block_grad(b) ([F, nb·OH·OW],
+/// pass 1's layout: a pointer into the regrouped gradient, or a block the caller builds in scratch slot 3) and
+/// col_block = im2col of the block's images of x, rebuilt here into per-thread scratch. (Rebuilding is cheaper than
+/// keeping: measured on the 20→40 layer at batch 64, one thread, writing every block's cols to a kept 8 MB buffer in
+/// the forward and reading them back here cost 0.8 ms each way, against 0.2 ms for a second im2col into L2.) Each
+/// fixed chunk of blocks accumulates its own partial sum; the partials are added in chunk order.
+template <class T, class BlockGrad>
+void conv_weight_grad_blocks(const ConvGeom& g, BlockGrad&& block_grad, const T* x, T* dw) {
+  const std::size_t ckk = g.ckk(), ohw = g.ohw();
   const std::size_t chunk = weight_grad_chunk(g.blocks()), chunks = (g.blocks() + chunk - 1) / chunk;
   Buffer<T> partial(chunks * g.f * ckk);
   parallel_for(0, g.blocks(), chunk, [&](std::size_t lo, std::size_t hi) {
     T* part = partial.data() + (lo / chunk) * g.f * ckk;
     for (std::size_t b = lo; b < hi; ++b) {
       const std::size_t ld = g.count(b) * ohw;
+      const T* gb = block_grad(b);
       T* col = scratch<T>(0, ckk * ld);
       block_cols(x, g, b, col, ld);
-      gemm<T>(false, true, g.f, ckk, ld, T(1), gsrc + g.first(b) * out_img, ld, col, ld, b == lo ? T(0) : T(1), part, ckk);
+      gemm<T>(false, true, g.f, ckk, ld, T(1), gb, ld, col, ld, b == lo ? T(0) : T(1), part, ckk);
     }
   });
   std::fill(dw, dw + g.f * ckk, T(0));
@@ -265,20 +267,33 @@ void conv_weight_grad(const ConvGeom& g, const T* gsrc, const T* x, T* dw) {
     for (std::size_t i = 0; i < g.f * ckk; ++i) dw[i] += partial.data()[k * g.f * ckk + i];
 }
 
-/// Backward pass 3: dx [N,C,H,W] = col2im(wᵀ · g_block) per block (g_block as in conv_weight_grad), each task
-/// zeroing and writing only its own block's images.
+/// conv_weight_grad_blocks over a stored gradient: block b at `gsrc` + first(b)·F·OH·OW.
 template <class T>
-void conv_input_grad(const ConvGeom& g, const T* w, const T* gsrc, T* dx) {
-  const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, out_img = g.f * ohw;
+void conv_weight_grad(const ConvGeom& g, const T* gsrc, const T* x, T* dw) {
+  conv_weight_grad_blocks(g, [&](std::size_t b) { return gsrc + g.first(b) * g.f * g.ohw(); }, x, dw);
+}
+
+/// Backward pass 3: dx [N,C,H,W] = col2im(wᵀ · g_block) per block (g_block = block_grad(b), as in pass 2), each task
+/// zeroing and writing only its own block's images.
+template <class T, class BlockGrad>
+void conv_input_grad_blocks(const ConvGeom& g, const T* w, BlockGrad&& block_grad, T* dx) {
+  const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w;
   parallel_for(0, g.blocks(), 1, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t b = lo; b < hi; ++b) {
       const std::size_t n0 = g.first(b), nb = g.count(b), ld = nb * ohw;
       std::fill(dx + n0 * in_img, dx + (n0 + nb) * in_img, T(0));
+      const T* gb = block_grad(b);
       T* dcol = scratch<T>(0, ckk * ld);
-      gemm<T>(true, false, ckk, ld, g.f, T(1), w, ckk, gsrc + n0 * out_img, ld, T(0), dcol, ld);
+      gemm<T>(true, false, ckk, ld, g.f, T(1), w, ckk, gb, ld, T(0), dcol, ld);
       for (std::size_t k = 0; k < nb; ++k) col2im(dcol + k * ohw, g, dx + (n0 + k) * in_img, ld);
     }
   });
+}
+
+/// conv_input_grad_blocks over a stored gradient (as conv_weight_grad).
+template <class T>
+void conv_input_grad(const ConvGeom& g, const T* w, const T* gsrc, T* dx) {
+  conv_input_grad_blocks(g, w, [&](std::size_t b) { return gsrc + g.first(b) * g.f * g.ohw(); }, dx);
 }
 
 }  // namespace xg::ops::detail

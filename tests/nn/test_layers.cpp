@@ -121,6 +121,17 @@ TEST_CASE("nn::conv2d_pool fuses a Conv2d with a non-overlapping max-pool, and r
   CHECK(xgt::bit_equal(nn::conv2d_pool(conv, max2, x).value(), max2(conv(x)).value()));
   CHECK(nn::conv2d_pool(conv, overlapping, x).creator()->name() == std::string("max_pool2d"));
   CHECK(nn::conv2d_pool(conv, avg, x).creator()->name() == std::string("avg_pool2d"));
+  {  // anomaly mode checks the convolution's output too: the layers run in turn
+    AnomalyModeGuard anomaly;
+    CHECK(nn::conv2d_pool(conv, max2, x).creator()->name() == std::string("max_pool2d"));
+  }
+  // A subclass's own forward() is called, never skipped by the fused op.
+  struct Doubled : nn::Conv2d<double> {
+    using nn::Conv2d<double>::Conv2d;
+    Variable<double> forward(const Variable<double>& v) override { return 2.0 * nn::Conv2d<double>::forward(v); }
+  };
+  Doubled twice(1, 3, 5);
+  CHECK(nn::conv2d_pool(twice, max2, x).creator()->name() == std::string("max_pool2d"));
 }
 
 }  // TEST_SUITE

@@ -1,6 +1,8 @@
 // conv2d_max_pool2d: the bits of max_pool2d(activation(conv2d(...))) forward and backward, gradcheck, bit-identity
 // across thread counts, and its errors. (nn::conv2d_pool, which chooses it: tests/nn/test_layers.cpp.)
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "helpers.h"
 
@@ -11,18 +13,19 @@ namespace {
 
 struct FusedCase {
   Shape x, w;
-  std::int64_t pool, stride, padding, dilation;
+  ops::Size2 pool;
+  std::int64_t stride, padding, dilation;
   bool need_x, bias;
 };
 
 std::string describe(const FusedCase& k) {
-  return "x " + shape_str(k.x) + " w " + shape_str(k.w) + " pool " + std::to_string(k.pool) + " stride " +
+  return "x " + shape_str(k.x) + " w " + shape_str(k.w) + " pool " + ops::to_string(k.pool) + " stride " +
          std::to_string(k.stride) + " padding " + std::to_string(k.padding) + " dilation " + std::to_string(k.dilation) +
          (k.need_x ? " dx" : "") + (k.bias ? " bias" : "");
 }
 
 /// The MNIST layers (one-image blocks, maps 24 and 8 wide), blocks of several images, odd maps that leave a row and a
-/// column outside every window, 3×3 windows, strided, padded and dilated convolutions.
+/// column outside every window, 3×3, 2×3 and 1×1 windows, strided, padded and dilated convolutions.
 const std::vector<FusedCase> kCases = {
     {{16, 1, 28, 28}, {20, 1, 5, 5}, 2, 1, 0, 1, false, true},
     {{8, 20, 12, 12}, {40, 20, 5, 5}, 2, 1, 0, 1, true, true},
@@ -30,6 +33,8 @@ const std::vector<FusedCase> kCases = {
     {{2, 3, 11, 11}, {2, 3, 3, 3}, 3, 1, 0, 1, true, true},
     {{2, 2, 10, 9}, {3, 2, 3, 2}, 2, 2, 1, 1, true, true},
     {{1, 1, 12, 12}, {2, 1, 3, 3}, 2, 1, 2, 2, true, true},
+    {{4, 3, 9, 11}, {5, 3, 2, 2}, {2, 3}, 1, 0, 1, true, true},
+    {{2, 2, 6, 5}, {3, 2, 3, 3}, 1, 1, 1, 1, true, true},
 };
 
 template <class T>
@@ -84,16 +89,32 @@ TEST_CASE("conv2d_max_pool2d passes gradcheck in x, w and b for every activation
 }
 
 TEST_CASE("conv2d_max_pool2d is bit-identical at 1, 2 and 3 threads, and its float32 agrees with float64") {
-  const Tensor<float> w = random_tensor<float>({20, 1, 5, 5}, 40);
+  const Tensor<float> w = random_tensor<float>({20, 1, 5, 5}, 40), w4 = random_tensor<float>({6, 4, 3, 3}, 45);
   for (const ops::Activation a : kActivations) {
     CAPTURE(ops::to_string(a));
+    // One-image blocks (24×24 maps), and blocks of three images (8×8 maps: the block-major gradient layout).
     xgt::check_thread_identity([&](const Variable<float>& x) { return ops::conv2d_max_pool2d(x, Variable<float>(w), {}, 2, 1, 0, 1, a); },
                                random_tensor<float>({12, 1, 28, 28}, 41));
+    xgt::check_thread_identity([&](const Variable<float>& x) { return ops::conv2d_max_pool2d(x, Variable<float>(w4), {}, 2, 1, 0, 1, a); },
+                               random_tensor<float>({12, 4, 10, 10}, 46));
     auto r = check_float_against_double(
         [a](const auto& v) { return ops::conv2d_max_pool2d(v[0], v[1], v[2], 2, 1, 0, 1, a); },
         {random_tensor({8, 20, 12, 12}, 42), random_tensor({40, 20, 5, 5}, 43), random_tensor({40}, 44)});
     CHECK_MESSAGE(r.ok, r.message);
   }
+}
+
+TEST_CASE("conv2d_max_pool2d propagates NaN and infinity in a window as max_pool2d does") {
+  // A 1×1 convolution with weight 1 passes the input through: NaN and +inf win their windows, -inf never does.
+  Tensor<double> x = random_tensor({1, 1, 4, 6}, 70);
+  x.data()[0] = std::numeric_limits<double>::quiet_NaN();
+  x.data()[8] = std::numeric_limits<double>::infinity();
+  x.data()[20] = -std::numeric_limits<double>::infinity();
+  const Variable<double> xv(x), w(full<double>({1, 1, 1, 1}, 1.0));
+  const Tensor<double> fused = ops::conv2d_max_pool2d(xv, w, {}, 2).value(), separate = ops::max_pool2d(ops::conv2d(xv, w), 2).value();
+  CHECK(xgt::bit_equal(fused, separate));
+  CHECK(std::isnan(fused.data()[0]));
+  CHECK(fused.data()[1] == std::numeric_limits<double>::infinity());
 }
 
 TEST_CASE("conv2d_max_pool2d is named after its parts and refuses bad pools and bad convolutions when called") {
