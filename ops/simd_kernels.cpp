@@ -156,7 +156,9 @@ __attribute__((always_inline)) inline void max_pool_2x2_impl(const float* __rest
 // above — the same comparisons and selects in the same order — so outputs and argmaxes are the same bits.
 // The helpers taking and returning 8-lane vectors are always inlined into each instruction set's copy: no call crosses
 // an ABI boundary, so GCC's note that AVX vectors pass differently without AVX (-Wpsabi) does not apply.
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"  // for the whole file: GCC reports it at the end of the translation unit
 #endif
 typedef float v8sf __attribute__((vector_size(32)));
