@@ -26,8 +26,9 @@
 //   Backward: D = +0 with D[n,f,argmax] = act'(p)·(0 + g) (the value at the argmax is p itself), then conv2d's
 //             passes from D without an activation — the same values, in the same order, as max_pool2d's backward
 //             followed by conv2d's, so the bits equal the two ops' (while y is finite: the two ops also compute
-//             0·act'(y) at the other cells, which is NaN where y is; ops/ops.h). The activation's derivative is taken on the pooled
-//             size only, and D is never stored: each pass builds the block of it that it reads in per-thread scratch.
+//             0·act'(y) at the other cells, which is NaN where y is; ops/ops.h). The activation's derivative is
+//             taken on the pooled size only, and D is never stored: each pass builds the block of it that it reads
+//             in per-thread scratch.
 #include <algorithm>
 #include <climits>
 #include <type_traits>
