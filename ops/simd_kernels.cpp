@@ -163,13 +163,9 @@ __attribute__((always_inline)) inline void max_pool_2x2_impl(const float* __rest
 #endif
 typedef float v8sf __attribute__((vector_size(32)));
 typedef std::int32_t v8si __attribute__((vector_size(32)));
-XG_KERNEL v8sf load8(const float* p) {
-  v8sf v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-XG_KERNEL v8si select8(v8si m, v8si t, v8si f) { return (m & t) | (~m & f); }
-XG_KERNEL v8sf select8(v8si m, v8sf t, v8sf f) { return (v8sf)select8(m, (v8si)t, (v8si)f); }
+XG_KERNEL void load8(const float* p, v8sf& v) { std::memcpy(&v, p, sizeof v); }
+XG_KERNEL v8si select8(const v8si& m, const v8si& t, const v8si& f) { return (m & t) | (~m & f); }
+XG_KERNEL v8sf select8(const v8si& m, const v8sf& t, const v8sf& f) { return (v8sf)select8(m, (v8si)t, (v8si)f); }
 #if defined(__clang__)
 #define XG_EVENS(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
 #define XG_ODDS(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
@@ -179,7 +175,8 @@ XG_KERNEL v8sf select8(v8si m, v8sf t, v8sf f) { return (v8sf)select8(m, (v8si)t
 #endif
 
 /// The scan a, b, c, d of 8 windows at once; `at` holds a's index, the others are at +1, +W, +W+1.
-XG_KERNEL void max_of_windows8(v8sf a, v8sf b, v8sf c, v8sf d, v8si at, std::int32_t W, v8sf& best, v8si& arg) {
+XG_KERNEL void max_of_windows8(const v8sf& a, const v8sf& b, const v8sf& c, const v8sf& d, const v8si& at,
+                               std::int32_t W, v8sf& best, v8si& arg) {
   best = a;
   arg = at;
   v8si win = (b > best) | (b != b);
@@ -209,7 +206,11 @@ XG_KERNEL void max_pool_2x2_rows8(const float* __restrict x, std::size_t h, std:
       std::int32_t* ar = kArg ? arg + i * ow : nullptr;
       std::size_t c0 = 0;
       for (; c0 + 16 <= w; c0 += 16) {  // 8 outputs
-        const v8sf l0 = load8(r0 + c0), h0 = load8(r0 + c0 + 8), l1 = load8(r1 + c0), h1 = load8(r1 + c0 + 8);
+        v8sf l0, h0, l1, h1;
+        load8(r0 + c0, l0);
+        load8(r0 + c0 + 8, h0);
+        load8(r1 + c0, l1);
+        load8(r1 + c0 + 8, h1);
         v8sf best;
         v8si at;
         max_of_windows8(XG_EVENS(l0, h0), XG_ODDS(l0, h0), XG_EVENS(l1, h1), XG_ODDS(l1, h1),
@@ -218,7 +219,9 @@ XG_KERNEL void max_pool_2x2_rows8(const float* __restrict x, std::size_t h, std:
         if constexpr (kArg) std::memcpy(ar + c0 / 2, &at, sizeof at);
       }
       if (c0 < w) {  // the last 8 columns: 4 outputs (lanes 4-7 repeat lanes 0-3 and are not stored)
-        const v8sf l0 = load8(r0 + c0), l1 = load8(r1 + c0);
+        v8sf l0, l1;
+        load8(r0 + c0, l0);
+        load8(r1 + c0, l1);
         v8sf best;
         v8si at;
         max_of_windows8(XG_EVENS(l0, l0), XG_ODDS(l0, l0), XG_EVENS(l1, l1), XG_ODDS(l1, l1),
