@@ -4,6 +4,8 @@
 //   xgrad_bench ops      matmul 1024³ and the conv/pool shapes of issue 3, forward and forward+backward
 //   xgrad_bench engine   a 10,000-op chain of tiny elementwise ops, forward + backward, time per op
 //   xgrad_bench train    training steps (forward, backward, SGD) in images/s for seed, seed-l2 and deep; inference
+//   xgrad_bench gemm     the bound the BLAS sets: every GEMM of a batch-64 training step (seed, deep) timed alone,
+//                        one thread, against the whole step
 #include <immintrin.h>
 #include <malloc.h>
 
@@ -26,6 +28,7 @@
 #include "data/mnist.h"
 #include "models/mnist_cnn.h"
 #include "nn/optim.h"
+#include "ops/conv_kernels.h"
 #include "ops/ops.h"
 
 using namespace xg;
@@ -221,6 +224,100 @@ double training_flops_per_image(const mnist::MnistCnnConfig& c) {
   return flops;
 }
 
+/// One GEMM of a training step: the arguments of its gemm / parallel_gemm call and how often a step makes it.
+struct StepGemm {
+  std::string what;
+  bool ta, tb;
+  std::size_t m, n, k, calls;
+  bool row_blocked;  ///< through parallel_gemm (the fully connected layers), else gemm (the convolutions' blocks)
+};
+
+/// The GEMMs of one training step of `cfg` at `batch`, as ops/conv_kernels.h and ops/matmul.cpp issue them: per block
+/// of images (detail::block_size) the forward w·col, the weight gradient g·colᵀ and, except for the first layer, the
+/// input gradient wᵀ·g; the fully connected layers' forward x·wᵀ and two gradients.
+std::vector<StepGemm> step_gemms(const mnist::MnistCnnConfig& cfg, std::size_t batch) {
+  std::vector<StepGemm> out;
+  std::size_t side = 28, channels = 1;
+  for (std::size_t s = 0; s < cfg.stages.size(); ++s) {
+    const auto& st = cfg.stages[s];
+    const std::size_t oh = side - st.kernel + 1, ohw = oh * oh, ckk = channels * st.kernel * st.kernel;
+    const std::size_t block = ops::detail::block_size(batch, ckk, ohw);
+    const std::string name = "conv " + std::to_string(channels) + "->" + std::to_string(st.maps);
+    // Blocks of `block` images and, when the batch does not divide, one shorter block.
+    for (std::size_t nb : {block, batch % block}) {
+      const std::size_t calls = nb == block ? batch / block : (nb ? 1 : 0);
+      if (!calls) continue;
+      const std::string img = " (" + std::to_string(nb) + " image" + (nb == 1 ? ")" : "s)");
+      out.push_back({name + " forward" + img, false, false, st.maps, nb * ohw, ckk, calls, false});
+      out.push_back({name + " weight grad" + img, false, true, st.maps, ckk, nb * ohw, calls, false});
+      if (s > 0) out.push_back({name + " input grad" + img, true, false, ckk, nb * ohw, st.maps, calls, false});
+    }
+    side = oh / st.pool_size;
+    channels = st.maps;
+  }
+  std::size_t in = channels * side * side;
+  std::vector<std::size_t> widths = cfg.hidden;
+  widths.push_back(10);
+  for (std::size_t w : widths) {
+    const std::string name = "fc " + std::to_string(in) + "->" + std::to_string(w);
+    out.push_back({name + " forward", false, true, batch, w, in, 1, true});
+    out.push_back({name + " input grad", false, false, batch, in, w, 1, true});
+    out.push_back({name + " weight grad", true, false, w, in, batch, 1, true});
+    in = w;
+  }
+  return out;
+}
+
+/// Times every GEMM of a batch-64 training step alone (cache-hot operands, one thread, the BLAS xgrad loaded) and
+/// the whole step, and prints the bound: the images/s xgrad would reach if everything but the GEMMs took no time.
+nlohmann::json bench_gemm() {
+  nlohmann::json rows = nlohmann::json::array();
+  set_num_threads(1);
+  const std::size_t batch = 64;
+  for (const char* arch : {"seed", "deep"}) {
+    const mnist::MnistCnnConfig cfg = mnist::MnistCnnConfig::preset(arch);
+    std::printf("%s network, batch %zu, one thread: every GEMM of a training step, timed alone\n", arch, batch);
+    std::printf("  %-36s %-16s %10s %8s %6s %9s\n", "gemm", "M x N x K", "us/call", "GFLOP/s", "calls", "ms/step");
+    double gemm_seconds = 0;
+    for (const StepGemm& sg : step_gemms(cfg, batch)) {
+      std::vector<float> a(sg.m * sg.k, 0.5f), b(sg.k * sg.n, 0.25f), c(sg.m * sg.n);
+      const std::size_t lda = sg.ta ? sg.m : sg.k, ldb = sg.tb ? sg.k : sg.n;
+      const double t = median_seconds([&] {
+        if (sg.row_blocked)
+          parallel_gemm<float>(sg.ta, sg.tb, sg.m, sg.n, sg.k, 1.f, a.data(), lda, b.data(), ldb, 0.f, c.data(), sg.n);
+        else
+          gemm<float>(sg.ta, sg.tb, sg.m, sg.n, sg.k, 1.f, a.data(), lda, b.data(), ldb, 0.f, c.data(), sg.n);
+      });
+      const double gf = 2.0 * static_cast<double>(sg.m * sg.n * sg.k) / t * 1e-9;
+      const std::string shape = std::to_string(sg.m) + "x" + std::to_string(sg.n) + "x" + std::to_string(sg.k);
+      std::printf("  %-36s %-16s %10.1f %8.1f %6zu %9.3f\n", sg.what.c_str(), shape.c_str(), t * 1e6, gf, sg.calls,
+                  t * static_cast<double>(sg.calls) * 1e3);
+      gemm_seconds += t * static_cast<double>(sg.calls);
+      rows.push_back({{"arch", arch}, {"gemm", sg.what}, {"m", sg.m}, {"n", sg.n}, {"k", sg.k}, {"us_per_call", t * 1e6},
+                      {"gflops", gf}, {"calls_per_step", sg.calls}});
+    }
+    Rng rng(0);
+    mnist::MnistCnnConfig model_cfg = cfg;
+    model_cfg.init = mnist::InitScheme::PyTorch;
+    mnist::MnistCnn<float> model(model_cfg, rng);
+    nn::Sgd<float> opt(model.parameters(), {.lr = 0.01});
+    Variable<float> x(randn({batch, 1, 28, 28}, 7));
+    ops::Labels y(batch);
+    for (std::size_t i = 0; i < batch; ++i) y[i] = static_cast<std::int64_t>(i % 10);
+    const double step = median_seconds([&] {
+      opt.zero_grad();
+      ops::cross_entropy(model(x), y).backward();
+      opt.step();
+    });
+    std::printf("  GEMMs %.3f ms of a %.3f ms step (%.0f%%): %.0f images/s now, %.0f if the rest took no time\n\n",
+                gemm_seconds * 1e3, step * 1e3, 100 * gemm_seconds / step, batch / step, batch / gemm_seconds);
+    rows.push_back({{"arch", arch}, {"gemm_ms_per_step", gemm_seconds * 1e3}, {"step_ms", step * 1e3},
+                    {"images_per_second", batch / step}, {"gemm_bound_images_per_second", batch / gemm_seconds}});
+  }
+  set_num_threads(0);
+  return rows;
+}
+
 nlohmann::json bench_train() {
   nlohmann::json rows = nlohmann::json::array();
   for (const char* arch : {"seed", "seed-l2", "deep"}) {
@@ -362,10 +459,11 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--json" && i + 1 < argc) json_path = argv[++i];
     else if (a == "--runs" && i + 1 < argc) g_runs = std::max(3, std::atoi(argv[++i]));
-    else if (a == "ops" || a == "engine" || a == "train" || a == "peak" || a == "loader" || a == "memory")
+    else if (a == "ops" || a == "engine" || a == "train" || a == "peak" || a == "loader" || a == "memory" ||
+             a == "gemm")
       what.push_back(a);
     else {
-      std::fprintf(stderr, "usage: xgrad_bench [ops] [engine] [train] [peak] [loader] [memory] [--runs N] [--json PATH]\n");
+      std::fprintf(stderr, "usage: xgrad_bench [ops] [engine] [train] [peak] [loader] [memory] [gemm] [--runs N] [--json PATH]\n");
       return 2;
     }
   }
@@ -383,6 +481,7 @@ int main(int argc, char** argv) {
     if (w == "peak") out["peak"] = bench_peak();
     if (w == "loader") out["loader"] = bench_loader();
     if (w == "memory") out["memory"] = bench_memory();
+    if (w == "gemm") out["gemm"] = bench_gemm();
   }
   if (!json_path.empty()) {
     const std::string text = out.dump(2) + "\n";
