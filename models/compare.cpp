@@ -226,6 +226,9 @@ pid_t start(const std::vector<std::string>& argv, const std::string& log) {
   return pid;
 }
 
+/// "1 run", "6 runs".
+std::string count_of(std::size_t n, const std::string& noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); }
+
 int exit_status(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
@@ -422,8 +425,8 @@ CompareReport run_compare(const CompareOptions& o, dist::Communicator& world,
   report.jobs = jobs;
   report.threads = threads;
   if (rank0)
-    say("compare: " + std::to_string(all.size()) + " runs (" + std::to_string(o.pools.size()) + " poolings × " +
-        std::to_string(o.seeds) + " seeds), " + std::to_string(report.runs_reused) + " already done in " +
+    say("compare: " + count_of(all.size(), "run") + " (" + count_of(o.pools.size(), "pooling") + " × " +
+        count_of(o.seeds, "seed") + "), " + std::to_string(report.runs_reused) + " already done in " +
         files::escape_bytes(dir) + (world.size() > 1 ? "; " + std::to_string(world.size()) + " ranks" : "") + "; " +
         std::to_string(jobs) + " at a time, " + std::to_string(threads) + " thread" + (threads == 1 ? "" : "s") + " each");
   // Run this rank's share, `jobs` at a time. A failed run stops new ones; the running ones finish. A stop (one process

@@ -381,7 +381,7 @@ void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck, const FlagT
     if (!run.contains("lr") && meta.contains("optimizer_scalars") && meta["optimizer_scalars"].contains("lr"))
       run["lr"] = meta["optimizer_scalars"]["lr"];
   } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError(std::string("checkpoint: malformed run settings: ") + e.what());
+    throw CheckpointError(std::string("checkpoint: malformed run settings: ") + json_reason(e));
   }
   flags.restore(run, o.given);
   // Combinations the flags refuse are crafted too when the checkpoint supplied every value involved.
@@ -465,9 +465,9 @@ int run(Options& o, const FlagTable& flags, dist::Communicator& world) {
                          files::escape_bytes(*other) + "': metrics would corrupt it (or be replaced by it); choose another file");
     metrics = files::AppendFile(o.metrics, "--metrics");
     if (metrics.initial_size() > 0 && o.resume.empty())
-      throw UsageError("--metrics '" + files::escape_bytes(o.metrics) + "' already holds " +
-                       std::to_string(metrics.initial_size()) + " bytes of another run's metrics; mnist appends to an " +
-                       "existing metrics file only with --resume (choose a new file, or remove this one)");
+      throw UsageError("--metrics '" + files::escape_bytes(o.metrics) + "' is not empty (" +
+                       std::to_string(metrics.initial_size()) + " bytes): mnist appends to an existing file only " +
+                       "with --resume, to continue that run's metrics (choose a new file, or remove this one)");
   });
   // Ranks on one machine share its cores: by default each takes its share of them, and no more than the cores the
   // launcher bound it to (OpenMPI binds each of up to 2 ranks to one core).
@@ -665,8 +665,8 @@ int run_visualize(const Options& o, const std::string& out_dir, std::size_t inde
   nn::load_module(model, ck);
   Data data = load_data(o);
   if (index >= data.test.size())
-    throw UsageError(fmt::format("--index {} is out of range: the {} has {} images (0 to {})", index, data.test_name,
-                                 data.test.size(), data.test.size() - 1));
+    throw UsageError(fmt::format("--index {} is out of range: there are {} images in the {} (0 to {})", index,
+                                 data.test.size(), data.test_name, data.test.size() - 1));
   const VisualizeOutput v = visualize(model, data.test, index, out_dir);
   fmt::print("image {} of the {} (label {}):\n", index, data.test_name, data.test.labels()[index]);
   for (const auto& f : v.files) fmt::print("  {}\n", files::escape_bytes(f));

@@ -28,7 +28,9 @@ std::string kind_of(mode_t m) {
   if (S_ISBLK(m)) return "a block device";
   if (S_ISFIFO(m)) return "a FIFO (named pipe)";
   if (S_ISSOCK(m)) return "a socket";
-  return "not a regular file";
+  if (S_ISLNK(m)) return "a symbolic link";
+  if (S_ISREG(m)) return "a regular file";
+  return "a special file";
 }
 
 std::string parent_of(const std::string& p) {

@@ -62,9 +62,9 @@ nlohmann::json parse_json_bounded(It first, It last, const std::string& source, 
   try {
     return nlohmann::json::parse(first, last);
   } catch (const nlohmann::json::parse_error& e) {
-    throw Error(source + ": byte offset " + std::to_string(e.byte) + ": invalid JSON: " + e.what());
+    throw Error(source + ": byte offset " + std::to_string(e.byte) + ": invalid JSON: " + json_reason(e));
   } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
-    throw Error(source + ": invalid JSON: " + e.what());
+    throw Error(source + ": invalid JSON: " + json_reason(e));
   }
 }
 

@@ -52,9 +52,15 @@ void Normalize::apply(Tensor<float>& x, const std::vector<std::size_t>&, std::si
 
 std::string Normalize::describe() const {
   std::string s = "Normalize(mean=";
-  for (std::size_t i = 0; i < mean_.size(); ++i) s += (i ? "," : "") + std::to_string(mean_[i]);
+  for (std::size_t i = 0; i < mean_.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(mean_[i]);
+  }
   s += ", std=";
-  for (std::size_t i = 0; i < std_.size(); ++i) s += (i ? "," : "") + std::to_string(std_[i]);
+  for (std::size_t i = 0; i < std_.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(std_[i]);
+  }
   return s + ")";
 }
 

@@ -213,6 +213,11 @@ TEST_CASE("--metrics never wipes an earlier run: an existing file is refused wit
   CHECK(r.code == 2);
   CHECK(r.out.find("--resume") != std::string::npos);
   CHECK(slurp(m) == before);
+  // Any non-empty file, not only metrics: the message does not guess what the file holds (here: a checkpoint).
+  r = mnist(train({"--metrics", ck}));
+  CHECK(r.code == 2);
+  CHECK_MESSAGE(r.out.find("error: --metrics '" + ck + "' is not empty (") != std::string::npos, r.out);
+  CHECK(r.out.find("metrics (choose") != std::string::npos);
   r = mnist({"--data-dir", kFixture, "--epochs", "2", "--quiet", "--resume", ck, "--metrics", m});
   CHECK_MESSAGE(r.code == 0, r.out);
   CHECK(lines(m) == 2);
@@ -346,6 +351,18 @@ TEST_CASE("symlink loops, directories given as files and files given as director
   r = mnist(train({"--eval-only", "--load", d.dir.string()}));
   CHECK(r.code == 4);
   CHECK_MESSAGE(r.out.find("is a directory, not a regular file") != std::string::npos, r.out);
+  // A regular file where a directory is wanted says so (not "is not a regular file, not a directory").
+  const std::string plain = d / "plain.txt";
+  std::ofstream(plain) << "x";
+  r = mnist({"compare", "--pool", "max", "--seeds", "1", "--epochs", "1", "--data-dir", kFixture, "--out", plain});
+  CHECK(r.code == 4);
+  CHECK_MESSAGE(r.out.find("'" + plain + "': is a regular file, not a directory") != std::string::npos, r.out);
+  // A file that is not JSON given to plot: one line naming it, without nlohmann's "[json.exception…]" prefix.
+  r = mnist({"plot", "--metrics", plain, "--out", d / "p.png"});
+  CHECK(r.code == 3);
+  CHECK_MESSAGE(r.out.find("error: " + plain + ": line 1: byte offset 1: invalid JSON: parse error") != std::string::npos,
+                r.out);
+  CHECK(r.out.find("[json.exception") == std::string::npos);
   const std::string ck = d / "ck";
   REQUIRE(mnist(train({"--save", ck})).code == 0);
   r = mnist({"--data-dir", kFixture, "--eval-only", "--load", ck});
