@@ -199,29 +199,23 @@ nlohmann::json bench_peak() {
   return out;
 }
 
-/// Multiply-add FLOPs of one training image (forward, and backward for the weights and for every input that needs
-/// it: not the images) through the convolutions and fully connected layers; activations and pools are left out
-/// (they are memory-bound and ~1% of the count).
-double training_flops_per_image(const mnist::MnistCnnConfig& c) {
-  double flops = 0;
-  std::size_t side = 28, channels = 1;
-  bool first = true;
-  for (const auto& st : c.stages) {
-    const std::size_t out = side - st.kernel + 1;
-    const double f = 2.0 * static_cast<double>(channels * st.kernel * st.kernel * st.maps * out * out);
-    flops += f * (first ? 2 : 3);  // forward, dW, and dX except for the first layer
-    first = false;
-    side = out / st.pool_size;
-    channels = st.maps;
-  }
-  std::size_t in = channels * side * side;
-  std::vector<std::size_t> widths = c.hidden;
-  widths.push_back(10);
-  for (std::size_t w : widths) {
-    flops += 3 * 2.0 * static_cast<double>(in * w);
-    in = w;
-  }
-  return flops;
+
+/// Median seconds of one SGD training step (forward, backward, update) of the `arch` network on a fixed random batch,
+/// PyTorch's initialisation scale (as bench/torch_bench.py), at the current thread count.
+double train_step_seconds(const std::string& arch, std::size_t batch) {
+  Rng rng(0);
+  mnist::MnistCnnConfig cfg = mnist::MnistCnnConfig::preset(arch);
+  cfg.init = mnist::InitScheme::PyTorch;
+  mnist::MnistCnn<float> model(cfg, rng);
+  nn::Sgd<float> opt(model.parameters(), {.lr = 0.01});
+  Variable<float> x(randn({batch, 1, 28, 28}, 7));
+  ops::Labels y(batch);
+  for (std::size_t i = 0; i < batch; ++i) y[i] = static_cast<std::int64_t>(i % 10);
+  return median_seconds([&] {
+    opt.zero_grad();
+    ops::cross_entropy(model(x), y).backward();
+    opt.step();
+  });
 }
 
 /// One GEMM of a training step: the arguments of its gemm / parallel_gemm call and how often a step makes it.
@@ -268,6 +262,18 @@ std::vector<StepGemm> step_gemms(const mnist::MnistCnnConfig& cfg, std::size_t b
   return out;
 }
 
+/// Multiply-add FLOPs of one training image (forward, and backward for the weights and for every input that needs
+/// it: not the images) through the convolutions and fully connected layers; activations and pools are left out
+/// (they are memory-bound and ~1% of the count).
+/// Counted as the GEMMs of a step (step_gemms): every FLOP counted is in one.
+double training_flops_per_image(const mnist::MnistCnnConfig& c) {
+  const std::size_t batch = 64;
+  double flops = 0;
+  for (const StepGemm& g : step_gemms(c, batch))
+    flops += 2.0 * static_cast<double>(g.m * g.n * g.k) * static_cast<double>(g.calls);
+  return flops / static_cast<double>(batch);
+}
+
 /// Times every GEMM of a batch-64 training step alone (cache-hot operands, one thread, the BLAS xgrad loaded) and
 /// the whole step, and prints the bound: the images/s xgrad would reach if everything but the GEMMs took no time.
 nlohmann::json bench_gemm() {
@@ -296,19 +302,7 @@ nlohmann::json bench_gemm() {
       rows.push_back({{"arch", arch}, {"gemm", sg.what}, {"m", sg.m}, {"n", sg.n}, {"k", sg.k}, {"us_per_call", t * 1e6},
                       {"gflops", gf}, {"calls_per_step", sg.calls}});
     }
-    Rng rng(0);
-    mnist::MnistCnnConfig model_cfg = cfg;
-    model_cfg.init = mnist::InitScheme::PyTorch;
-    mnist::MnistCnn<float> model(model_cfg, rng);
-    nn::Sgd<float> opt(model.parameters(), {.lr = 0.01});
-    Variable<float> x(randn({batch, 1, 28, 28}, 7));
-    ops::Labels y(batch);
-    for (std::size_t i = 0; i < batch; ++i) y[i] = static_cast<std::int64_t>(i % 10);
-    const double step = median_seconds([&] {
-      opt.zero_grad();
-      ops::cross_entropy(model(x), y).backward();
-      opt.step();
-    });
+    const double step = train_step_seconds(arch, batch);
     std::printf("  GEMMs %.3f ms of a %.3f ms step (%.0f%%): %.0f images/s now, %.0f if the rest took no time\n\n",
                 gemm_seconds * 1e3, step * 1e3, 100 * gemm_seconds / step, batch / step, batch / gemm_seconds);
     rows.push_back({{"arch", arch}, {"gemm_ms_per_step", gemm_seconds * 1e3}, {"step_ms", step * 1e3},
@@ -324,19 +318,8 @@ nlohmann::json bench_train() {
     for (std::size_t batch : {10, 64}) {
       for (std::size_t threads : {1, 2}) {
         set_num_threads(threads);
-        Rng rng(0);
-        mnist::MnistCnnConfig cfg = mnist::MnistCnnConfig::preset(arch);
-        cfg.init = mnist::InitScheme::PyTorch;
-        mnist::MnistCnn<float> model(cfg, rng);
-        nn::Sgd<float> opt(model.parameters(), {.lr = 0.01});
-        Variable<float> x(randn({batch, 1, 28, 28}, 7));
-        ops::Labels y(batch);
-        for (std::size_t i = 0; i < batch; ++i) y[i] = static_cast<std::int64_t>(i % 10);
-        const double t = median_seconds([&] {
-          opt.zero_grad();
-          ops::cross_entropy(model(x), y).backward();
-          opt.step();
-        });
+        const mnist::MnistCnnConfig cfg = mnist::MnistCnnConfig::preset(arch);
+        const double t = train_step_seconds(arch, batch);
         const double ips = static_cast<double>(batch) / t;
         const double gflops = ips * training_flops_per_image(cfg) * 1e-9;
         std::printf("train %-8s batch %-3zu %zu thr  %9.1f images/s  (%.3f ms/step, %.2f MFLOP/image, %.1f GFLOP/s)\n", arch,
