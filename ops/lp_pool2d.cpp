@@ -6,7 +6,9 @@
 //           underflows; m = 0 gives y = 0. p = 2 is l2_pool2d itself (the same node, the same bits). A whole p ≤ 16 is
 //           raised by repeated multiplication (and p = 3 rooted by cbrt), faster than std::pow and as accurate.
 // Backward: dx[n,c,h,w] += g[n,c,i,j] · sign(x) · (|x| / y)^(p−1) for every window (i,j) containing (h,w)
-//           (p = 1: g · sign(x)); an all-zero window (y = 0) contributes exactly 0, as in PyTorch.
+//           (p = 1: g · sign(x), with sign(0) = +1 — |x| has no derivative at 0, and +1 is that of the plain sum
+//           PyTorch computes for non-negative inputs, such as ReLU's zeros); an all-zero window (y = 0) contributes
+//           exactly 0, as in PyTorch.
 // Shapes:   as max_pool2d: x [N,C,H,W] -> [N,C,(H+2ph-kh)/sh+1,(W+2pw-kw)/sw+1]; pad <= k/2.
 // Differs from PyTorch's lp_pool2d on purpose: PyTorch raises x (not |x|) to p, so for negative inputs an odd or
 // fractional p gives a negative sum or NaN (p = 1 is the plain sum); xgrad computes the Lp norm of the window, which
@@ -54,7 +56,10 @@ class LpPool2dOp final : public Op<T> {
       for (std::int64_t r = w.h0; r < w.h1; ++r)
         for (std::int64_t c = w.w0; c < w.w1; ++c) {
           const T v = xp[r * W + c];
-          if (v == T(0)) continue;
+          if (v == T(0)) {  // p > 1: the derivative is 0 there; p = 1: +g, the sum's (PyTorch's) choice at 0
+            if (p_ == 1.0) dp[r * W + c] += pg[w.out];
+            continue;
+          }
           const T mag = p_ == 1.0 ? T(1) : power(std::abs(v) / y, p_ - 1.0);
           dp[r * W + c] += pg[w.out] * (v > T(0) ? mag : -mag);
         }

@@ -152,7 +152,7 @@ template <class T>
 Variable<T> avg_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0,
                        bool count_include_pad = true);
 /// Lp pooling: (Σ |x|^p)^(1/p) over each window, any finite p ≥ 1 (p = 2 is l2_pool2d). Same shapes as max_pool2d;
-/// gradient sign(x)·(|x|/y)^(p−1), exactly 0 where a window is all zero. (PyTorch's lp_pool2d uses x^p without |·|:
+/// gradient sign(x)·(|x|/y)^(p−1) (at x = 0: 0 for p > 1, g for p = 1), exactly 0 where a window is all zero. (PyTorch's lp_pool2d uses x^p without |·|:
 /// equal for non-negative inputs; see lp_pool2d.cpp.)
 template <class T>
 Variable<T> lp_pool2d(const Variable<T>& x, double p, Size2 kernel, std::optional<Size2> stride = {}, Size2 padding = 0);
@@ -203,11 +203,14 @@ template <class T> Variable<T> bmm(const Variable<T>& a, const Variable<T>& b);
 // ---- normalisation and adaptive pooling: batch_norm.cpp, layer_norm.cpp, adaptive_avg_pool2d.cpp ----
 /// Batch normalisation over channel dim 1 of x [N,C], [N,C,L] or [N,C,H,W] (PyTorch's F.batch_norm): in training the
 /// batch's statistics, updating *running_mean and *running_var in place (when given) with `momentum`; in eval the
-/// running ones. weight (γ) and bias (β) of shape [C] may be undefined (1 and 0).
+/// running ones. weight (γ) and bias (β) of shape [C] may be undefined (1 and 0). Stricter than PyTorch, which
+/// accepts these and computes nonsense or NaN: eps must be > 0 and momentum in [0, 1]; training needs more than one
+/// value per channel (PyTorch's rule, applied to an empty batch too). Each is an error naming the values.
 template <class T>
 Variable<T> batch_norm(const Variable<T>& x, Tensor<T>* running_mean, Tensor<T>* running_var, const Variable<T>& weight,
                        const Variable<T>& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 /// Layer normalisation over the trailing `normalized_shape` of x; weight and bias of that shape may be undefined.
+/// eps must be > 0 (PyTorch accepts 0, which divides by zero on a constant row).
 template <class T>
 Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, const Variable<T>& weight = {},
                        const Variable<T>& bias = {}, double eps = 1e-5);

@@ -316,12 +316,24 @@ TEST_CASE("lp_pool2d passes gradcheck over the seeded sweep and agrees in float3
   }
 }
 
-TEST_CASE("lp_pool2d: zero windows give 0 with gradient 0, large p and large values stay finite, NaN propagates") {
+TEST_CASE("lp_pool2d: zero windows give 0 with gradient 0, zero cells follow PyTorch, large p and large values stay finite, NaN propagates") {
   Variable<double> z(zeros<double>({1, 1, 4, 4}), true);
   auto y = ops::lp_pool2d(z, 3.0, 2);
   ops::sum(y).backward();
   CHECK(std::all_of(y.value().begin(), y.value().end(), [](double v) { return v == 0.0; }));
   CHECK(std::all_of(z.grad().begin(), z.grad().end(), [](double v) { return v == 0.0; }));
+  // A zero cell in a window that is not all zero (ReLU's zeros): p = 1 passes g to it, as PyTorch's sum does; p > 1
+  // gives it the true derivative, 0.
+  for (const double p : {1.0, 3.0}) {
+    Tensor<double> half = zeros<double>({1, 1, 1, 2});
+    half.data()[1] = 1.0;
+    Variable<double> h(half, true);
+    auto yh = ops::lp_pool2d(h, p, ops::Size2{1, 2});
+    ops::sum(yh * 3.0).backward();
+    CHECK(yh.value().data()[0] == 1.0);
+    CHECK_MESSAGE(h.grad().data()[0] == (p == 1.0 ? 3.0 : 0.0), "p = " << p);
+    CHECK(h.grad().data()[1] == 3.0);
+  }
   Tensor<float> big = Tensor<float>::from_shape({1, 1, 2, 2});
   std::fill(big.begin(), big.end(), 1e30f);  // (1e30)^50 overflows any float; the scaled form does not
   Variable<float> b(big, true);
