@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
@@ -114,15 +115,30 @@ void gemm<double>(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std:
 template <class T>
 void parallel_gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                    std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
-  if (m <= kGemmRowBlock || m * n * k < kParallelGemmFlops) {
+  if (m * n * k < kParallelGemmFlops) {
     gemm<T>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   init_blas();  // loaded by this thread, before the tasks
-  parallel_for(0, m, kGemmRowBlock, [&](std::size_t lo, std::size_t hi) {
-    // Rows lo..hi of op(A): row offset in A as stored, or column offset when A is transposed.
-    const T* a_block = trans_a ? a + lo : a + lo * lda;
-    gemm<T>(trans_a, trans_b, hi - lo, n, k, alpha, a_block, lda, b, ldb, beta, c + lo * ldc, ldc);
+  // Fewer row blocks than tasks of kParallelGemmFlops each (up to kGemmMaxColumnSplit of them; a batch of 64 through a
+  // fully connected layer is one row block): the columns of C are split too, into equal blocks of at least
+  // kGemmMinColumns, so that more than one core gets work.
+  const std::size_t row_blocks = (m + kGemmRowBlock - 1) / kGemmRowBlock;
+  const std::size_t tasks = std::min(kGemmMaxColumnSplit, (m * n * k + kParallelGemmFlops - 1) / kParallelGemmFlops);
+  const std::size_t col_blocks =
+      std::clamp<std::size_t>((tasks + row_blocks - 1) / row_blocks, 1, std::max<std::size_t>(1, n / kGemmMinColumns));
+  const std::size_t col_width = (n + col_blocks - 1) / col_blocks;
+  parallel_for(0, row_blocks * col_blocks, 1, [&](std::size_t t0, std::size_t t1) {
+    for (std::size_t t = t0; t < t1; ++t) {
+      const std::size_t lo = (t / col_blocks) * kGemmRowBlock, hi = std::min(m, lo + kGemmRowBlock);
+      const std::size_t c0 = (t % col_blocks) * col_width, c1 = std::min(n, c0 + col_width);
+      if (c0 >= c1) continue;
+      // Rows lo..hi of op(A): row offset in A as stored, or column offset when A is transposed; likewise columns
+      // c0..c1 of op(B).
+      const T* a_block = trans_a ? a + lo : a + lo * lda;
+      const T* b_block = trans_b ? b + c0 * ldb : b + c0;
+      gemm<T>(trans_a, trans_b, hi - lo, c1 - c0, k, alpha, a_block, lda, b_block, ldb, beta, c + lo * ldc + c0, ldc);
+    }
   });
 }
 

@@ -16,15 +16,20 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
           std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 
-/// gemm for large products: the rows of C are split into fixed blocks of `kGemmRowBlock` rows computed in parallel
-/// through `parallel_for` when m·n·k ≥ `kParallelGemmFlops`; otherwise one call. Each block is a single-threaded BLAS
-/// call, and the blocking depends only on the shapes, so results are bit-identical at any thread count.
+/// gemm for large products: when m·n·k ≥ `kParallelGemmFlops`, C is split into fixed blocks computed in parallel
+/// through `parallel_for` — rows in blocks of `kGemmRowBlock` and, when that gives fewer blocks than m·n·k /
+/// `kParallelGemmFlops` (at most `kGemmMaxColumnSplit`), columns into equal blocks of at least `kGemmMinColumns` —
+/// otherwise one call. Each block is a
+/// single-threaded BLAS call, and the blocking depends only on the shapes, so results are bit-identical at any thread
+/// count.
 template <class T>
 void parallel_gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                    std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 
 inline constexpr std::size_t kGemmRowBlock = 64;
 inline constexpr std::size_t kParallelGemmFlops = std::size_t(1) << 21;
+inline constexpr std::size_t kGemmMaxColumnSplit = 4;
+inline constexpr std::size_t kGemmMinColumns = 32;
 
 /// Loads OpenBLAS (kernels chosen from the CPU's features unless the user set OPENBLAS_CORETYPE or something else
 /// loaded it first) and pins it to one thread. Called automatically before the first gemm; idempotent. Throws

@@ -39,6 +39,32 @@ TEST_CASE("a large matmul split into parallel row blocks matches the plain tripl
   CHECK_GRADCHECK([](const auto& v) { return ops::matmul(v[0], v[1]); }, {a, b}, o);
 }
 
+TEST_CASE("a fully connected layer on a small batch splits its GEMMs by columns: same values, same bits at 1, 2 and 3 threads") {
+  // x [40,300] · wᵀ [300,180]: 2.2M multiply-adds in one row block, so the forward and the input gradient are split
+  // into column blocks (core/linalg.h); the weight gradient [180,300] into row blocks.
+  const auto x = random_tensor({40, 300}, 40), w = random_tensor({180, 300}, 41);
+  Variable<double> vx(x, true), vw(w, true);
+  ops::sum(ops::linear(vx, vw)).backward();
+  Tensor<double> wt = Tensor<double>::from_shape({300, 180});
+  for (std::size_t i = 0; i < 180; ++i)
+    for (std::size_t j = 0; j < 300; ++j) wt.data()[j * 180 + i] = w.data()[i * 300 + j];
+  CHECK(xgt::max_abs_diff(ops::linear(Variable<double>(x), Variable<double>(w)).value(), matmul_reference(x, wt)) < 1e-11);
+  // d/dx Σ x·wᵀ = 1·w (every row the column sums of w); d/dw = 1ᵀ·x (every row the column sums of x).
+  double err_x = 0, err_w = 0;
+  for (std::size_t j = 0; j < 300; ++j) {
+    double sum_w = 0, sum_x = 0;
+    for (std::size_t i = 0; i < 180; ++i) sum_w += w.data()[i * 300 + j];
+    for (std::size_t r = 0; r < 40; ++r) sum_x += x.data()[r * 300 + j];
+    for (std::size_t r = 0; r < 40; ++r) err_x = std::max(err_x, std::abs(vx.grad().data()[r * 300 + j] - sum_w));
+    for (std::size_t i = 0; i < 180; ++i) err_w = std::max(err_w, std::abs(vw.grad().data()[i * 300 + j] - sum_x));
+  }
+  CHECK(err_x < 1e-11);
+  CHECK(err_w < 1e-11);
+  const Tensor<float> wf = xt::cast<float>(w);
+  xgt::check_thread_identity([&](const Variable<float>& v) { return ops::linear(v, Variable<float>(wf)); },
+                             Tensor<float>(xt::cast<float>(x)));
+}
+
 TEST_CASE("linear equals x wT + b and passes gradcheck with and without bias") {
   const auto x = random_tensor({4, 6}, 10), w = random_tensor({3, 6}, 11), b = random_tensor({3}, 12);
   Tensor<double> wt = Tensor<double>::from_shape({6, 3});
