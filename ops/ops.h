@@ -101,9 +101,13 @@ template <class T> Variable<T> cross_entropy(const Variable<T>& logits, const La
 template <class T> Variable<T> mse_loss(const Variable<T>& input, const Variable<T>& target, Reduction r = Reduction::Mean);
 
 // ---- matrix products (matmul.cpp, BLAS) ----
-/// a [M,K] x b [K,N] -> [M,N].
+/// torch.matmul: a [M,K] x b [K,N] -> [M,N]; a 1-D a [K] is a row and a 1-D b [K] a column, the added dimension
+/// dropped from the result ([K]·[K] -> a 0-d dot product, [M,K]·[K] -> [M], [K]·[K,N] -> [N]); leading dimensions
+/// beyond two are batch dimensions, broadcast (NumPy rules): [*,M,K]·[*,K,N] -> [*,M,N], e.g. [2,1,3,4]·[5,4,6] ->
+/// [2,5,3,6]. bmm is the unbroadcast [B,M,K]·[B,K,N].
 template <class T> Variable<T> matmul(const Variable<T>& a, const Variable<T>& b);
-/// PyTorch's F.linear: x [N,in] x wᵀ (w [out,in]) + b [out] (b may be undefined) -> [N,out].
+/// PyTorch's F.linear: x [*,in] x wᵀ (w [out,in]) + b [out] (b may be undefined) -> [*,out] (any leading dimensions,
+/// none for a 1-D x).
 template <class T> Variable<T> linear(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b = {});
 
 // ---- shape (reshape.cpp) ----

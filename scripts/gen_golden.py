@@ -130,6 +130,18 @@ cases += [
          lambda a, b: torch.where(torch.tensor(WHERE_COND).reshape(3, 4), a, b)),
 ]
 
+# torch.matmul's other ranks and F.linear on [*,in] (appended last: the cases above keep their draws).
+cases += [
+    case("matmul vector by vector (dot)", "matmul", {}, {"a": t([4]), "b": t([4])}, lambda a, b: torch.matmul(a, b)),
+    case("matmul matrix by vector", "matmul", {}, {"a": t([3, 4]), "b": t([4])}, lambda a, b: torch.matmul(a, b)),
+    case("matmul vector by batched", "matmul", {}, {"a": t([4]), "b": t([2, 4, 3])}, lambda a, b: torch.matmul(a, b)),
+    case("matmul batched by matrix", "matmul", {}, {"a": t([2, 3, 4]), "b": t([4, 5])}, lambda a, b: torch.matmul(a, b)),
+    case("matmul broadcast batches [2,1,3,4] [3,4,2]", "matmul", {}, {"a": t([2, 1, 3, 4]), "b": t([3, 4, 2])},
+         lambda a, b: torch.matmul(a, b)),
+    case("linear [2,3,5] by [4,5] with bias", "linear", {}, {"x": t([2, 3, 5]), "w": t([4, 5]), "b": t([4])},
+         lambda x, w, b: F.linear(x, w, b)),
+]
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "golden.json")
 with open(path, "w") as f:
     json.dump({"generator": "scripts/gen_golden.py", "torch": torch.__version__, "cases": cases}, f)

@@ -17,7 +17,7 @@ namespace xg::nn {
 
 using ops::Size2;
 
-/// y = x Wᵀ + b: x [N,in] -> [N,out]. weight [out,in], bias [out].
+/// y = x Wᵀ + b: x [*,in] -> [*,out] (any leading dimensions, as torch::nn::Linear). weight [out,in], bias [out].
 template <class T = float>
 class Linear : public Layer<T> {
  public:

@@ -91,6 +91,7 @@ TEST_CASE("every op with a PyTorch counterpart matches PyTorch golden values (te
       y = ops::where(cond, v["a"], v["b"]);
     } else if (op == "avg_pool2d") y = ops::avg_pool2d(v["x"], size2(p["kernel"]), size2(p["stride"]), size2(p["padding"]));
     else if (op == "matmul") y = ops::matmul(v["a"], v["b"]);
+    else if (op == "linear") y = ops::linear(v["x"], v["w"], v["b"]);
     else if (op == "cross_entropy") y = ops::cross_entropy(v["x"], c.at("labels").get<ops::Labels>());
     else FAIL("unknown op in fixture: " << op);
     check_close(name + " output", y.value(), decode(c.at("output")));
@@ -98,5 +99,5 @@ TEST_CASE("every op with a PyTorch counterpart matches PyTorch golden values (te
     for (const auto& [k, g] : c.at("grads").items()) check_close(name + " grad " + k, v[k].grad(), decode(g));
     ++checked;
   }
-  CHECK(checked == 39);
+  CHECK(checked == 45);
 }
