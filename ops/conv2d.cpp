@@ -165,14 +165,19 @@ class Conv2dMaxPoolOp final : public Op<T> {
       });
       grads[2] = std::move(db);
     }
+    // Long patches: only the non-zero argmax cells of D are visited (ops/conv_kernels.h); short ones: dense GEMMs.
+    const bool sparse = g.ckk() >= detail::kSparsePatchMin;
+    const detail::PooledGrad<T> pooled{pt, arg, plane_out};
     if (need_w) {
       Tensor<T> dw = Tensor<T>::from_shape({g.f, g.c, g.kh, g.kw});
-      detail::conv_weight_grad_blocks(g, block_grad, this->inputs()[0].value().data(), dw.data());
+      if (sparse) detail::conv_weight_grad_sparse(g, pooled, this->inputs()[0].value().data(), dw.data());
+      else detail::conv_weight_grad_blocks(g, block_grad, this->inputs()[0].value().data(), dw.data());
       grads[1] = std::move(dw);
     }
     if (need_x) {
       Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});
-      detail::conv_input_grad_blocks(g, this->inputs()[1].value().data(), block_grad, dx.data());
+      if (sparse) detail::conv_input_grad_sparse(g, pooled, this->inputs()[1].value().data(), dx.data());
+      else detail::conv_input_grad_blocks(g, this->inputs()[1].value().data(), block_grad, dx.data());
       grads[0] = std::move(dx);
     }
     return grads;

@@ -296,4 +296,207 @@ void conv_input_grad(const ConvGeom& g, const T* w, const T* gsrc, T* dx) {
   conv_input_grad_blocks(g, w, [&](std::size_t b) { return gsrc + g.first(b) * g.f * g.ohw(); }, dx);
 }
 
+// ---- conv2d_max_pool2d's backward from the pooled gradient, for long patches (sparse in the output gradient) ----
+//
+// Behind a max-pool with non-overlapping windows the convolution's output gradient D is zero except at one cell per
+// window (and a ReLU zeroes about half of those), so a dense GEMM spends most of its multiply-adds on zeros: for the
+// deep network's 20→40 layer 1/4 of D's cells are argmaxes. These passes touch only the argmax cells with a non-zero
+// gradient t: dW[f,:] += t · patch(p) and dpatch(p) += t · W[f,:], each over a whole contiguous patch (C·KH·KW values,
+// the rows of im2row below). They add the same products as the dense passes, in another order (rounding may differ
+// in the last place); a cell the pool did not select adds nothing (the dense product adds 0·x, NaN for x = ±inf/NaN).
+
+/// Patches of one image as rows: rows [OH·OW, C·KH·KW], row p = the input values under output position p (0 outside
+/// the input) — im2col transposed, so that a position's patch is contiguous.
+template <class T>
+XG_PLAIN_LOOPS void im2row(const T* x, const ConvGeom& g, T* rows) {
+  const auto H = static_cast<std::int64_t>(g.h), W = static_cast<std::int64_t>(g.w);
+  const std::size_t ckk = g.ckk();
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.valid()) {  // float32: the kernel compiled for the CPU's vector width (ops/simd_kernels.h)
+      simd::im2row_valid(x, g.c, g.h, g.w, g.kh, g.kw, g.oh, g.ow, rows);
+      return;
+    }
+  }
+  if (g.valid()) {  // every patch row is KW contiguous input values
+    for (std::size_t oh = 0; oh < g.oh; ++oh)
+      for (std::size_t ow = 0; ow < g.ow; ++ow) {
+        T* row = rows + (oh * g.ow + ow) * ckk;
+        for (std::size_t c = 0; c < g.c; ++c)
+          for (std::size_t i = 0; i < g.kh; ++i) {
+            const T* src = x + (c * g.h + oh + i) * g.w + ow;
+            T* dst = row + (c * g.kh + i) * g.kw;
+            for (std::size_t j = 0; j < g.kw; ++j) dst[j] = src[j];
+          }
+      }
+    return;
+  }
+  for (std::size_t oh = 0; oh < g.oh; ++oh)
+    for (std::size_t ow = 0; ow < g.ow; ++ow) {
+      T* row = rows + (oh * g.ow + ow) * ckk;
+      const std::int64_t h0 = static_cast<std::int64_t>(oh) * g.sh - g.ph, w0 = static_cast<std::int64_t>(ow) * g.sw - g.pw;
+      for (std::size_t c = 0; c < g.c; ++c) {
+        const T* xc = x + c * g.h * g.w;
+        for (std::size_t i = 0; i < g.kh; ++i) {
+          T* dst = row + (c * g.kh + i) * g.kw;
+          const std::int64_t ih = h0 + static_cast<std::int64_t>(i) * g.dh;
+          if (ih < 0 || ih >= H) {
+            for (std::size_t j = 0; j < g.kw; ++j) dst[j] = T(0);
+            continue;
+          }
+          const T* src = xc + ih * W;
+          for (std::size_t j = 0; j < g.kw; ++j) {
+            const std::int64_t iw = w0 + static_cast<std::int64_t>(j) * g.dw;
+            dst[j] = iw >= 0 && iw < W ? src[iw] : T(0);
+          }
+        }
+      }
+    }
+}
+
+/// The adjoint of im2row for the positions with used[p] != 0 (the others' rows are not read): dx += row2im(rows).
+template <class T>
+XG_PLAIN_LOOPS void row2im(const T* rows, const ConvGeom& g, const std::uint8_t* used, T* dx) {
+  const auto H = static_cast<std::int64_t>(g.h), W = static_cast<std::int64_t>(g.w);
+  const std::size_t ckk = g.ckk();
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.valid()) {
+      simd::row2im_valid(rows, g.c, g.h, g.w, g.kh, g.kw, g.oh, g.ow, used, dx);
+      return;
+    }
+  }
+  if (g.valid()) {
+    for (std::size_t oh = 0; oh < g.oh; ++oh)
+      for (std::size_t ow = 0; ow < g.ow; ++ow) {
+        if (!used[oh * g.ow + ow]) continue;
+        const T* row = rows + (oh * g.ow + ow) * ckk;
+        for (std::size_t c = 0; c < g.c; ++c)
+          for (std::size_t i = 0; i < g.kh; ++i) {
+            const T* src = row + (c * g.kh + i) * g.kw;
+            T* dst = dx + (c * g.h + oh + i) * g.w + ow;
+            for (std::size_t j = 0; j < g.kw; ++j) dst[j] += src[j];
+          }
+      }
+    return;
+  }
+  for (std::size_t oh = 0; oh < g.oh; ++oh)
+    for (std::size_t ow = 0; ow < g.ow; ++ow) {
+      if (!used[oh * g.ow + ow]) continue;
+      const T* row = rows + (oh * g.ow + ow) * ckk;
+      const std::int64_t h0 = static_cast<std::int64_t>(oh) * g.sh - g.ph, w0 = static_cast<std::int64_t>(ow) * g.sw - g.pw;
+      for (std::size_t c = 0; c < g.c; ++c) {
+        T* xc = dx + c * g.h * g.w;
+        for (std::size_t i = 0; i < g.kh; ++i) {
+          const std::int64_t ih = h0 + static_cast<std::int64_t>(i) * g.dh;
+          if (ih < 0 || ih >= H) continue;
+          const T* src = row + (c * g.kh + i) * g.kw;
+          T* dst = xc + ih * W;
+          for (std::size_t j = 0; j < g.kw; ++j) {
+            const std::int64_t iw = w0 + static_cast<std::int64_t>(j) * g.dw;
+            if (iw >= 0 && iw < W) dst[iw] += src[j];
+          }
+        }
+      }
+    }
+}
+
+/// out[0, len) += Σ_j d[j] · src[idx[j]·len, +len), j in order (float: the dispatched kernel of ops/simd_kernels.h).
+template <class T>
+void sparse_rows_axpy(const T* d, const std::int32_t* idx, std::size_t count, const T* src, std::size_t len, T* out) {
+  if constexpr (std::is_same_v<T, float>) {
+    simd::sparse_rows_axpy(d, idx, count, src, len, out);
+  } else {
+    for (std::size_t j = 0; j < count; ++j) {
+      const T* row = src + static_cast<std::size_t>(idx[j]) * len;
+      for (std::size_t k = 0; k < len; ++k) out[k] += d[j] * row[k];
+    }
+  }
+}
+
+/// The pooled gradient of conv2d_max_pool2d: t [N, F, cells] (act'(p)·g at each window's argmax) and the argmax
+/// arg [N, F, cells] (the cell's position in its [OH, OW] output plane).
+template <class T>
+struct PooledGrad {
+  const T* t;
+  const std::int32_t* arg;
+  std::size_t cells;  ///< pooled cells per (n, f) plane
+};
+
+/// dw [F, C·KH·KW] = Σ_{n, f, cells with t ≠ 0} t · patch(n, argmax): per fixed chunk of images (weight_grad_chunk over
+/// images) into its own partial sum, image by image, each f's cells in order; the partials added in chunk order.
+template <class T>
+void conv_weight_grad_sparse(const ConvGeom& g, const PooledGrad<T>& pgrad, const T* x, T* dw) {
+  const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, fk = g.f * ckk;
+  const std::size_t chunk = weight_grad_chunk(g.n), chunks = (g.n + chunk - 1) / chunk;
+  Buffer<T> partial(chunks * fk);
+  parallel_for(0, g.n, chunk, [&](std::size_t lo, std::size_t hi) {
+    T* part = partial.data() + (lo / chunk) * fk;
+    std::fill(part, part + fk, T(0));
+    T* rows = scratch<T>(0, ohw * ckk);
+    T* d = scratch<T>(1, pgrad.cells);
+    std::int32_t* idx = scratch<std::int32_t>(0, pgrad.cells);
+    for (std::size_t n = lo; n < hi; ++n) {
+      im2row(x + n * in_img, g, rows);
+      for (std::size_t f = 0; f < g.f; ++f) {
+        const std::size_t at = (n * g.f + f) * pgrad.cells;
+        std::size_t count = 0;
+        for (std::size_t q = 0; q < pgrad.cells; ++q)
+          if (pgrad.t[at + q] != T(0)) {  // NaN is kept
+            d[count] = pgrad.t[at + q];
+            idx[count++] = pgrad.arg[at + q];
+          }
+        sparse_rows_axpy(d, idx, count, rows, ckk, part + f * ckk);
+      }
+    }
+  });
+  std::fill(dw, dw + fk, T(0));
+  for (std::size_t k = 0; k < chunks; ++k)
+    for (std::size_t i = 0; i < fk; ++i) dw[i] += partial.data()[k * fk + i];
+}
+
+/// dx [N, C, H, W] = row2im(dpatch), dpatch(p) = Σ_{f: t ≠ 0 at p} t · w[f, :] (the filters in order), per image
+/// (each task writes only its own images); positions no window selected are skipped.
+template <class T>
+void conv_input_grad_sparse(const ConvGeom& g, const PooledGrad<T>& pgrad, const T* w, T* dx) {
+  const std::size_t ckk = g.ckk(), ohw = g.ohw(), in_img = g.c * g.h * g.w, nnz_max = g.f * pgrad.cells;
+  parallel_for(0, g.n, 1, [&](std::size_t lo, std::size_t hi) {
+    T* rows = scratch<T>(0, ohw * ckk);
+    T* d = scratch<T>(1, nnz_max);
+    std::int32_t* filt = scratch<std::int32_t>(0, nnz_max);
+    std::int32_t* start = scratch<std::int32_t>(1, ohw + 1);
+    std::uint8_t* used = scratch<std::uint8_t>(0, ohw);
+    for (std::size_t n = lo; n < hi; ++n) {
+      // Group the non-zero cells by output position (counting sort; within a position, filters in order).
+      std::fill(start, start + ohw + 1, 0);
+      const std::size_t base = n * g.f * pgrad.cells;
+      for (std::size_t i = 0; i < nnz_max; ++i)
+        if (pgrad.t[base + i] != T(0)) ++start[pgrad.arg[base + i] + 1];
+      for (std::size_t p = 0; p < ohw; ++p) start[p + 1] += start[p];
+      for (std::size_t f = 0; f < g.f; ++f)
+        for (std::size_t q = 0; q < pgrad.cells; ++q) {
+          const std::size_t i = base + f * pgrad.cells + q;
+          if (pgrad.t[i] == T(0)) continue;
+          const std::int32_t slot = start[pgrad.arg[i]]++;
+          d[slot] = pgrad.t[i];
+          filt[slot] = static_cast<std::int32_t>(f);
+        }
+      // start[p] is now the end of position p's group and start[p - 1] its beginning.
+      for (std::size_t p = 0; p < ohw; ++p) {
+        const std::int32_t b = p ? start[p - 1] : 0, e = start[p];
+        used[p] = e > b;
+        if (e == b) continue;
+        T* row = rows + p * ckk;
+        std::fill(row, row + ckk, T(0));
+        sparse_rows_axpy(d + b, filt + b, static_cast<std::size_t>(e - b), w, ckk, row);
+      }
+      T* dxn = dx + n * in_img;
+      std::fill(dxn, dxn + in_img, T(0));
+      row2im(rows, g, used, dxn);
+    }
+  });
+}
+
+/// Patches at least this long take the sparse passes in conv2d_max_pool2d's backward (a shorter row vectorises too
+/// poorly to beat the dense GEMM: the MNIST first layers, 25 values, stay dense).
+inline constexpr std::size_t kSparsePatchMin = 64;
+
 }  // namespace xg::ops::detail

@@ -295,4 +295,100 @@ XG_DISPATCH(col2im_valid,
              std::size_t ow, float* dx, std::size_t ld),
             (dcol, c, h, w, kh, kw, oh, ow, dx, ld))
 
+// im2row / row2im: one patch row per output position, KW contiguous values per (ci, i). The kernel widths 3 and 5 (the
+// common ones, and the MNIST networks') are compile-time constants, so each run is a fixed-size vector move.
+// Short runs as 4-lane vector moves plus single values (GCC left the 5-value runs to 5 scalar moves: the rows and the
+// input might overlap, as far as it knows).
+typedef float v4sf_u __attribute__((vector_size(16), aligned(4), may_alias));
+XG_KERNEL void copy_run(const float* src, float* dst, std::size_t n) {
+  std::size_t k = 0;
+  for (; k + 4 <= n; k += 4) *reinterpret_cast<v4sf_u*>(dst + k) = *reinterpret_cast<const v4sf_u*>(src + k);
+  for (; k < n; ++k) dst[k] = src[k];
+}
+XG_KERNEL void add_run(const float* src, float* dst, std::size_t n) {
+  std::size_t k = 0;
+  for (; k + 4 <= n; k += 4) *reinterpret_cast<v4sf_u*>(dst + k) += *reinterpret_cast<const v4sf_u*>(src + k);
+  for (; k < n; ++k) dst[k] += src[k];
+}
+template <class F>
+XG_KERNEL void with_kernel_width(std::size_t kw, F&& body) {
+  if (kw == 5) body(std::integral_constant<std::size_t, 5>{});
+  else if (kw == 3) body(std::integral_constant<std::size_t, 3>{});
+  else body(std::integral_constant<std::size_t, 0>{});
+}
+XG_KERNEL XG_NO_MEMCPY_CALLS void im2row_valid_kernel(const float* x, std::size_t c, std::size_t h, std::size_t w,
+                                                      std::size_t kh, std::size_t kw, std::size_t oh, std::size_t ow,
+                                                      float* rows) {
+  with_kernel_width(kw, [&](auto width) XG_ALWAYS_INLINE {
+    constexpr std::size_t kKW = decltype(width)::value;
+    const std::size_t n = kKW ? kKW : kw;
+    float* row = rows;
+    for (std::size_t r = 0; r < oh; ++r)
+      for (std::size_t q = 0; q < ow; ++q)
+        for (std::size_t ci = 0; ci < c; ++ci)
+          for (std::size_t i = 0; i < kh; ++i, row += n) {
+            copy_run(x + (ci * h + r + i) * w + q, row, n);
+          }
+  });
+}
+XG_DISPATCH(im2row_valid,
+            (const float* x, std::size_t c, std::size_t h, std::size_t w, std::size_t kh, std::size_t kw, std::size_t oh,
+             std::size_t ow, float* rows),
+            (x, c, h, w, kh, kw, oh, ow, rows))
+
+XG_KERNEL XG_NO_MEMCPY_CALLS void row2im_valid_kernel(const float* rows, std::size_t c, std::size_t h, std::size_t w,
+                                                      std::size_t kh, std::size_t kw, std::size_t oh, std::size_t ow,
+                                                      const std::uint8_t* used, float* dx) {
+  with_kernel_width(kw, [&](auto width) XG_ALWAYS_INLINE {
+    constexpr std::size_t kKW = decltype(width)::value;
+    const std::size_t n = kKW ? kKW : kw, ckk = c * kh * n;
+    for (std::size_t r = 0; r < oh; ++r)
+      for (std::size_t q = 0; q < ow; ++q) {
+        if (!used[r * ow + q]) continue;
+        const float* row = rows + (r * ow + q) * ckk;
+        for (std::size_t ci = 0; ci < c; ++ci)
+          for (std::size_t i = 0; i < kh; ++i, row += n) {
+            add_run(row, dx + (ci * h + r + i) * w + q, n);
+          }
+      }
+  });
+}
+XG_DISPATCH(row2im_valid,
+            (const float* rows, std::size_t c, std::size_t h, std::size_t w, std::size_t kh, std::size_t kw,
+             std::size_t oh, std::size_t ow, const std::uint8_t* used, float* dx),
+            (rows, c, h, w, kh, kw, oh, ow, used, dx))
+
+// Register-blocked with explicit 16-lane vectors (GCC/Clang vector extensions; the AVX2 and baseline copies split each
+// into narrower registers): V·16 outputs at a time stay in registers — V = 4 (64 outputs), then V = 1 — while every
+// row adds into them, so each row costs one load per multiply-add; the last len % 16 outputs go one by one. (Written
+// as plain loops, GCC interchanged them and kept the outputs in memory: 3× slower.) Each output adds the rows in
+// order j = 0, 1, ... either way, so the blocking does not change the bits.
+typedef float v16sf_u __attribute__((vector_size(64), aligned(4), may_alias));  // unaligned loads and stores
+template <std::size_t V>
+XG_KERNEL void sparse_rows_axpy_block(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
+                                      std::size_t len, float* out, std::size_t k0) {
+  v16sf_u acc[V];
+  for (std::size_t v = 0; v < V; ++v) acc[v] = *reinterpret_cast<const v16sf_u*>(out + k0 + 16 * v);
+  for (std::size_t j = 0; j < count; ++j) {
+    const v16sf_u dj = v16sf_u{} + d[j];
+    const float* row = src + static_cast<std::size_t>(idx[j]) * len + k0;
+    for (std::size_t v = 0; v < V; ++v) acc[v] += dj * *reinterpret_cast<const v16sf_u*>(row + 16 * v);
+  }
+  for (std::size_t v = 0; v < V; ++v) *reinterpret_cast<v16sf_u*>(out + k0 + 16 * v) = acc[v];
+}
+XG_KERNEL void sparse_rows_axpy_kernel(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
+                                       std::size_t len, float* out) {
+  std::size_t k0 = 0;
+  for (; k0 + 64 <= len; k0 += 64) sparse_rows_axpy_block<4>(d, idx, count, src, len, out, k0);
+  for (; k0 + 16 <= len; k0 += 16) sparse_rows_axpy_block<1>(d, idx, count, src, len, out, k0);
+  for (; k0 < len; ++k0) {
+    float acc = out[k0];
+    for (std::size_t j = 0; j < count; ++j) acc += d[j] * src[static_cast<std::size_t>(idx[j]) * len + k0];
+    out[k0] = acc;
+  }
+}
+XG_DISPATCH(sparse_rows_axpy,
+            (const float* d, const std::int32_t* idx, std::size_t count, const float* src, std::size_t len, float* out),
+            (d, idx, count, src, len, out))
+
 }  // namespace xg::ops::simd

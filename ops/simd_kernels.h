@@ -42,4 +42,18 @@ void im2col_valid(const float* x, std::size_t c, std::size_t h, std::size_t w, s
 void col2im_valid(const float* dcol, std::size_t c, std::size_t h, std::size_t w, std::size_t kh, std::size_t kw,
                   std::size_t oh, std::size_t ow, float* dx, std::size_t ld);
 
+/// im2row of one image for a valid convolution (stride 1, no padding, no dilation): rows [oh·ow, c·kh·kw], row
+/// (oh_, ow_) = the patch x[ci, oh_ + i, ow_ + j] in (ci, i, j) order.
+void im2row_valid(const float* x, std::size_t c, std::size_t h, std::size_t w, std::size_t kh, std::size_t kw,
+                  std::size_t oh, std::size_t ow, float* rows);
+/// Its adjoint for the positions with used[p] != 0: dx [c, h, w] += row2im(rows).
+void row2im_valid(const float* rows, std::size_t c, std::size_t h, std::size_t w, std::size_t kh, std::size_t kw,
+                  std::size_t oh, std::size_t ow, const std::uint8_t* used, float* dx);
+
+/// out[0, len) += Σ_j d[j] · src[idx[j]·len, idx[j]·len + len), j in order (each element's sum in that order): one
+/// row of a product with a sparse factor, e.g. conv2d_max_pool2d's weight gradient (rows of patches) and input
+/// gradient (rows of weights).
+void sparse_rows_axpy(const float* d, const std::int32_t* idx, std::size_t count, const float* src, std::size_t len,
+                      float* out);
+
 }  // namespace xg::ops::simd
