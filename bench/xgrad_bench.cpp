@@ -224,11 +224,14 @@ struct StepGemm {
   bool ta, tb;
   std::size_t m, n, k, calls;
   bool row_blocked;  ///< through parallel_gemm (the fully connected layers), else gemm (the convolutions' blocks)
+  bool runs = true;  ///< false: counted (dense-equivalent FLOPs) but replaced by conv2d_max_pool2d's sparse passes
 };
 
 /// The GEMMs of one training step of `cfg` at `batch`, as ops/conv_kernels.h and ops/matmul.cpp issue them: per block
 /// of images (detail::block_size) the forward w·col, the weight gradient g·colᵀ and, except for the first layer, the
-/// input gradient wᵀ·g; the fully connected layers' forward x·wᵀ and two gradients.
+/// input gradient wᵀ·g; the fully connected layers' forward x·wᵀ and two gradients. A max-pooled layer with patches
+/// of kSparsePatchMin values or more computes its two gradients with the sparse passes instead: those GEMMs are listed
+/// with runs = false (their FLOPs still count in training_flops_per_image: the dense-equivalent work).
 std::vector<StepGemm> step_gemms(const mnist::MnistCnnConfig& cfg, std::size_t batch) {
   std::vector<StepGemm> out;
   std::size_t side = 28, channels = 1;
@@ -243,8 +246,9 @@ std::vector<StepGemm> step_gemms(const mnist::MnistCnnConfig& cfg, std::size_t b
       if (!calls) continue;
       const std::string img = " (" + std::to_string(nb) + " image" + (nb == 1 ? ")" : "s)");
       out.push_back({name + " forward" + img, false, false, st.maps, nb * ohw, ckk, calls, false});
-      out.push_back({name + " weight grad" + img, false, true, st.maps, ckk, nb * ohw, calls, false});
-      if (s > 0) out.push_back({name + " input grad" + img, true, false, ckk, nb * ohw, st.maps, calls, false});
+      const bool dense = !(st.pool == nn::PoolKind::Max && ckk >= ops::detail::kSparsePatchMin);
+      out.push_back({name + " weight grad" + img, false, true, st.maps, ckk, nb * ohw, calls, false, dense});
+      if (s > 0) out.push_back({name + " input grad" + img, true, false, ckk, nb * ohw, st.maps, calls, false, dense});
     }
     side = oh / st.pool_size;
     channels = st.maps;
@@ -286,6 +290,10 @@ nlohmann::json bench_gemm() {
     std::printf("  %-36s %-16s %10s %8s %6s %9s\n", "gemm", "M x N x K", "us/call", "GFLOP/s", "calls", "ms/step");
     double gemm_seconds = 0;
     for (const StepGemm& sg : step_gemms(cfg, batch)) {
+      if (!sg.runs) {
+        std::printf("  %-36s sparse passes over the max-pool's window maxima instead (not a GEMM)\n", sg.what.c_str());
+        continue;
+      }
       std::vector<float> a(sg.m * sg.k, 0.5f), b(sg.k * sg.n, 0.25f), c(sg.m * sg.n);
       const std::size_t lda = sg.ta ? sg.m : sg.k, ldb = sg.tb ? sg.k : sg.n;
       const double t = median_seconds([&] {

@@ -23,12 +23,15 @@
 // with non-overlapping windows (stride = kernel k, no padding) as one node:
 //   Forward:  p[n,f,i,j] = max over the k.h×k.w window at (i·k.h, j·k.w) of y = act(conv2d(x, w, b)); y exists only
 //             block by block in per-thread scratch (pooled while in cache), never as a tensor; the argmax is kept.
-//   Backward: D = +0 with D[n,f,argmax] = act'(p)·(0 + g) (the value at the argmax is p itself), then conv2d's
-//             passes from D without an activation — the same values, in the same order, as max_pool2d's backward
-//             followed by conv2d's, so the bits equal the two ops' (while y is finite: the two ops also compute
-//             0·act'(y) at the other cells, which is NaN where y is; ops/ops.h). The activation's derivative is
-//             taken on the pooled size only, and D is never stored: each pass builds the block of it that it reads
-//             in per-thread scratch.
+//   Backward: D = +0 with D[n,f,argmax] = act'(p)·(0 + g) (the value at the argmax is p itself); db as conv2d's
+//             first pass sums D. Patches shorter than kSparsePatchMin (64): conv2d's dense passes from D without an
+//             activation — the same values, in the same order, as max_pool2d's backward followed by conv2d's, so the
+//             bits equal the two ops' (while y is finite: the two ops also compute 0·act'(y) at the other cells,
+//             which is NaN where y is; ops/ops.h). D is never stored: each pass builds the block of it that it reads
+//             in per-thread scratch. Longer patches: D is zero except at the argmaxes, so only those with a non-zero
+//             t = act'(p)·g are visited (ops/conv_kernels.h): dw[f,:] += t · patch(n, argmax) and dpatch(n, argmax)
+//             += t · w[f,:] over contiguous rows of the patch matrix (im2row), then dx = row2im(dpatch) — the same
+//             products as the dense passes, added in another order (within rounding of the two ops').
 #include <algorithm>
 #include <climits>
 #include <type_traits>

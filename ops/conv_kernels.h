@@ -399,12 +399,15 @@ XG_PLAIN_LOOPS void row2im(const T* rows, const ConvGeom& g, const std::uint8_t*
     }
 }
 
-/// out[0, len) += Σ_j d[j] · src[idx[j]·len, +len), j in order (float: the dispatched kernel of ops/simd_kernels.h).
+/// out[0, len) = (accumulate ? out : 0) + Σ_j d[j] · src[idx[j]·len, +len), j in order (float: the dispatched kernel
+/// of ops/simd_kernels.h).
 template <class T>
-void sparse_rows_axpy(const T* d, const std::int32_t* idx, std::size_t count, const T* src, std::size_t len, T* out) {
+void sparse_rows_axpy(const T* d, const std::int32_t* idx, std::size_t count, const T* src, std::size_t len, T* out,
+                      bool accumulate) {
   if constexpr (std::is_same_v<T, float>) {
-    simd::sparse_rows_axpy(d, idx, count, src, len, out);
+    simd::sparse_rows_axpy(d, idx, count, src, len, out, accumulate);
   } else {
+    if (!accumulate) std::fill(out, out + len, T(0));
     for (std::size_t j = 0; j < count; ++j) {
       const T* row = src + static_cast<std::size_t>(idx[j]) * len;
       for (std::size_t k = 0; k < len; ++k) out[k] += d[j] * row[k];
@@ -444,7 +447,7 @@ void conv_weight_grad_sparse(const ConvGeom& g, const PooledGrad<T>& pgrad, cons
             d[count] = pgrad.t[at + q];
             idx[count++] = pgrad.arg[at + q];
           }
-        sparse_rows_axpy(d, idx, count, rows, ckk, part + f * ckk);
+        sparse_rows_axpy(d, idx, count, rows, ckk, part + f * ckk, true);
       }
     }
   });
@@ -484,9 +487,7 @@ void conv_input_grad_sparse(const ConvGeom& g, const PooledGrad<T>& pgrad, const
         const std::int32_t b = p ? start[p - 1] : 0, e = start[p];
         used[p] = e > b;
         if (e == b) continue;
-        T* row = rows + p * ckk;
-        std::fill(row, row + ckk, T(0));
-        sparse_rows_axpy(d + b, filt + b, static_cast<std::size_t>(e - b), w, ckk, row);
+        sparse_rows_axpy(d + b, filt + b, static_cast<std::size_t>(e - b), w, ckk, rows + p * ckk, false);
       }
       T* dxn = dx + n * in_img;
       std::fill(dxn, dxn + in_img, T(0));

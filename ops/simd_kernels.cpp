@@ -366,9 +366,9 @@ XG_DISPATCH(row2im_valid,
 typedef float v16sf_u __attribute__((vector_size(64), aligned(4), may_alias));  // unaligned loads and stores
 template <std::size_t V>
 XG_KERNEL void sparse_rows_axpy_block(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
-                                      std::size_t len, float* out, std::size_t k0) {
+                                      std::size_t len, float* out, bool accumulate, std::size_t k0) {
   v16sf_u acc[V];
-  for (std::size_t v = 0; v < V; ++v) acc[v] = *reinterpret_cast<const v16sf_u*>(out + k0 + 16 * v);
+  for (std::size_t v = 0; v < V; ++v) acc[v] = accumulate ? *reinterpret_cast<const v16sf_u*>(out + k0 + 16 * v) : v16sf_u{};
   for (std::size_t j = 0; j < count; ++j) {
     const v16sf_u dj = v16sf_u{} + d[j];
     const float* row = src + static_cast<std::size_t>(idx[j]) * len + k0;
@@ -377,18 +377,19 @@ XG_KERNEL void sparse_rows_axpy_block(const float* d, const std::int32_t* idx, s
   for (std::size_t v = 0; v < V; ++v) *reinterpret_cast<v16sf_u*>(out + k0 + 16 * v) = acc[v];
 }
 XG_KERNEL void sparse_rows_axpy_kernel(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
-                                       std::size_t len, float* out) {
+                                       std::size_t len, float* out, bool accumulate) {
   std::size_t k0 = 0;
-  for (; k0 + 64 <= len; k0 += 64) sparse_rows_axpy_block<4>(d, idx, count, src, len, out, k0);
-  for (; k0 + 16 <= len; k0 += 16) sparse_rows_axpy_block<1>(d, idx, count, src, len, out, k0);
+  for (; k0 + 64 <= len; k0 += 64) sparse_rows_axpy_block<4>(d, idx, count, src, len, out, accumulate, k0);
+  for (; k0 + 16 <= len; k0 += 16) sparse_rows_axpy_block<1>(d, idx, count, src, len, out, accumulate, k0);
   for (; k0 < len; ++k0) {
-    float acc = out[k0];
+    float acc = accumulate ? out[k0] : 0.0f;
     for (std::size_t j = 0; j < count; ++j) acc += d[j] * src[static_cast<std::size_t>(idx[j]) * len + k0];
     out[k0] = acc;
   }
 }
 XG_DISPATCH(sparse_rows_axpy,
-            (const float* d, const std::int32_t* idx, std::size_t count, const float* src, std::size_t len, float* out),
-            (d, idx, count, src, len, out))
+            (const float* d, const std::int32_t* idx, std::size_t count, const float* src, std::size_t len, float* out,
+             bool accumulate),
+            (d, idx, count, src, len, out, accumulate))
 
 }  // namespace xg::ops::simd

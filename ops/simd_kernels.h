@@ -50,10 +50,10 @@ void im2row_valid(const float* x, std::size_t c, std::size_t h, std::size_t w, s
 void row2im_valid(const float* rows, std::size_t c, std::size_t h, std::size_t w, std::size_t kh, std::size_t kw,
                   std::size_t oh, std::size_t ow, const std::uint8_t* used, float* dx);
 
-/// out[0, len) += Σ_j d[j] · src[idx[j]·len, idx[j]·len + len), j in order (each element's sum in that order): one
-/// row of a product with a sparse factor, e.g. conv2d_max_pool2d's weight gradient (rows of patches) and input
-/// gradient (rows of weights).
+/// out[0, len) = (accumulate ? out : 0) + Σ_j d[j] · src[idx[j]·len, idx[j]·len + len), j in order (each element's sum
+/// in that order): one row of a product with a sparse factor, e.g. conv2d_max_pool2d's weight gradient (rows of
+/// patches) and input gradient (rows of weights).
 void sparse_rows_axpy(const float* d, const std::int32_t* idx, std::size_t count, const float* src, std::size_t len,
-                      float* out);
+                      float* out, bool accumulate);
 
 }  // namespace xg::ops::simd

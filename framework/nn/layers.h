@@ -118,8 +118,9 @@ struct StochasticPool2d : Pool2d<T> {
 
 /// `pool(conv(x))`, as one node when it can be: a max-pool whose windows do not overlap (stride unset or equal to the
 /// kernel, no padding) after a Conv2d (any stride, padding, dilation, fused activation) runs as
-/// ops::conv2d_max_pool2d — the same values and gradients, bit for bit while the convolution's outputs are finite,
-/// without the convolution's output stored or re-read (measured in docs/performance.md). Any other pool, a subclass of
+/// ops::conv2d_max_pool2d — the same values and gradients (bit for bit, or within rounding for the weight and input
+/// gradients of layers with patches of 64 values or more, whose backward skips the cells the pool did not select:
+/// ops/ops.h), without the convolution's output stored or re-read (measured in docs/performance.md). Any other pool, a subclass of
 /// either layer (its forward() would be skipped), calls while nn::summary records (it reports each layer's output)
 /// and calls in anomaly mode (it checks the convolution's output too) run the two layers in turn.
 template <class T>
