@@ -358,38 +358,79 @@ XG_DISPATCH(row2im_valid,
              std::size_t oh, std::size_t ow, const std::uint8_t* used, float* dx),
             (rows, c, h, w, kh, kw, oh, ow, used, dx))
 
-// Register-blocked with explicit 16-lane vectors (GCC/Clang vector extensions; the AVX2 and baseline copies split each
-// into narrower registers): V·16 outputs at a time stay in registers — V = 4 (64 outputs), then V = 1 — while every
-// row adds into them, so each row costs one load per multiply-add; the last len % 16 outputs go one by one. (Written
-// as plain loops, GCC interchanged them and kept the outputs in memory: 3× slower.) Each output adds the rows in
-// order j = 0, 1, ... either way, so the blocking does not change the bits.
-typedef float v16sf_u __attribute__((vector_size(64), aligned(4), may_alias));  // unaligned loads and stores
-template <std::size_t V>
+// Register-blocked with explicit vectors (GCC/Clang vector extensions) as wide as each copy's registers — 16 lanes
+// for AVX-512, 8 for AVX2, 4 for the baseline (a 16-lane type on AVX2 was lowered through the stack: 3× slower than
+// the dense GEMMs it replaces): kVecs vectors of outputs stay in registers while every row adds into them, so each
+// row costs one load per multiply-add; then one vector at a time, then the last outputs one by one. (Written as plain
+// loops, GCC interchanged them and kept the outputs in memory.) Each output adds the rows in order j = 0, 1, ...
+// whatever the blocking, so the blocking does not change the bits.
+// (Plain vector types, loaded and stored through memcpy: an alignment attribute on a typedef does not survive as a
+// template argument, and the aligned moves it then compiles to fault on these unaligned rows.)
+typedef float v16sf __attribute__((vector_size(64)));
+typedef float v4sf __attribute__((vector_size(16)));
+template <class V>
+XG_KERNEL V load_unaligned(const float* p) {
+  V v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class V>
+XG_KERNEL void store_unaligned(float* p, const V& v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+template <class V, std::size_t kVecs>
 XG_KERNEL void sparse_rows_axpy_block(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
                                       std::size_t len, float* out, bool accumulate, std::size_t k0) {
-  v16sf_u acc[V];
-  for (std::size_t v = 0; v < V; ++v) acc[v] = accumulate ? *reinterpret_cast<const v16sf_u*>(out + k0 + 16 * v) : v16sf_u{};
+  constexpr std::size_t kLanes = sizeof(V) / sizeof(float);
+  V acc[kVecs];
+  for (std::size_t v = 0; v < kVecs; ++v) acc[v] = accumulate ? load_unaligned<V>(out + k0 + kLanes * v) : V{};
   for (std::size_t j = 0; j < count; ++j) {
-    const v16sf_u dj = v16sf_u{} + d[j];
+    const V dj = V{} + d[j];
     const float* row = src + static_cast<std::size_t>(idx[j]) * len + k0;
-    for (std::size_t v = 0; v < V; ++v) acc[v] += dj * *reinterpret_cast<const v16sf_u*>(row + 16 * v);
+    for (std::size_t v = 0; v < kVecs; ++v) acc[v] += dj * load_unaligned<V>(row + kLanes * v);
   }
-  for (std::size_t v = 0; v < V; ++v) *reinterpret_cast<v16sf_u*>(out + k0 + 16 * v) = acc[v];
+  for (std::size_t v = 0; v < kVecs; ++v) store_unaligned(out + k0 + kLanes * v, acc[v]);
 }
-XG_KERNEL void sparse_rows_axpy_kernel(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
-                                       std::size_t len, float* out, bool accumulate) {
+template <class V, std::size_t kVecs>
+XG_KERNEL void sparse_rows_axpy_with(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
+                                     std::size_t len, float* out, bool accumulate) {
+  constexpr std::size_t kLanes = sizeof(V) / sizeof(float), kBlock = kLanes * kVecs;
   std::size_t k0 = 0;
-  for (; k0 + 64 <= len; k0 += 64) sparse_rows_axpy_block<4>(d, idx, count, src, len, out, accumulate, k0);
-  for (; k0 + 16 <= len; k0 += 16) sparse_rows_axpy_block<1>(d, idx, count, src, len, out, accumulate, k0);
+  for (; k0 + kBlock <= len; k0 += kBlock) sparse_rows_axpy_block<V, kVecs>(d, idx, count, src, len, out, accumulate, k0);
+  for (; k0 + kLanes <= len; k0 += kLanes) sparse_rows_axpy_block<V, 1>(d, idx, count, src, len, out, accumulate, k0);
   for (; k0 < len; ++k0) {
     float acc = accumulate ? out[k0] : 0.0f;
     for (std::size_t j = 0; j < count; ++j) acc += d[j] * src[static_cast<std::size_t>(idx[j]) * len + k0];
     out[k0] = acc;
   }
 }
-XG_DISPATCH(sparse_rows_axpy,
-            (const float* d, const std::int32_t* idx, std::size_t count, const float* src, std::size_t len, float* out,
-             bool accumulate),
-            (d, idx, count, src, len, out, accumulate))
+// Dispatched by hand (XG_DISPATCH compiles one body; this one differs in its vector type per level).
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static void sparse_rows_axpy_avx512(const float* d, const std::int32_t* idx,
+                                                                       std::size_t count, const float* src,
+                                                                       std::size_t len, float* out, bool accumulate) {
+  sparse_rows_axpy_with<v16sf, 4>(d, idx, count, src, len, out, accumulate);
+}
+__attribute__((target("avx2"))) static void sparse_rows_axpy_avx2(const float* d, const std::int32_t* idx,
+                                                                   std::size_t count, const float* src, std::size_t len,
+                                                                   float* out, bool accumulate) {
+  sparse_rows_axpy_with<v8sf, 8>(d, idx, count, src, len, out, accumulate);
+}
+#endif
+static void sparse_rows_axpy_baseline(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
+                                      std::size_t len, float* out, bool accumulate) {
+  sparse_rows_axpy_with<v4sf, 8>(d, idx, count, src, len, out, accumulate);
+}
+void sparse_rows_axpy(const float* d, const std::int32_t* idx, std::size_t count, const float* src, std::size_t len,
+                      float* out, bool accumulate) {
+#if defined(__x86_64__)
+  switch (::xg::active_isa()) {
+    case ::xg::Isa::Avx512: sparse_rows_axpy_avx512(d, idx, count, src, len, out, accumulate); return;
+    case ::xg::Isa::Avx2: sparse_rows_axpy_avx2(d, idx, count, src, len, out, accumulate); return;
+    default: break;
+  }
+#endif
+  sparse_rows_axpy_baseline(d, idx, count, src, len, out, accumulate);
+}
 
 }  // namespace xg::ops::simd
