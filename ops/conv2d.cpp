@@ -156,16 +156,22 @@ class Conv2dMaxPoolOp final : public Op<T> {
     };
     GradList<T> grads(3);
     if (need_b) {  // db[f] = Σ_n sum_contiguous(D[n, f]) in image order, as conv2d's first pass sums
+      // The plane sums in parallel over all (n, f) planes (a few filters would leave cores idle), then added per
+      // filter in image order: the same additions in the same order.
+      detail::Buffer<T> sums(g.n * g.f);
+      T* ps = sums.data();
+      const std::size_t grain = std::max<std::size_t>(1, 16384 / std::max<std::size_t>(1, ohw));
+      parallel_for(0, g.n * g.f, grain, [&](std::size_t lo, std::size_t hi) {
+        T* row = detail::scratch<T>(3, ohw);
+        for (std::size_t i = lo; i < hi; ++i) {
+          plane_into(i / g.f, i % g.f, row);
+          ps[i] = detail::sum_contiguous(static_cast<const T*>(row), ohw);
+        }
+      });
       Tensor<T> db = zeros<T>({g.f});
       T* pdb = db.data();
-      parallel_for(0, g.f, 1, [&](std::size_t f0, std::size_t f1) {
-        T* row = detail::scratch<T>(3, ohw);
-        for (std::size_t f = f0; f < f1; ++f)
-          for (std::size_t n = 0; n < g.n; ++n) {
-            plane_into(n, f, row);
-            pdb[f] += detail::sum_contiguous(static_cast<const T*>(row), ohw);
-          }
-      });
+      for (std::size_t n = 0; n < g.n; ++n)
+        for (std::size_t f = 0; f < g.f; ++f) pdb[f] += ps[n * g.f + f];
       grads[2] = std::move(db);
     }
     // Long patches: only the non-zero argmax cells of D are visited (ops/conv_kernels.h); short ones: dense GEMMs.
