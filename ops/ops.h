@@ -131,12 +131,13 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
 /// (C·KH·KW: the MNIST first layers); for longer patches the backward visits only the window maxima with a non-zero
 /// gradient — a quarter of the cells at most, for 2×2 windows — instead of dense GEMMs over a gradient that is zero
 /// elsewhere: the same products added in another order, so dw and dx equal the two ops' within rounding (tested),
-/// and the deep network trains 20–30% faster (docs/performance.md). Output [N, F, OH / pool.h, OW / pool.w] (OH, OW:
+/// and the deep network trains 30–37% faster at one thread (docs/performance.md). Output [N, F, OH / pool.h, OW / pool.w] (OH, OW:
 /// conv2d's; rows and columns past the last whole window are dropped, as max_pool2d does). Named
 /// "conv2d+relu+max_pool2d" etc. in graphs, profiles and errors. nn::conv2d_pool picks it for a Conv2d followed by
 /// such a MaxPool2d. Differences from the two ops with non-finite values only: a cell the pool did not select adds
-/// nothing here, where the two ops add 0 · act'(y) (NaN for a NaN y with sigmoid/tanh) and, for long patches, 0 · x
-/// to dw and 0 · w to dx (NaN where x or w is ±inf or NaN). Anomaly mode checks only the pooled output
+/// nothing here, where the two ops add 0 · act'(y) (NaN for a NaN y with sigmoid/tanh); and, for long patches, neither
+/// does a cell with a zero gradient (not selected, or selected with act'·g = 0, e.g. a ReLU-clamped maximum), where
+/// the two ops add 0 · x to dw and 0 · w to dx (NaN where x or w is ±inf or NaN). Anomaly mode checks only the pooled output
 /// (nn::conv2d_pool runs the two ops in anomaly mode).
 template <class T>
 Variable<T> conv2d_max_pool2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b, Size2 pool,

@@ -125,7 +125,8 @@ double max_abs_diff(const Tensor<T>& a, const Tensor<U>& b) {
 
 template <class T>
 bool bit_equal(const Tensor<T>& a, const Tensor<T>& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+  // (memcmp with a null pointer is undefined even for 0 bytes: an empty tensor may have no storage.)
+  return a.shape() == b.shape() && (a.size() == 0 || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
 inline Shape shape(const Tensor<double>& t) { return Shape(t.shape().begin(), t.shape().end()); }

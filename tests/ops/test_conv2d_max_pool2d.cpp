@@ -41,6 +41,8 @@ const std::vector<FusedCase> kCases = {
     {{3, 8, 9, 9}, {4, 8, 3, 3}, 2, 1, 0, 1, true, true},
     {{2, 8, 8, 7}, {3, 8, 3, 3}, 2, 2, 1, 1, true, true},
     {{1, 8, 12, 12}, {2, 8, 3, 3}, 2, 1, 2, 2, true, true},
+    // One filter, a non-square kernel whose width (4) has no compiled-in copy, a non-square 1×2 pool.
+    {{2, 16, 6, 9}, {1, 16, 2, 4}, {1, 2}, 1, 0, 1, true, true},
 };
 
 /// Whether conv2d_max_pool2d's backward takes the sparse passes for this case (patches of kSparsePatchMin or more).
