@@ -233,14 +233,27 @@ int exit_status(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-/// The last non-empty line of a log (for error messages).
-std::string last_line(const std::string& path) {
+/// The line of a failed run's log that says why (for error messages): the first sanitizer report or `error:` line,
+/// else the last non-empty line. (A run's stdout is buffered and its stderr is not, so a report can come before the
+/// output the run printed first: the last line alone can be a normal one.)
+std::string failure_line(const std::string& path) {
   try {
     const auto bytes = files::read_regular_file(path, std::size_t(1) << 20, "run log");
-    std::string text(bytes.begin(), bytes.end());
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    const auto nl = text.rfind('\n');
-    return files::printable(nl == std::string::npos ? text : text.substr(nl + 1));
+    const std::string text(bytes.begin(), bytes.end());
+    std::string last;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      const std::size_t nl = std::min(text.find('\n', pos), text.size());
+      std::string line = text.substr(pos, nl - pos);
+      pos = nl + 1;
+      while (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      if (line.rfind("error:", 0) == 0 || line.find("Sanitizer") != std::string::npos ||
+          line.find("runtime error") != std::string::npos)
+        return files::printable(line);
+      last = line;
+    }
+    return files::printable(last);
   } catch (const std::exception&) {
     return "";
   }
@@ -314,17 +327,21 @@ double time_together(const std::vector<std::vector<std::string>>& argvs, const s
   std::vector<pid_t> pids;
   for (std::size_t i = 0; i < argvs.size(); ++i) pids.push_back(start(argvs[i], log_prefix + std::to_string(i) + ".log"));
   int failed = 0;
+  std::size_t which = 0;
   for (std::size_t i = 0; i < pids.size(); ++i) {
     int status = 0;
     while (::waitpid(pids[i], &status, 0) < 0 && errno == EINTR) {
     }
-    if (exit_status(status) != 0 && !failed) failed = exit_status(status);
+    if (exit_status(status) != 0 && !failed) {
+      failed = exit_status(status);
+      which = i;
+    }
   }
   const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (failed) {
-    const std::string why = last_line(log_prefix + "0.log");
+    const std::string log = log_prefix + std::to_string(which) + ".log", why = failure_line(log);
     throw std::runtime_error("compare: the calibration run failed (exit " + std::to_string(failed) + ")" +
-                             (why.empty() ? "" : ": " + why));
+                             (why.empty() ? "" : ": " + why) + "; its log is " + files::escape_bytes(log));
   }
   for (std::size_t i = 0; i < argvs.size(); ++i) fs::remove(log_prefix + std::to_string(i) + ".log");
   return t;
@@ -474,7 +491,7 @@ CompareReport run_compare(const CompareOptions& o, dist::Communicator& world,
       if (!curve) {
         if (failure.empty()) {
           failure_code = code;
-          const std::string why = last_line(log);
+          const std::string why = failure_line(log);
           failure = "compare: run " + j.name + " failed (exit " + std::to_string(code) + ")" + (why.empty() ? "" : ": " + why) +
                     "; its log is " + files::escape_bytes(log);
         }
