@@ -161,9 +161,23 @@ __attribute__((always_inline)) inline void max_pool_2x2_impl(const float* __rest
 #elif defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"  // for the whole file: GCC reports it at the end of the translation unit
 #endif
+typedef float v4sf __attribute__((vector_size(16)));
 typedef float v8sf __attribute__((vector_size(32)));
+typedef float v16sf __attribute__((vector_size(64)));
 typedef std::int32_t v8si __attribute__((vector_size(32)));
-XG_KERNEL void load8(const float* p, v8sf& v) { std::memcpy(&v, p, sizeof v); }
+// Unaligned vector loads and stores go through memcpy (one move each): an alignment attribute on a vector typedef does
+// not survive as a template argument, and the aligned moves it then compiles to fault on unaligned rows.
+template <class V>
+XG_KERNEL V load_unaligned(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class V>
+XG_KERNEL void store_unaligned(float* p, const V& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+XG_KERNEL void load8(const float* p, v8sf& v) { v = load_unaligned<v8sf>(p); }
 XG_KERNEL v8si select8(const v8si& m, const v8si& t, const v8si& f) { return (m & t) | (~m & f); }
 XG_KERNEL v8sf select8(const v8si& m, const v8sf& t, const v8sf& f) { return (v8sf)select8(m, (v8si)t, (v8si)f); }
 #if defined(__clang__)
@@ -299,15 +313,14 @@ XG_DISPATCH(col2im_valid,
 // common ones, and the MNIST networks') are compile-time constants, so each run is a fixed-size vector move.
 // Short runs as 4-lane vector moves plus single values (GCC left the 5-value runs to 5 scalar moves: the rows and the
 // input might overlap, as far as it knows).
-typedef float v4sf_u __attribute__((vector_size(16), aligned(4), may_alias));
 XG_KERNEL void copy_run(const float* src, float* dst, std::size_t n) {
   std::size_t k = 0;
-  for (; k + 4 <= n; k += 4) *reinterpret_cast<v4sf_u*>(dst + k) = *reinterpret_cast<const v4sf_u*>(src + k);
+  for (; k + 4 <= n; k += 4) store_unaligned(dst + k, load_unaligned<v4sf>(src + k));
   for (; k < n; ++k) dst[k] = src[k];
 }
 XG_KERNEL void add_run(const float* src, float* dst, std::size_t n) {
   std::size_t k = 0;
-  for (; k + 4 <= n; k += 4) *reinterpret_cast<v4sf_u*>(dst + k) += *reinterpret_cast<const v4sf_u*>(src + k);
+  for (; k + 4 <= n; k += 4) store_unaligned(dst + k, load_unaligned<v4sf>(dst + k) + load_unaligned<v4sf>(src + k));
   for (; k < n; ++k) dst[k] += src[k];
 }
 template <class F>
@@ -364,20 +377,6 @@ XG_DISPATCH(row2im_valid,
 // row costs one load per multiply-add; then one vector at a time, then the last outputs one by one. (Written as plain
 // loops, GCC interchanged them and kept the outputs in memory.) Each output adds the rows in order j = 0, 1, ...
 // whatever the blocking, so the blocking does not change the bits.
-// (Plain vector types, loaded and stored through memcpy: an alignment attribute on a typedef does not survive as a
-// template argument, and the aligned moves it then compiles to fault on these unaligned rows.)
-typedef float v16sf __attribute__((vector_size(64)));
-typedef float v4sf __attribute__((vector_size(16)));
-template <class V>
-XG_KERNEL V load_unaligned(const float* p) {
-  V v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class V>
-XG_KERNEL void store_unaligned(float* p, const V& v) {
-  __builtin_memcpy(p, &v, sizeof v);
-}
 template <class V, std::size_t kVecs>
 XG_KERNEL void sparse_rows_axpy_block(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
                                       std::size_t len, float* out, bool accumulate, std::size_t k0) {
