@@ -53,6 +53,11 @@ Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 output_size) {
   if (output_size.h <= 0 || output_size.w <= 0)
     throw call.error("output size must be positive, got " + to_string(output_size));
   const Windows g{s[0], s[1], s[2], s[3], static_cast<std::size_t>(output_size.h), static_cast<std::size_t>(output_size.w)};
+  // The output's size, and the window bounds' products (i + 1)·H + oh − 1 < oh·(H + 1), must fit: an output size of
+  // 2^32 had wrapped the element count to 0 and the kernel wrote out of bounds.
+  detail::checked_numel<T>(call.name(), {g.n, g.c, g.oh, g.ow});
+  detail::checked_mul(call.name(), "output height × (input height + 1)", g.oh, g.h + 1);
+  detail::checked_mul(call.name(), "output width × (input width + 1)", g.ow, g.w + 1);
   Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
   parallel_for(0, g.n * g.c, 1, [&](std::size_t lo, std::size_t hi) {

@@ -9,6 +9,7 @@
 
 #include "core/dispatch.h"
 #include "ops/fixed_width.h"
+#include "ops/simd_vectors.h"
 
 namespace xg::ops::simd {
 
@@ -154,29 +155,6 @@ __attribute__((always_inline)) inline void max_pool_2x2_impl(const float* __rest
 // vectorisation of the loop above leaves the 4 outputs of an 8-wide row, and the last 4 of a 24-wide one, to scalar
 // code with a branch per NaN test (`perf`: the 2×2 forward was 5% of the deep training step). Each lane runs the scan
 // above — the same comparisons and selects in the same order — so outputs and argmaxes are the same bits.
-// The helpers taking and returning 8-lane vectors are always inlined into each instruction set's copy: no call crosses
-// an ABI boundary, so GCC's note that AVX vectors pass differently without AVX (-Wpsabi) does not apply.
-#if defined(__clang__)
-#pragma clang diagnostic ignored "-Wpsabi"
-#elif defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wpsabi"  // for the whole file: GCC reports it at the end of the translation unit
-#endif
-typedef float v4sf __attribute__((vector_size(16)));
-typedef float v8sf __attribute__((vector_size(32)));
-typedef float v16sf __attribute__((vector_size(64)));
-typedef std::int32_t v8si __attribute__((vector_size(32)));
-// Unaligned vector loads and stores go through memcpy (one move each): an alignment attribute on a vector typedef does
-// not survive as a template argument, and the aligned moves it then compiles to fault on unaligned rows.
-template <class V>
-XG_KERNEL V load_unaligned(const float* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class V>
-XG_KERNEL void store_unaligned(float* p, const V& v) {
-  std::memcpy(p, &v, sizeof v);
-}
 XG_KERNEL void load8(const float* p, v8sf& v) { v = load_unaligned<v8sf>(p); }
 XG_KERNEL v8si select8(const v8si& m, const v8si& t, const v8si& f) { return (m & t) | (~m & f); }
 XG_KERNEL v8sf select8(const v8si& m, const v8sf& t, const v8sf& f) { return (v8sf)select8(m, (v8si)t, (v8si)f); }
@@ -370,66 +348,5 @@ XG_DISPATCH(row2im_valid,
             (const float* rows, std::size_t c, std::size_t h, std::size_t w, std::size_t kh, std::size_t kw,
              std::size_t oh, std::size_t ow, const std::uint8_t* used, float* dx),
             (rows, c, h, w, kh, kw, oh, ow, used, dx))
-
-// Register-blocked with explicit vectors (GCC/Clang vector extensions) as wide as each copy's registers — 16 lanes
-// for AVX-512, 8 for AVX2, 4 for the baseline (a 16-lane type on AVX2 was lowered through the stack: 3× slower than
-// the dense GEMMs it replaces): kVecs vectors of outputs stay in registers while every row adds into them, so each
-// row costs one load per multiply-add; then one vector at a time, then the last outputs one by one. (Written as plain
-// loops, GCC interchanged them and kept the outputs in memory.) Each output adds the rows in order j = 0, 1, ...
-// whatever the blocking, so the blocking does not change the bits.
-template <class V, std::size_t kVecs>
-XG_KERNEL void sparse_rows_axpy_block(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
-                                      std::size_t len, float* out, bool accumulate, std::size_t k0) {
-  constexpr std::size_t kLanes = sizeof(V) / sizeof(float);
-  V acc[kVecs];
-  for (std::size_t v = 0; v < kVecs; ++v) acc[v] = accumulate ? load_unaligned<V>(out + k0 + kLanes * v) : V{};
-  for (std::size_t j = 0; j < count; ++j) {
-    const V dj = V{} + d[j];
-    const float* row = src + static_cast<std::size_t>(idx[j]) * len + k0;
-    for (std::size_t v = 0; v < kVecs; ++v) acc[v] += dj * load_unaligned<V>(row + kLanes * v);
-  }
-  for (std::size_t v = 0; v < kVecs; ++v) store_unaligned(out + k0 + kLanes * v, acc[v]);
-}
-template <class V, std::size_t kVecs>
-XG_KERNEL void sparse_rows_axpy_with(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
-                                     std::size_t len, float* out, bool accumulate) {
-  constexpr std::size_t kLanes = sizeof(V) / sizeof(float), kBlock = kLanes * kVecs;
-  std::size_t k0 = 0;
-  for (; k0 + kBlock <= len; k0 += kBlock) sparse_rows_axpy_block<V, kVecs>(d, idx, count, src, len, out, accumulate, k0);
-  for (; k0 + kLanes <= len; k0 += kLanes) sparse_rows_axpy_block<V, 1>(d, idx, count, src, len, out, accumulate, k0);
-  for (; k0 < len; ++k0) {
-    float acc = accumulate ? out[k0] : 0.0f;
-    for (std::size_t j = 0; j < count; ++j) acc += d[j] * src[static_cast<std::size_t>(idx[j]) * len + k0];
-    out[k0] = acc;
-  }
-}
-// Dispatched by hand (XG_DISPATCH compiles one body; this one differs in its vector type per level).
-#if defined(__x86_64__)
-__attribute__((target("avx512f"))) static void sparse_rows_axpy_avx512(const float* d, const std::int32_t* idx,
-                                                                       std::size_t count, const float* src,
-                                                                       std::size_t len, float* out, bool accumulate) {
-  sparse_rows_axpy_with<v16sf, 4>(d, idx, count, src, len, out, accumulate);
-}
-__attribute__((target("avx2"))) static void sparse_rows_axpy_avx2(const float* d, const std::int32_t* idx,
-                                                                   std::size_t count, const float* src, std::size_t len,
-                                                                   float* out, bool accumulate) {
-  sparse_rows_axpy_with<v8sf, 8>(d, idx, count, src, len, out, accumulate);
-}
-#endif
-static void sparse_rows_axpy_baseline(const float* d, const std::int32_t* idx, std::size_t count, const float* src,
-                                      std::size_t len, float* out, bool accumulate) {
-  sparse_rows_axpy_with<v4sf, 8>(d, idx, count, src, len, out, accumulate);
-}
-void sparse_rows_axpy(const float* d, const std::int32_t* idx, std::size_t count, const float* src, std::size_t len,
-                      float* out, bool accumulate) {
-#if defined(__x86_64__)
-  switch (::xg::active_isa()) {
-    case ::xg::Isa::Avx512: sparse_rows_axpy_avx512(d, idx, count, src, len, out, accumulate); return;
-    case ::xg::Isa::Avx2: sparse_rows_axpy_avx2(d, idx, count, src, len, out, accumulate); return;
-    default: break;
-  }
-#endif
-  sparse_rows_axpy_baseline(d, idx, count, src, len, out, accumulate);
-}
 
 }  // namespace xg::ops::simd

@@ -3,11 +3,12 @@
 /// float32 kernels compiled for several instruction sets (AVX-512, AVX2, baseline: XG_DISPATCH in simd_kernels.cpp)
 /// and chosen at run time by xg::active_isa() (the CPU's features, lowered by XGRAD_ISA), so the binary stays portable
 /// (no -march=native) while the hot loops use the widest vectors the CPU has.
-/// They do elementwise arithmetic in a fixed order (no reassociation), so each copy gives the same bits at any thread
-/// count. The copies may differ from each other in the last place: in C++ GCC contracts a·b + c into one fused
-/// multiply-add wherever the target has it (the AVX-512 copy; the AVX2 copy is compiled without FMA, the baseline has
-/// none). Checked: sigmoid over 100k inputs gives the same bits on the AVX2 and baseline copies and different ones on
-/// the AVX-512 copy.
+/// They do elementwise arithmetic in a fixed order (no reassociation) and are compiled without floating-point
+/// contraction (-ffp-contract=off, CMakeLists.txt), so a result depends only on its inputs: the same bits at every
+/// position of a tensor (vector body, masked tail, scalar remainder), at any thread count, and on every copy
+/// (AVX-512, AVX2, baseline), which tests/ops/test_kernel_positions.cpp checks on each path. The one exception is
+/// sparse_rows_axpy, whose AVX-512 copy fuses each multiply-add (at every position alike): its bits differ from the
+/// other copies' in the last place.
 
 #include <cstddef>
 #include <cstdint>

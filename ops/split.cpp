@@ -7,7 +7,6 @@
 //           piece costs no tensor of its own).
 // Shapes:   any rank ≥ 1; dim may be negative. Copies of contiguous blocks: outer · s_k · inner elements per piece.
 #include <cstring>
-#include <numeric>
 
 #include "ops/detail.h"
 #include "ops/ops.h"
@@ -50,8 +49,12 @@ std::vector<Variable<T>> split(const Variable<T>& x, const std::vector<std::size
   OpCall call("split");
   const std::size_t d = detail::normalize_dim(call.name(), dim, x.dim());
   const Shape xs = x.shape();
-  const std::size_t total = std::accumulate(sizes.begin(), sizes.end(), std::size_t(0));
-  if (sizes.empty() || total != xs[d]) {
+  // The sum is checked: sizes whose sum wraps around to the extent (q, q, q, q + 4 with q = 2^62) are refused, never
+  // taken for pieces with no data behind them.
+  std::size_t total = 0;
+  bool wrapped = false;
+  for (std::size_t s : sizes) wrapped = wrapped || __builtin_add_overflow(total, s, &total);
+  if (sizes.empty() || wrapped || total != xs[d]) {
     std::string list;
     for (std::size_t s : sizes) list += (list.empty() ? "" : ", ") + std::to_string(s);
     throw call.error("sizes [" + list + "] must sum to the extent " + std::to_string(xs[d]) + " of dim " +

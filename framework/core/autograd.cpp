@@ -251,7 +251,6 @@ class Engine {
     }
     std::vector<Op<T>*> order = topological_order(rimpl.creator.get());
     try {
-      // A single-output root op reads the seed in place (no copy of a large gradient).
       walk(order, retain_graph, seed, rimpl.output_index);
     } catch (...) {  // leave no half-accumulated gradients behind in the graph
       for (Op<T>* op : order)
@@ -269,20 +268,22 @@ class Engine {
                          "' already freed its saved tensors); pass retain_graph = true to the first backward if you "
                          "need to call it twice");
       const bool is_root = it == order.rbegin();  // the root's creator comes last in the post-order
-      const bool single = op->outputs_.size() == 1;
-      if (is_root && !single) {  // the seed joins whatever other outputs of the root's op received
+      // An op recorded by record() gets its one gradient through backward(): the root's reads the seed in place (no
+      // copy of a large gradient). One recorded by record_outputs() gets backward_outputs(), even with one output.
+      const bool direct = !op->per_output_;
+      if (is_root && !direct) {  // the seed joins whatever other outputs of the root's op received
         if (op->pending_grads_[root_output]) accumulate(op->pending_grads_[root_output], Tensor<T>(seed));
         else op->pending_grads_[root_output] = seed;
       }
       const bool any = std::any_of(op->pending_grads_.begin(), op->pending_grads_.end(), [](const auto& g) { return g.has_value(); });
-      if (!(is_root && single) && !any) continue;
+      if (!(is_root && direct) && !any) continue;
       std::vector<std::optional<Tensor<T>>> pending;
-      if (!(is_root && single)) {
+      if (!(is_root && direct)) {
         pending = std::move(op->pending_grads_);
         op->pending_grads_.assign(op->outputs_.size(), std::nullopt);
       }
       const auto call = [&] {
-        return is_root && single ? op->backward(seed) : single ? op->backward(*pending[0]) : op->backward_outputs(pending);
+        return is_root && direct ? op->backward(seed) : direct ? op->backward(*pending[0]) : op->backward_outputs(pending);
       };
       GradList<T> grads;
       if (profiler::enabled()) {

@@ -28,8 +28,8 @@ using GradList = std::vector<std::optional<Tensor<T>>>;
 
 namespace detail {
 template <class OpT, class T, class... Args>
-std::vector<Variable<T>> record_nodes(const char* name, std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs,
-                                      Args&&... args);
+std::vector<Variable<T>> record_nodes(const char* name, bool per_output, std::vector<Tensor<T>> outs,
+                                      std::vector<Variable<T>> inputs, Args&&... args);
 
 /// Shared state behind a Variable. A leaf has no creator; an op output owns its creator (never the reverse).
 ///
@@ -223,9 +223,10 @@ class Variable {
 /// and, as needed, `release()` (free saved tensors) and `keeps_input` / `keeps_output` (what backward reads); the
 /// name comes from the OpCall that records them. They never hold their output Variables.
 ///
-/// An op may have several outputs (`record_outputs`: split, chunk), each with its own gradient slot. Such an op
-/// overrides `backward_outputs`, which receives one optional gradient per output: `std::nullopt` for an output no
-/// gradient reached (an unused chunk) — treat it as zero without materialising it. Single-output ops override
+/// An op may have several outputs (`record_outputs`: split, chunk), each with its own gradient slot. An op recorded
+/// with `record_outputs` overrides `backward_outputs` — the engine calls it whatever the number of outputs, one
+/// included (a one-piece split) — which receives one optional gradient per output: `std::nullopt` for an output no
+/// gradient reached (an unused chunk); treat it as zero without materialising it. Ops recorded with `record` override
 /// `backward`.
 template <class T>
 class Op {
@@ -289,7 +290,7 @@ class Op {
   friend struct detail::VariableImpl;
 
   template <class OpT, class U, class... Args>
-  friend std::vector<Variable<U>> detail::record_nodes(const char* name, std::vector<Tensor<U>> outs,
+  friend std::vector<Variable<U>> detail::record_nodes(const char* name, bool per_output, std::vector<Tensor<U>> outs,
                                                        std::vector<Variable<U>> inputs, Args&&... args);
 
   /// Drops this node's claims on the values it kept (after backward, or when the node dies unused).
@@ -308,6 +309,7 @@ class Op {
   }
 
   const char* name_ = nullptr;  // set by OpCall::record (a string literal or other static storage)
+  bool per_output_ = false;     // recorded by record_outputs: the engine calls backward_outputs, whatever the count
   bool kept_output_ = false;
   bool unkept_ = false;
   std::vector<Variable<T>> inputs_;
@@ -342,10 +344,11 @@ Variable<T> attach_op(std::shared_ptr<Op<T>> op, Tensor<T> out, std::vector<Vari
 namespace detail {
 /// The one recording path: builds `OpT(args...)` named `name` (nullptr: its own name() override) as the creator of
 /// every tensor in `outs` when grad mode is on and an input requires grad, else returns plain leaves. In anomaly mode
-/// every output is checked for NaN/Inf first.
+/// every output is checked for NaN/Inf first. `per_output`: recorded by record_outputs, so backward goes through
+/// backward_outputs even when there is one output (a one-piece split or chunk).
 template <class OpT, class T, class... Args>
-std::vector<Variable<T>> record_nodes(const char* name, std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs,
-                                      Args&&... args) {
+std::vector<Variable<T>> record_nodes(const char* name, bool per_output, std::vector<Tensor<T>> outs,
+                                      std::vector<Variable<T>> inputs, Args&&... args) {
   bool any = false;
   if (is_grad_enabled())
     for (const auto& v : inputs) any = any || (v.defined() && v.requires_grad());
@@ -353,6 +356,7 @@ std::vector<Variable<T>> record_nodes(const char* name, std::vector<Tensor<T>> o
   if (any || is_anomaly_enabled()) {
     op = std::make_shared<OpT>(std::forward<Args>(args)...);
     if (name) op->name_ = name;
+    op->per_output_ = per_output;
   }
   if (is_anomaly_enabled())
     for (const auto& o : outs) check_finite(op->name(), "output", o);
@@ -397,7 +401,7 @@ class OpCall {
   /// is on and an input requires grad; otherwise returns `out` as a plain leaf.
   template <class OpT, class T, class... Args>
   Variable<T> record(Tensor<T> out, std::vector<Variable<T>> inputs, Args&&... args) {
-    auto outs = detail::record_nodes<OpT>(name_, detail::one_output(std::move(out)), std::move(inputs),
+    auto outs = detail::record_nodes<OpT>(name_, false, detail::one_output(std::move(out)), std::move(inputs),
                                           std::forward<Args>(args)...);
     finish();  // after recording: a throw from it (anomaly mode) is not timed
     return std::move(outs[0]);
@@ -406,7 +410,7 @@ class OpCall {
   template <class OpT, class T, class... Args>
   std::vector<Variable<T>> record_outputs(std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs,
                                           Args&&... args) {
-    auto vs = detail::record_nodes<OpT>(name_, std::move(outs), std::move(inputs), std::forward<Args>(args)...);
+    auto vs = detail::record_nodes<OpT>(name_, true, std::move(outs), std::move(inputs), std::forward<Args>(args)...);
     finish();
     return vs;
   }
@@ -425,14 +429,14 @@ class OpCall {
 /// records `OpT(args...)` as the creator of `out` when should_record holds, else returns a plain leaf.
 template <class OpT, class T, class... Args>
 Variable<T> record(Tensor<T> out, std::vector<Variable<T>> inputs, Args&&... args) {
-  return detail::record_nodes<OpT>(nullptr, detail::one_output(std::move(out)), std::move(inputs),
+  return detail::record_nodes<OpT>(nullptr, false, detail::one_output(std::move(out)), std::move(inputs),
                                    std::forward<Args>(args)...)[0];
 }
 
 /// The bare `record` for an op with several outputs.
 template <class OpT, class T, class... Args>
 std::vector<Variable<T>> record_outputs(std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs, Args&&... args) {
-  return detail::record_nodes<OpT>(nullptr, std::move(outs), std::move(inputs), std::forward<Args>(args)...);
+  return detail::record_nodes<OpT>(nullptr, true, std::move(outs), std::move(inputs), std::forward<Args>(args)...);
 }
 
 extern template class Variable<float>;

@@ -137,4 +137,14 @@ TEST_CASE("ConvTranspose2d upsamples with PyTorch's layout and lists its paramet
   CHECK_THROWS_AS(nn::ConvTranspose2d<float>(0, 8, 4), ShapeError);
 }
 
+TEST_CASE("adaptive_avg_pool2d refuses an output size whose element count or window bounds overflow") {
+  // Round 3: an output size of 2^32 wrapped the element count to 0 and the kernel wrote out of bounds (SIGSEGV).
+  Variable<float> x(zeros<float>({1, 1, 2, 2}));
+  const std::int64_t big = std::int64_t(1) << 32;
+  CHECK_THROWS_WITH_AS(ops::adaptive_avg_pool2d(x, {big, big}), doctest::Contains("adaptive_avg_pool2d: the output shape [1,1,4294967296,4294967296]"), ShapeError);
+  Variable<float> tall(zeros<float>({1, 1, 16, 1}));
+  CHECK_THROWS_WITH_AS(ops::adaptive_avg_pool2d(tall, {std::int64_t(1) << 61, 1}), doctest::Contains("adaptive_avg_pool2d: output height × (input height + 1)"), ShapeError);
+  CHECK(ops::adaptive_avg_pool2d(x, {5, 3}).shape() == Shape{1, 1, 5, 3});  // larger than the input is allowed, as in PyTorch
+}
+
 }  // TEST_SUITE

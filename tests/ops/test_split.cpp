@@ -71,4 +71,36 @@ TEST_CASE("split refuses sizes that do not add up and chunk refuses zero chunks,
   CHECK(ops::split(x, {6}, 1)[0].shape() == Shape{2, 6});
 }
 
+TEST_CASE("split refuses sizes whose sum wraps around, and sizes larger than memory, as ShapeErrors") {
+  // Adversarial pass, round 3: q·3 + (q + 4) with q = 2^62 wraps to 4 and was accepted (pieces [2^62, 4] with no data;
+  // a later narrow read out of bounds); {SIZE_MAX, 5} wraps to 4 and ended in bad_alloc.
+  Variable<float> x(zeros<float>({4, 4}));
+  const std::size_t q = std::size_t(1) << 62;
+  CHECK_THROWS_WITH_AS(ops::split(x, {q, q, q, q + 4}, 0), doctest::Contains("split: sizes ["), ShapeError);
+  Variable<float> y(zeros<float>({4, 3}));
+  CHECK_THROWS_WITH_AS(ops::split(y, {SIZE_MAX, 5}, 0), doctest::Contains("must sum to the extent 4"), ShapeError);
+}
+
+TEST_CASE("a one-piece split or chunk backpropagates like an identity, also on an extent-1 dim and an empty tensor") {
+  // Round 3: the engine called backward() for single-output nodes while split implements backward_outputs.
+  Variable<double> x(Tensor<double>{{1.0, 2.0, 3.0}}, true);  // [1, 3]
+  ops::sum(ops::mul(ops::chunk(x, 1, 1)[0], ops::chunk(x, 1, 1)[0])).backward();
+  CHECK(x.grad() == Tensor<double>{{2.0, 4.0, 6.0}});
+  x.zero_grad();
+  ops::sum(ops::split(x, {3}, 1)[0]).backward();
+  CHECK(x.grad() == Tensor<double>{{1.0, 1.0, 1.0}});
+  x.zero_grad();
+  ops::sum(ops::chunk(x, 4, 0)[0]).backward();  // extent 1: one piece whatever the chunk count
+  CHECK(x.grad() == Tensor<double>{{1.0, 1.0, 1.0}});
+  Variable<double> e(zeros<double>({0, 3}), true);
+  auto pieces = ops::chunk(e, 2, 0);
+  REQUIRE(pieces.size() == 1);
+  ops::sum(pieces[0]).backward();
+  CHECK(e.grad().shape() == std::vector<std::size_t>{0, 3});
+  // The piece as the root of backward (the seed goes through backward_outputs too).
+  x.zero_grad();
+  ops::split(x, {3}, 1)[0].backward(Tensor<double>{{0.5, 1.5, 2.5}});
+  CHECK(x.grad() == Tensor<double>{{0.5, 1.5, 2.5}});
+}
+
 }  // TEST_SUITE
