@@ -46,7 +46,7 @@ inline void valid_range(std::int64_t extent, std::int64_t out, std::int64_t s, s
                  std::int64_t& lo, std::int64_t& hi) {
   // need 0 <= o*s - p + off < extent
   const std::int64_t a = p - off;  // o*s >= a
-  lo = a <= 0 ? 0 : (a + s - 1) / s;
+  lo = a <= 0 ? 0 : (a - 1) / s + 1;  // ⌈a / s⌉ without forming a + s − 1 (a stride of 2^63 − 1 overflowed it)
   const std::int64_t b = extent - 1 + p - off;  // o*s <= b
   hi = b < 0 ? 0 : b / s + 1;
   lo = std::min(lo, out);

@@ -87,13 +87,23 @@ Variable<T> conv_transpose2d(const Variable<T>& x, const Variable<T>& w, const V
     throw call.error("stride and dilation must be positive, padding and output_padding non-negative");
   if (!((output_padding.h < stride.h || output_padding.h < dilation.h) && (output_padding.w < stride.w || output_padding.w < dilation.w)))
     throw call.error("output_padding " + to_string(output_padding) + " must be smaller than either stride or dilation");
-  const auto extent = [](std::size_t in, std::int64_t s, std::int64_t p, std::int64_t d, std::size_t k, std::int64_t op) {
-    return (static_cast<std::int64_t>(in) - 1) * s - 2 * p + d * (static_cast<std::int64_t>(k) - 1) + op + 1;
+  // (in − 1)·s − 2p + d·(k − 1) + output_padding + 1, every product and sum checked (padding or stride INT64_MAX had
+  // wrapped into a small output, and the kernels' index arithmetic overflowed). The positive part bounds every index
+  // the kernels compute.
+  const auto extent = [&](std::size_t in, std::int64_t s, std::int64_t p, std::int64_t d, std::size_t k, std::int64_t op) {
+    using detail::checked_add, detail::checked_mul;
+    const char* name = call.name();
+    const std::int64_t spread = checked_mul(name, "(input − 1) × stride", static_cast<std::int64_t>(in) - 1, s);
+    const std::int64_t reach = checked_mul(name, "dilation × (kernel − 1)", d, static_cast<std::int64_t>(k) - 1);
+    const std::int64_t full = checked_add(name, "output_padding + 1", checked_add(name, "(input − 1) × stride + dilation × (kernel − 1)", spread, reach),
+                                          checked_add(name, "output_padding + 1", op, std::int64_t(1)));
+    return full - checked_mul(name, "2 × padding", std::int64_t(2), p);
   };
   const std::int64_t oh = extent(xs[2], stride.h, padding.h, dilation.h, ws[2], output_padding.h);
   const std::int64_t ow = extent(xs[3], stride.w, padding.w, dilation.w, ws[3], output_padding.w);
   if (oh <= 0 || ow <= 0)
     throw call.error("the output of input " + shape_str(xs) + " and weight " + shape_str(ws) + " would be empty");
+  detail::checked_numel<T>(call.name(), {xs[0], ws[1], static_cast<std::size_t>(oh), static_cast<std::size_t>(ow)});
   detail::ConvGeom g{};
   g.n = xs[0];
   g.c = ws[1];

@@ -2,8 +2,10 @@
 //
 // Training: in each window, p_k = a_k / Σ a; one cell k is drawn with probability p_k and y = a_k (an all-zero
 //           window gives 0). Backward: dx[k] += g for the drawn cell (like max-pooling's argmax).
-// Eval:     y = Σ p_k a_k = Σ a_k² / Σ a_k, the probability-weighted average (0 for an all-zero window).
-//           Backward: dx[k] += g · (2 a_k − y) / Σ a  (0 for an all-zero window).
+// Eval:     y = Σ p_k a_k = Σ a_k² / Σ a_k, the probability-weighted average (0 for an all-zero window), computed
+//           as m · Σ b_k² / Σ b_k with b_k = a_k / m and m the window's maximum, so that no sum overflows (values
+//           near the type's maximum gave inf/inf = NaN). Backward: dx[k] += g · (2 a_k − y) / Σ a
+//           = g · (2 b_k − y/m) / Σ b (0 for an all-zero window).
 // Draws:    one 64-bit value u is drawn from `rng` per call; the window (plane, i, j) uses
 //           splitmix64(u ⊕ its flat output index) — a function of the window, not of the thread that pools it, so
 //           the result is the same at any thread count. The cell is the first whose cumulative Σ a (row-major) exceeds
@@ -12,6 +14,7 @@
 //           NumericError naming its position, since the probabilities would mean nothing.
 // Shapes:   as max_pool2d: x [N,C,H,W] -> [N,C,(H+2ph-kh)/sh+1,(W+2pw-kw)/sw+1]; pad <= k/2 (padded cells are 0).
 // Parallel over (n,c) planes in fixed chunks; each task writes only its own planes.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -24,8 +27,8 @@ namespace {
 template <class T>
 class StochasticPool2dOp final : public Op<T> {
  public:
-  StochasticPool2dOp(detail::PoolGeom g, std::vector<std::int32_t> chosen, Tensor<T> sums)
-      : g_(g), chosen_(std::move(chosen)), sums_(std::move(sums)) {}
+  StochasticPool2dOp(detail::PoolGeom g, std::vector<std::int32_t> chosen, Tensor<T> sums, Tensor<T> maxes)
+      : g_(g), chosen_(std::move(chosen)), sums_(std::move(sums)), maxes_(std::move(maxes)) {}
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
     Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
@@ -36,18 +39,19 @@ class StochasticPool2dOp final : public Op<T> {
       detail::for_each_window(g, [&](const detail::Window& w) {
         if (chosen_[w.out] >= 0) pd[w.plane * plane_in + static_cast<std::size_t>(chosen_[w.out])] += pg[w.out];
       });
-    } else {  // eval: d(Σa²/Σa)/da_k = (2 a_k − y) / Σa
+    } else {  // eval: d(Σa²/Σa)/da_k = (2 a_k − y) / Σa = (2 b_k − y/m) / Σb
       const T* px = this->inputs()[0].value().data();
       const T* py = this->output().data();
       const T* ps = sums_.data();
+      const T* pm = maxes_.data();
       const auto W = static_cast<std::int64_t>(g.w);
       detail::for_each_window(g, [&](const detail::Window& w) {
         if (ps[w.out] == T(0)) return;
-        const T scale = pg[w.out] / ps[w.out];
+        const T m = pm[w.out], scale = pg[w.out] / ps[w.out], ym = py[w.out] / m;
         const T* xp = px + w.plane * plane_in;
         T* dp = pd + w.plane * plane_in;
         for (std::int64_t r = w.h0; r < w.h1; ++r)
-          for (std::int64_t c = w.w0; c < w.w1; ++c) dp[r * W + c] += scale * (T(2) * xp[r * W + c] - py[w.out]);
+          for (std::int64_t c = w.w0; c < w.w1; ++c) dp[r * W + c] += scale * (T(2) * (xp[r * W + c] / m) - ym);
       });
     }
     return {std::move(dx)};
@@ -55,12 +59,14 @@ class StochasticPool2dOp final : public Op<T> {
   void release() override {
     chosen_ = {};
     sums_ = Tensor<T>();
+    maxes_ = Tensor<T>();
   }
 
  private:
   detail::PoolGeom g_;
   std::vector<std::int32_t> chosen_;  ///< training: the drawn cell's offset in its input plane (−1: all-zero window)
-  Tensor<T> sums_;                    ///< eval: Σ a per window
+  Tensor<T> sums_;                    ///< eval: Σ a/m per window
+  Tensor<T> maxes_;                   ///< eval: m, the window's maximum
 };
 
 }  // namespace
@@ -113,22 +119,29 @@ Variable<T> stochastic_pool2d(const Variable<T>& x, Size2 kernel, std::optional<
         chosen[w.out] = static_cast<std::int32_t>(last);
       }
     });
-    return call.record<StochasticPool2dOp<T>>(std::move(y), {x}, g, std::move(chosen), Tensor<T>());
+    return call.record<StochasticPool2dOp<T>>(std::move(y), {x}, g, std::move(chosen), Tensor<T>(), Tensor<T>());
   }
-  Tensor<T> sums = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
+  Tensor<T> sums = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow}), maxes = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
   T* ps = sums.data();
+  T* pm = maxes.data();
   detail::for_each_window(g, [&](const detail::Window& w) {
     const T* xp = px + w.plane * plane_in;
-    T sum = T(0), sq = T(0);
+    T m = T(0);
     for (std::int64_t r = w.h0; r < w.h1; ++r)
-      for (std::int64_t c = w.w0; c < w.w1; ++c) {
-        sum += xp[r * W + c];
-        sq += xp[r * W + c] * xp[r * W + c];
-      }
+      for (std::int64_t c = w.w0; c < w.w1; ++c) m = std::max(m, xp[r * W + c]);
+    T sum = T(0), sq = T(0);
+    if (m > T(0))
+      for (std::int64_t r = w.h0; r < w.h1; ++r)
+        for (std::int64_t c = w.w0; c < w.w1; ++c) {
+          const T b = xp[r * W + c] / m;
+          sum += b;
+          sq += b * b;
+        }
     ps[w.out] = sum;
-    py[w.out] = sum == T(0) ? T(0) : sq / sum;
+    pm[w.out] = m;
+    py[w.out] = sum == T(0) ? T(0) : m * (sq / sum);
   });
-  return call.record<StochasticPool2dOp<T>>(std::move(y), {x}, g, std::vector<std::int32_t>(), std::move(sums));
+  return call.record<StochasticPool2dOp<T>>(std::move(y), {x}, g, std::vector<std::int32_t>(), std::move(sums), std::move(maxes));
 }
 
 #define XG_INSTANTIATE(T)                                                                                  \

@@ -26,12 +26,20 @@ TensorDataset::TensorDataset(Tensor<float> inputs, ops::Labels targets, std::siz
   if (inputs_.dimension() < 1 || inputs_.shape()[0] != targets_.size())
     throw DataError(name_ + ": inputs of shape " + shape_str(Shape(inputs_.shape().begin(), inputs_.shape().end())) +
                     " do not hold one example per label (" + std::to_string(targets_.size()) + " labels)");
+  // Labels are class indices: non-negative, below `classes` when it is given; a counted class number must fit in 31
+  // bits (label INT64_MAX had overflowed largest + 1 into 2^63 classes).
+  constexpr std::int64_t kMaxLabel = (std::int64_t(1) << 31) - 2;
   std::int64_t largest = -1;
   for (std::size_t i = 0; i < targets_.size(); ++i) {
-    if (targets_[i] < 0 || (classes_ > 0 && static_cast<std::size_t>(targets_[i]) >= classes_))
-      throw DataError(name_ + ": label " + std::to_string(targets_[i]) + " of example " + std::to_string(i) +
-                      " is outside [0, " + std::to_string(classes_) + ")");
-    largest = std::max(largest, targets_[i]);
+    const std::int64_t t = targets_[i];
+    const std::string which = name_ + ": label " + std::to_string(t) + " of example " + std::to_string(i);
+    if (classes_ > 0 && (t < 0 || static_cast<std::size_t>(t) >= classes_))
+      throw DataError(which + " is outside [0, " + std::to_string(classes_) + ")");
+    if (t < 0) throw DataError(which + " is negative (labels are class indices 0, 1, …)");
+    if (classes_ == 0 && t > kMaxLabel)
+      throw DataError(which + " is too large to count classes from (at most " + std::to_string(kMaxLabel) +
+                      "); pass the number of classes");
+    largest = std::max(largest, t);
   }
   if (classes_ == 0) classes_ = static_cast<std::size_t>(largest + 1);
   stride_ = targets_.empty() ? 0 : inputs_.size() / targets_.size();

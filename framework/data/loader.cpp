@@ -30,7 +30,10 @@ std::size_t DataLoader::examples() const {
   return o_.drop_last ? n / o_.batch_size * o_.batch_size : n;
 }
 
-std::size_t DataLoader::batches() const { return (examples() + o_.batch_size - 1) / o_.batch_size; }
+std::size_t DataLoader::batches() const {
+  const std::size_t n = examples();  // ⌈n / batch⌉ without forming n + batch − 1 (batch SIZE_MAX wrapped to 0 batches)
+  return n == 0 ? 0 : (n - 1) / o_.batch_size + 1;
+}
 
 void DataLoader::start_epoch(std::size_t epoch) {
   epoch_ = epoch;
@@ -46,7 +49,7 @@ void DataLoader::start_epoch(std::size_t epoch) {
 
 bool DataLoader::next(Batch& out) {
   if (cursor_ >= order_.size()) return false;
-  const std::size_t n = std::min(order_.size(), cursor_ + o_.batch_size) - cursor_;
+  const std::size_t n = std::min(order_.size() - cursor_, o_.batch_size);
   const auto [lo, hi] = shard(n, o_.rank, o_.world);
   const std::vector<std::size_t> idx(order_.begin() + static_cast<std::ptrdiff_t>(cursor_ + lo),
                                      order_.begin() + static_cast<std::ptrdiff_t>(cursor_ + hi));

@@ -74,8 +74,8 @@ class CosineLR : public LrScheduler<T> {
   double total_, eta_min_;
 };
 
-/// Linear warm-up from base/W to base over the first `warmup_epochs` (W steps), then cosine to eta_min at
-/// `total_epochs`.
+/// Linear warm-up from base/W to base over the first W = ⌈warmup_epochs · steps_per_epoch⌉ steps (never above the
+/// base rate), then cosine to eta_min at `total_epochs`.
 template <class T = float>
 class WarmupCosineLR : public LrScheduler<T> {
  public:

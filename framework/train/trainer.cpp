@@ -65,6 +65,10 @@ Variable<float> Trainer::loss_of(const Variable<float>& logits, const ops::Label
 }
 
 EpochStats Trainer::train_epoch(const ProgressFn& progress) {
+  if (loader_->batches() == 0)  // an epoch of no step would report loss 0 as if it had trained
+    throw std::invalid_argument(fmt::format("Trainer: the training loader gives no batch ({} examples, batch size {}{})",
+                                            loader_->dataset().size(), loader_->options().batch_size,
+                                            loader_->options().drop_last ? ", drop_last" : ""));
   const auto start = std::chrono::steady_clock::now();
   model_->train();
   noise_rng_->seed(noise_seed(o_.seed, epoch_, comm_->rank()));

@@ -1,5 +1,6 @@
 // Datasets, the DataLoader (order, shuffling, drop_last, rank shards) and the transforms.
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -55,6 +56,32 @@ TEST_CASE("TensorDataset checks its inputs and labels and returns examples and b
   CHECK_THROWS_WITH_AS(TensorDataset(zeros<float>({2, 2}), ops::Labels{0, 3}, 3), doctest::Contains("label 3 of example 1"),
                        DataError);
   CHECK(TensorDataset(zeros<float>({2, 2}), ops::Labels{0, 4}).classes() == 5);
+}
+
+TEST_CASE("TensorDataset names a negative label plainly and refuses a label too large to count classes from") {
+  // Round 3: label −1 with the class count left to infer said "outside [0, 0)"; label INT64_MAX overflowed into 2^63
+  // classes (UBSan).
+  CHECK_THROWS_WITH_AS(TensorDataset(zeros<float>({2, 2}), ops::Labels{0, -1}), doctest::Contains("label -1 of example 1 is negative"), DataError);
+  CHECK_THROWS_WITH_AS(TensorDataset(zeros<float>({2, 2}), ops::Labels{0, std::numeric_limits<std::int64_t>::max()}),
+                       doctest::Contains("is too large to count classes from"), DataError);
+  CHECK_THROWS_WITH_AS(TensorDataset(zeros<float>({2, 2}), ops::Labels{0, -1}, 3), doctest::Contains("label -1 of example 1 is outside [0, 3)"), DataError);
+}
+
+TEST_CASE("a loader with a batch larger than the data yields exactly the batches it reports, even at SIZE_MAX") {
+  // Round 3: batch size SIZE_MAX reported 0 batches but yielded one.
+  const TensorDataset d = counting_set(5);
+  for (const std::size_t b : {std::size_t{7}, std::numeric_limits<std::size_t>::max()}) {
+    CAPTURE(b);
+    DataLoader l(d, {.batch_size = b});
+    std::vector<std::size_t> sizes;
+    CHECK(epoch_order(l, 0, &sizes).size() == 5);
+    CHECK(sizes == std::vector<std::size_t>{5});
+    CHECK(l.batches() == 1);
+    DataLoader dl(d, {.batch_size = b, .drop_last = true});
+    sizes.clear();
+    CHECK(epoch_order(dl, 0, &sizes).empty());
+    CHECK(dl.batches() == 0);
+  }
 }
 
 TEST_CASE("an unshuffled loader visits 0..n-1 in batches, the last one smaller unless drop_last") {

@@ -56,6 +56,31 @@ TEST_CASE("WarmupCosineLR rises linearly to the base rate, then follows a cosine
   CHECK(opt.lr() == doctest::Approx(0.0));
 }
 
+TEST_CASE("WarmupCosineLR never exceeds the base rate when the warm-up is not a whole number of steps") {
+  // Round 3: warm-up 1.5 epochs × 3 steps gave lr(4) = 1.111 × base, and a warm-up of 0.001 epochs × 100 steps gave
+  // 10 × base at step 0 (1e-9 epochs: 10^9 × base, a model trained to loss 101297).
+  Linear<float> fc(2, 2);
+  Sgd<float> opt(fc.parameters(), SgdOptions{1.0});
+  WarmupCosineLR<float> a(opt, 1.5, 10, 3);  // 4.5 warm-up steps: 5 steps up to the base rate
+  const double warm[] = {0.2, 0.4, 0.6, 0.8, 1.0};
+  for (std::size_t k = 0; k < 5; ++k) {
+    a.set_step(k);
+    CHECK(opt.lr() == doctest::Approx(warm[k]));
+  }
+  for (std::size_t k = 0; k < 40; ++k) {
+    a.set_step(k);
+    CHECK(opt.lr() <= 1.0);
+  }
+  Sgd<float> opt2(fc.parameters(), SgdOptions{0.1});
+  for (const double warmup : {0.001, 1e-9, 1e-12}) {
+    WarmupCosineLR<float> b(opt2, warmup, 10, 100);
+    b.set_step(0);
+    CHECK(opt2.lr() == doctest::Approx(0.1));  // one warm-up step, at the base rate
+    b.set_step(1);
+    CHECK(opt2.lr() <= 0.1);
+  }
+}
+
 TEST_CASE("a scheduler's state restores its step and base rate; crafted states and bad arguments are refused") {
   Linear<float> fc(2, 2);
   Sgd<float> opt(fc.parameters(), SgdOptions{0.1});

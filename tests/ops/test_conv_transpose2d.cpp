@@ -1,5 +1,7 @@
 // conv_transpose2d: the adjoint of conv2d (⟨convT(x, w), z⟩ = ⟨x, conv2d(z, w)⟩ for any z), shapes with stride,
 // padding, output_padding and dilation, gradcheck of input, weight and bias over a sweep, thread identity, errors.
+#include <limits>
+
 #include "core/parallel.h"
 #include "helpers.h"
 
@@ -69,6 +71,21 @@ TEST_CASE("conv_transpose2d is bit-identical at 1, 2 and 3 threads and refuses b
   Variable<float> vx(x);
   CHECK_THROWS_WITH_AS(ops::conv_transpose2d(vx, Variable<float>(w), {}, 1, 0, 1), doctest::Contains("output_padding (1, 1) must be smaller"), ShapeError);
   CHECK_THROWS_WITH_AS(ops::conv_transpose2d(vx, Variable<float>(zeros<float>({2, 2, 3, 3}))), doctest::Contains("expects input with 2 channels"), ShapeError);
+}
+
+TEST_CASE("conv_transpose2d checks its geometry's arithmetic: huge padding or stride is a ShapeError or the exact result") {
+  // Round 3: padding INT64_MAX on [1,1,1,1] returned [1,1,3,3]; stride INT64_MAX with output_padding 5 overflowed in
+  // the kernels (UBSan: signed overflow). The hardening suite runs this under UBSan.
+  const std::int64_t big = std::numeric_limits<std::int64_t>::max();
+  Variable<double> one(random_tensor({1, 1, 1, 1}, 7)), w(random_tensor({1, 1, 3, 3}, 8));
+  CHECK_THROWS_WITH_AS(ops::conv_transpose2d(one, w, {}, 1, big), doctest::Contains("conv_transpose2d: 2 × padding"), ShapeError);
+  Variable<double> two(random_tensor({1, 1, 2, 2}, 9));
+  CHECK_THROWS_WITH_AS(ops::conv_transpose2d(two, w, {}, big), doctest::Contains("conv_transpose2d: (input − 1) × stride"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::conv_transpose2d(one, w, {}, 1, 0, 0, big), doctest::Contains("conv_transpose2d: dilation × (kernel − 1)"), ShapeError);
+  // One input pixel: the stride never applies, so stride 2^63 − 1 gives what stride 6 gives (output_padding 5 < both).
+  const auto huge = ops::conv_transpose2d(one, w, {}, big, 0, 5), small = ops::conv_transpose2d(one, w, {}, 6, 0, 5);
+  CHECK(huge.shape() == Shape{1, 1, 8, 8});
+  CHECK(xgt::bit_equal(huge.value(), small.value()));
 }
 
 }  // TEST_SUITE

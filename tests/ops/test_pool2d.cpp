@@ -402,6 +402,25 @@ TEST_CASE("stochastic_pool2d in eval is the probability-weighted average sum a^2
   }
 }
 
+TEST_CASE("stochastic_pool2d in eval stays finite for values near the type's maximum") {
+  // Round 3: Σ a² overflowed to inf for values near 3e38 in float32 and the output was inf/inf = NaN.
+  Rng unused(0);
+  Tensor<float> t = zeros<float>({1, 1, 2, 2});
+  t(0, 0, 0, 0) = 3e38f;
+  t(0, 0, 0, 1) = 3e38f;
+  t(0, 0, 1, 0) = 1e38f;
+  Variable<float> x(t, true);
+  const auto y = ops::stochastic_pool2d(x, 2, std::nullopt, 0, false, unused);
+  const double expected = (3e38 * 3e38 * 2 + 1e38 * 1e38) / 7e38;  // Σa²/Σa in double
+  CHECK(std::isfinite(y.value()(0, 0, 0, 0)));
+  CHECK(y.value()(0, 0, 0, 0) == doctest::Approx(expected).epsilon(1e-6));
+  y.backward(full<float>({1, 1, 1, 1}, 1.0f));
+  for (const float g : x.grad()) CHECK(std::isfinite(g));
+  // d/da_k = (2 a_k − y) / Σa
+  CHECK(x.grad()(0, 0, 0, 0) == doctest::Approx((2 * 3e38 - expected) / 7e38).epsilon(1e-6));
+  CHECK(x.grad()(0, 0, 1, 1) == doctest::Approx(-expected / 7e38).epsilon(1e-6));
+}
+
 TEST_CASE("stochastic_pool2d is the same for the same generator state at 1, 2 and 3 threads, and refuses negative input") {
   const auto x = random_tensor<float>({4, 3, 24, 24}, 9, 0.0, 1.0);
   const auto first = xgt::check_thread_identity([](const Variable<float>& v) {

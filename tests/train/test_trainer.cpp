@@ -182,6 +182,10 @@ TEST_CASE("a non-finite loss stops training naming the loss and the step, unless
   o.allow_nonfinite = true;
   train::Trainer u(m.net, opt, loader, o);
   CHECK_NOTHROW(u.train_epoch());
+  // Round 3: drop_last with a batch larger than the data ran 0 steps and reported loss 0.0000.
+  data::DataLoader too_big(train_set(), {.batch_size = 1000, .drop_last = true});
+  train::Trainer v(m.net, opt, too_big, o);
+  CHECK_THROWS_WITH_AS(v.train_epoch(), doctest::Contains("Trainer: the training loader gives no batch (300 examples, batch size 1000, drop_last)"), std::invalid_argument);
   data::DataLoader sharded(train_set(), {.batch_size = 16, .rank = 1, .world = 2});
   CHECK_THROWS_WITH_AS(train::Trainer(m.net, opt, sharded), doctest::Contains("sharded as rank 1 of 2"), std::invalid_argument);
 }
