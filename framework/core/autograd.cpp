@@ -206,6 +206,9 @@ std::vector<Variable<T>> attach_op_outputs(std::shared_ptr<Op<T>> op, std::vecto
                                            std::vector<Variable<T>> inputs) {
   op->inputs_ = std::move(inputs);
   op->pending_grads_.assign(outs.size(), std::nullopt);
+  op->saved_versions_.resize(op->inputs_.size());
+  for (std::size_t i = 0; i < op->inputs_.size(); ++i)
+    op->saved_versions_[i] = op->inputs_[i].impl_ ? op->inputs_[i].impl_->version : 0;
   // The node's claims: the input values its backward reads are kept; its handles on its inputs are not counted, so
   // an input nobody else holds or needs is freed right away (after the keepers are counted).
   for (std::size_t i = 0; i < op->inputs_.size(); ++i)
@@ -250,6 +253,7 @@ class Engine {
       return;
     }
     std::vector<Op<T>*> order = topological_order(rimpl.creator.get());
+    check_versions(order);  // before any gradient moves: a refused backward changes nothing
     try {
       walk(order, retain_graph, seed, rimpl.output_index);
     } catch (...) {  // leave no half-accumulated gradients behind in the graph
@@ -260,6 +264,20 @@ class Engine {
   }
 
  private:
+  /// Every value a node's backward reads must be the one its forward saw (PyTorch's saved-tensor version check).
+  static void check_versions(const std::vector<Op<T>*>& order) {
+    for (const Op<T>* op : order)
+      for (std::size_t i = 0; i < op->inputs_.size(); ++i) {
+        const auto& in = op->inputs_[i];
+        if (!in.kept_ || in.impl_->version == op->saved_versions_[i]) continue;
+        throw GraphError(std::string(op->name()) + ": input " + std::to_string(i) + " of shape " +
+                         shape_str(in.impl_->value_shape()) + " was changed in place after the forward (version " +
+                         std::to_string(in.impl_->version) + ", the op saw version " +
+                         std::to_string(op->saved_versions_[i]) + "), e.g. by an optimizer step or xg::load between "
+                         "forward and backward; backward would use the new values");
+      }
+  }
+
   static void walk(const std::vector<Op<T>*>& order, bool retain_graph, const Tensor<T>& seed, std::size_t root_output) {
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       Op<T>* op = *it;

@@ -62,6 +62,7 @@ struct VariableImpl {
   bool requires_grad = false;
   std::shared_ptr<Op<T>> creator;
   std::size_t output_index = 0;  ///< which output of `creator` this is (ops may have several)
+  std::uint64_t version = 0;     ///< bumped by every in-place change of `value` (Variable::bump_version)
   std::string name;
   VariableImpl() = default;
   VariableImpl(const VariableImpl&) = delete;
@@ -145,9 +146,16 @@ class Variable {
   /// detail::VariableImpl), so rebinding the last handle (`h = ops::relu(h)`) ends the old value's life. Throws
   /// GraphError for a released value (reachable only by walking the graph through `Op::inputs()`).
   const Tensor<T>& value() const { return live_value(); }
-  /// Mutable value, for optimizers and loaders. Changing a value that a recorded graph still needs makes that
-  /// graph's gradients wrong: update parameters only after backward.
+  /// Mutable value, for optimizers and loaders. Changing a value that a recorded graph still needs would make that
+  /// graph's gradients wrong: whoever changes it calls bump_version() (the optimizers, xg::load, load_module, the
+  /// initialisers and the distributed broadcast do), and a backward through an op that saved the old value then
+  /// throws GraphError naming the op, as PyTorch's saved-tensor version check. Writes that skip bump_version() are
+  /// not detected.
   Tensor<T>& value() { return live_value(); }
+  /// How many in-place changes of the value were announced with bump_version() (PyTorch's `_version`).
+  std::uint64_t version() const { return impl().version; }
+  /// Announces an in-place change of value(): recorded ops that read this value in backward refuse to run.
+  void bump_version() { ++impl().version; }
   /// False once the value of an op output was released because nothing needed it (see detail::VariableImpl).
   bool has_value() const { return !impl().value_released; }
   Shape shape() const { return impl().value_shape(); }
@@ -317,6 +325,7 @@ class Op {
   std::vector<Shape> output_shapes_;
   bool released_ = false;
   std::vector<std::optional<Tensor<T>>> pending_grads_;  // engine scratch during one backward walk, one per output
+  std::vector<std::uint64_t> saved_versions_;  // each input's version when recorded (checked for the kept ones)
   std::uint64_t mark_ = 0;                 // engine scratch: visit mark of the topological sort
 };
 

@@ -12,7 +12,10 @@ namespace xg::dist {
 
 template <class T>
 void broadcast_parameters(Communicator& comm, const std::vector<Variable<T>>& params, int root) {
-  for (auto p : params) comm.broadcast(p.value().data(), p.numel() * sizeof(T), root);
+  for (auto p : params) {
+    comm.broadcast(p.value().data(), p.numel() * sizeof(T), root);
+    p.bump_version();
+  }
 }
 
 template <class T>

@@ -312,6 +312,7 @@ void load_module(Module<T>& m, const Checkpoint& ck, const std::string& prefix) 
                           files::escape_bytes(ck.arch) + "): " + diff);
   for (std::size_t i = 0; i < slots.size(); ++i)
     if (!found[i]->bytes.empty()) std::memcpy(slots[i].data, found[i]->bytes.data(), found[i]->bytes.size());
+  for (auto& [name, p] : m.named_parameters()) p.bump_version();  // a graph recorded before the load refuses backward
 }
 
 template void Checkpoint::add(const std::string&, const Tensor<float>&);

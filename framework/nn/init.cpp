@@ -26,14 +26,17 @@ double calculate_gain(Nonlinearity nl, double param) {
 
 template <class T>
 void uniform_(Variable<T>& v, double a, double b, Rng& rng) {
+  v.bump_version();
   for (auto& e : v.value()) e = static_cast<T>(rng.uniform(a, b));
 }
 template <class T>
 void normal_(Variable<T>& v, double mean, double stddev, Rng& rng) {
+  v.bump_version();
   for (auto& e : v.value()) e = static_cast<T>(rng.normal(mean, stddev));
 }
 template <class T>
 void constant_(Variable<T>& v, double value) {
+  v.bump_version();
   for (auto& e : v.value()) e = static_cast<T>(value);
 }
 template <class T>

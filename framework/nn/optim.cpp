@@ -72,6 +72,7 @@ void Sgd<T>::step() {
   for (std::size_t i = 0; i < this->params_.size(); ++i) {
     Variable<T>& p = this->params_[i];
     if (!p.has_grad()) continue;
+    p.bump_version();
     T* w = p.value().data();
     const T* g = p.grad().data();
     const std::size_t n = p.numel();
@@ -147,6 +148,7 @@ void Adam<T>::step() {
       v_[i] = zeros<T>(p.shape());
     }
     const std::size_t t = ++steps_[i];
+    p.bump_version();
     T* w = p.value().data();
     const T* g = p.grad().data();
     T* m = m_[i].data();

@@ -66,10 +66,25 @@ OptimizerState<T> optimizer_state_from(const Checkpoint& ck, const std::map<std:
   } catch (const std::invalid_argument& e) {
     throw CheckpointError(e.what());
   }
+  // Every per-parameter entry ("kind.<name>", or "kind.<index>" from older checkpoints) must belong to one of the
+  // optimizer's parameters: state for a parameter this optimizer does not update (an optimizer over a subset of the
+  // model) would otherwise be dropped without a word.
+  const auto checked_index = [&](const std::string& key) {
+    const std::string k = by_index(key, names);
+    const auto dot = k.find('.');
+    if (dot == std::string::npos) return k;
+    const std::string ref = k.substr(dot + 1);
+    const bool positional = !ref.empty() && ref.size() <= 9 && ref.find_first_not_of("0123456789") == std::string::npos;
+    if (!positional || std::stoul(ref) >= names.size())
+      throw CheckpointError("checkpoint: the optimizer state '" + files::escape_bytes(key) + "' belongs to no parameter of this " +
+                            opt.name() + " optimizer (it updates " + std::to_string(names.size()) +
+                            " parameters): was the checkpoint's optimizer over other parameters?");
+    return k;
+  };
   OptimizerState<T> st;
   for (const auto& t : ck.tensors)
-    if (t.name.rfind("optim.", 0) == 0) st.tensors.emplace_back(by_index(t.name.substr(6), names), ck.get<T>(t.name));
-  for (const auto& [key, v] : scalars) st.scalars[by_index(key, names)] = v;
+    if (t.name.rfind("optim.", 0) == 0) st.tensors.emplace_back(checked_index(t.name.substr(6)), ck.get<T>(t.name));
+  for (const auto& [key, v] : scalars) st.scalars[checked_index(key)] = v;
   return st;
 }
 

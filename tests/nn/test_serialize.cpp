@@ -185,6 +185,59 @@ TEST_CASE("load refuses another architecture, optimizer or scheduler with the di
   fs::remove(path);
 }
 
+TEST_CASE("an optimizer checkpoint does not load into an optimizer over a subset of the parameters") {
+  // Round 3: the state of the parameters the second optimizer does not update was dropped silently.
+  manual_seed(6);
+  Sequential<float> m;
+  m.add<Linear<float>>(4, 3);
+  m.add<Linear<float>>(3, 2);
+  Sgd<float> all(m.parameters(), SgdOptions{0.1, 0.9});
+  Variable<float> x(xgt::random_tensor<float>({5, 4}, 3));
+  ops::cross_entropy(m(x), ops::Labels{0, 1, 0, 1, 1}).backward();
+  all.step();
+  const auto path = temp("subset");
+  xg::save(path, m, all);
+  auto params = m.parameters();
+  Sgd<float> first_layer({params[0], params[1]}, SgdOptions{0.1, 0.9});
+  const auto before = first_layer.state();
+  CHECK_THROWS_WITH_AS(xg::load(path, m, first_layer), doctest::Contains("'momentum_buffer.1.weight' belongs to no parameter of this sgd optimizer (it updates 2 parameters)"),
+                       CheckpointError);
+  CHECK(first_layer.state().tensors.size() == before.tensors.size());
+  // Positional keys of older checkpoints beyond the optimizer's parameters are refused the same way.
+  Checkpoint old;
+  old.add("optim.momentum_buffer.3", zeros<float>({2}));
+  CHECK_THROWS_WITH_AS(optimizer_state_from(old, {{"lr", 0.1}}, first_layer, m), doctest::Contains("'momentum_buffer.3' belongs to no parameter"), CheckpointError);
+  Sgd<float> again(m.parameters(), SgdOptions{0.1, 0.9});
+  CHECK_NOTHROW(xg::load(path, m, again));
+  fs::remove(path);
+}
+
+TEST_CASE("xg::load or an optimizer step between forward and backward makes backward refuse, naming the op") {
+  // Round 3: backward ran with the loaded weights and no error. Now every parameter change announces itself
+  // (Variable::bump_version) and a node whose saved input changed refuses, before any gradient moves.
+  manual_seed(7);
+  Sequential<float> m;
+  m.add<Linear<float>>(4, 3);
+  Sgd<float> opt(m.parameters(), SgdOptions{0.1});
+  const auto path = temp("version");
+  xg::save(path, m, opt);
+  Variable<float> x(xgt::random_tensor<float>({5, 4}, 3), true);
+  auto loss = ops::cross_entropy(m(x), ops::Labels{0, 1, 2, 0, 1});
+  xg::load(path, m, opt);
+  CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("linear: input 1 of shape [3,4] was changed in place after the forward (version "), GraphError);
+  CHECK_FALSE(x.has_grad());
+  for (auto& p : m.parameters()) CHECK_FALSE(p.has_grad());
+  // The same after an optimizer step, with retain_graph (a second backward through a graph the step changed).
+  auto loss2 = ops::cross_entropy(m(x), ops::Labels{0, 1, 2, 0, 1});
+  loss2.backward(true);
+  opt.step();
+  CHECK_THROWS_AS(loss2.backward(), GraphError);
+  // A fresh forward after the change is fine.
+  opt.zero_grad();
+  CHECK_NOTHROW(ops::cross_entropy(m(x), ops::Labels{0, 1, 2, 0, 1}).backward());
+  fs::remove(path);
+}
+
 TEST_CASE("clip_grad_norm_ scales all gradients to the norm limit and returns the norm before clipping") {
   Variable<double> a(Tensor<double>{3.0, 0.0}, true), b(Tensor<double>{4.0}, true), c(Tensor<double>{1.0}, true);
   ops::sum(ops::mul(a, a)).backward();  // grad a = 2a = (6, 0)
