@@ -304,7 +304,7 @@ void load_module(Module<T>& m, const Checkpoint& ck, const std::string& prefix) 
   // The architecture string (every layer's hyper-parameters: stride, padding, dilation…) must match too: two models
   // with the same tensor shapes can compute different functions. A checkpoint without one (arch "") is checked by
   // its tensors only.
-  if (!ck.arch.empty() && ck.arch != m.describe())
+  if (!architecture_matches(ck.arch, m))
     throw CheckpointError("checkpoint architecture '" + files::escape_bytes(ck.arch) + "' does not match this model '" +
                           m.describe() + "'" + (diff.empty() ? "" : ": " + diff));
   if (!diff.empty())

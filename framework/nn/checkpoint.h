@@ -66,6 +66,13 @@ void add_module(Checkpoint& ck, Module<T>& m, const std::string& prefix = "model
 /// mis-shaped tensors) as one message; empty when they match.
 template <class T>
 std::string module_mismatch(Module<T>& m, const Checkpoint& ck, const std::string& prefix = "model.");
+/// Whether a checkpoint's stored architecture `arch` is `m`'s: equal to m.describe(), or carrying no identity — empty
+/// (checked by its tensors only), or the bare "Module" that custom models without a describe() override stored before
+/// the default description named their children (those checkpoints still load, checked by their tensors).
+template <class T>
+bool architecture_matches(const std::string& arch, const Module<T>& m) {
+  return arch.empty() || arch == "Module" || arch == m.describe();
+}
 /// Copies the parameters stored under `prefix` into `m`. Refuses (CheckpointError listing every missing, unexpected
 /// and mis-shaped tensor, and an architecture mismatch) without changing `m` unless everything matches.
 template <class T>

@@ -60,8 +60,17 @@ class Module {
     use_generator(rng);
     for (auto& c : children()) c.second->set_generator(rng);
   }
-  /// A one-line description (class and hyper-parameters), used in model summaries and checkpoints.
-  virtual std::string describe() const { return "Module"; }
+  /// A one-line description (class and hyper-parameters), used in model summaries and as the architecture identity
+  /// checkpoints store. The default names the children with their descriptions — "Module(conv=Conv2d(1, 3, …),
+  /// fc=Linear(432, 10))" — so a custom model that lists its layers in children() is told apart from one with other
+  /// strides or sizes; a module without children is "Module".
+  virtual std::string describe() const {
+    auto kids = const_cast<Module*>(this)->children();  // children() only hands out pointers to members
+    if (kids.empty()) return "Module";
+    std::string s = "Module(";
+    for (std::size_t i = 0; i < kids.size(); ++i) s += (i ? ", " : "") + kids[i].first + "=" + kids[i].second->describe();
+    return s + ")";
+  }
 
   /// All parameters, depth first, named like PyTorch's state_dict keys ("conv1.weight").
   std::vector<NamedParameter<T>> named_parameters() {

@@ -124,7 +124,7 @@ void load_impl(const std::string& path, nn::Module<T>& model, nn::Optimizer<T>* 
   const nn::Checkpoint ck = nn::load_checkpoint(path);
   const std::string where = files::escape_bytes(path) + ": ";
   // The model first, without changing it: its architecture and every tensor.
-  if (!ck.arch.empty() && ck.arch != model.describe()) {
+  if (!nn::architecture_matches(ck.arch, model)) {
     const std::string diff = nn::module_mismatch(model, ck);
     throw CheckpointError(where + "architecture '" + files::escape_bytes(ck.arch) + "' does not match this model '" +
                           model.describe() + "'" + (diff.empty() ? "" : ": " + diff));

@@ -272,7 +272,7 @@ nn::Checkpoint Trainer::checkpoint() const {
 }
 
 void Trainer::restore(const nn::Checkpoint& ck) {
-  if (ck.arch != model_->describe()) {
+  if (!nn::architecture_matches(ck.arch, *model_)) {
     const std::string diff = nn::module_mismatch(*model_, ck);
     throw CheckpointError("checkpoint architecture '" + files::escape_bytes(ck.arch) + "' does not match this model '" +
                           model_->describe() + "'" + (diff.empty() ? "" : ": " + diff));
