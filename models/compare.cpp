@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -206,13 +208,30 @@ std::vector<std::string> child_environment() {
   return env;
 }
 
+/// Opens a run's log for writing under the project's file rule (files.h): a regular file or absent, checked before
+/// the open and again on the open descriptor (O_NONBLOCK: a FIFO put there after the check fails at once instead of
+/// blocking the spawn; a device or a directory is refused, never written to).
+int open_log(const std::string& log) {
+  const std::string target = files::output_target(log, "compare run log");
+  const int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const int err = fd < 0 ? errno : EINVAL;
+    if (fd >= 0) ::close(fd);
+    throw FileError("compare run log '" + files::escape_bytes(log) + "': " +
+                    (err == EINVAL ? std::string("is not a regular file") : std::strerror(err)));
+  }
+  return fd;
+}
+
 /// Starts `argv` (argv[0] a path) with stdin /dev/null and stdout+stderr into `log`. No shell.
 pid_t start(const std::vector<std::string>& argv, const std::string& log) {
+  const int fd = open_log(log);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawn_file_actions_adddup2(&fa, fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, fd, 2);
   std::vector<char*> args, envp;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -222,8 +241,21 @@ pid_t start(const std::vector<std::string>& argv, const std::string& log) {
   pid_t pid = 0;
   const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
+  ::close(fd);
   if (rc != 0) throw std::runtime_error("compare: cannot start " + files::escape_bytes(argv[0]) + ": " + std::strerror(rc));
   return pid;
+}
+
+/// `args` without the options named (as "--name value" or "--name=value").
+std::vector<std::string> without_options(const std::vector<std::string>& args, const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const bool spaced = std::find(names.begin(), names.end(), args[i]) != names.end();
+    const bool joined = std::any_of(names.begin(), names.end(), [&](const std::string& n) { return args[i].rfind(n + "=", 0) == 0; });
+    if (spaced) ++i;  // and its value
+    else if (!joined) out.push_back(args[i]);
+  }
+  return out;
 }
 
 /// "1 run", "6 runs".
@@ -287,8 +319,10 @@ std::optional<RunCurve> read_run(const std::string& path, const std::string& poo
     r.images_per_second.push_back(number("train_images_per_second"));
   }
   if (r.validation.size() != epochs) return std::nullopt;
+  // Accuracies are fractions: a file with anything else (a crafted ±1e308) is not a run's, and the run is made again.
+  const auto fraction = [](double v) { return v >= 0.0 && v <= 1.0; };
   for (std::size_t e = 0; e < epochs; ++e)
-    if (!std::isfinite(r.validation[e]) || !std::isfinite(r.test[e])) return std::nullopt;
+    if (!fraction(r.validation[e]) || !fraction(r.test[e])) return std::nullopt;
   return r;
 }
 
@@ -394,6 +428,9 @@ CompareReport run_compare(const CompareOptions& o, dist::Communicator& world,
     for (std::uint64_t s = 0; s < o.seeds; ++s) all.push_back({pool, s, run_name(pool, s)});
   report.runs_total = all.size();
   const auto final_path = [&](const Job& j) { return runs_dir + "/" + j.name + ".jsonl"; };
+  // Every run's file must be writable under the file rule before anything trains (a directory there had trained a
+  // whole run, then failed with a raw filesystem error).
+  for (const Job& j : all) files::output_target(final_path(j), "compare run");
   for (std::size_t i = 0; i < all.size(); ++i) {
     if (static_cast<int>(i % static_cast<std::size_t>(world.size())) != world.rank()) continue;
     if (read_run(final_path(all[i]), all[i].pool, all[i].seed, o.epochs)) ++report.runs_reused;
@@ -418,10 +455,23 @@ CompareReport run_compare(const CompareOptions& o, dist::Communicator& world,
     if (fs::exists(cal, ec)) {
       const auto bytes = files::read_regular_file(cal, 1 << 20, "compare calibration");
       const auto j = parse_json_bounded<DataError>(bytes.begin(), bytes.end(), cal, JsonLimits{8, bytes.size()});
-      if (j.value("cores", std::size_t(0)) == c) jobs = j.value("jobs", std::size_t(1));
+      // Written by an earlier compare, but read as untrusted: "jobs" must be a whole number from 1 to the cores
+      // (0 or 1e30 had divided by zero, −1 had started every run at once, "x" had ended with nlohmann's message).
+      const auto whole = [&](const char* key, std::size_t lo, std::size_t hi) -> std::optional<std::size_t> {
+        if (!j.is_object() || !j.contains(key)) return std::nullopt;
+        const auto& v = j.at(key);
+        if (!v.is_number_unsigned() || v.get<std::uint64_t>() < lo || v.get<std::uint64_t>() > hi)
+          throw DataError(files::escape_bytes(cal) + ": \"" + key + "\" must be a whole number from " + std::to_string(lo) +
+                          " to " + std::to_string(hi) + ", got " + files::printable(v.dump()) +
+                          " (delete the file to measure again)");
+        return static_cast<std::size_t>(v.get<std::uint64_t>());
+      };
+      if (whole("cores", 1, 1 << 20) == c) jobs = whole("jobs", 1, c).value_or(1);
     } else if (c > 1 && mine.size() > 1) {
+      // The calibration's own epochs and limits replace the user's (given twice, the child refused them: "At Most 1
+      // required but received 2").
       auto short_run = [&](std::size_t threads) {
-        auto a = child_args(o.pools.front(), 0, threads);
+        auto a = without_options(child_args(o.pools.front(), 0, threads), {"--epochs", "--limit", "--test-limit"});
         for (const char* s : {"--epochs", "1", "--limit", "2000", "--test-limit", "200"}) a.push_back(s);
         return a;
       };
@@ -497,7 +547,11 @@ CompareReport run_compare(const CompareOptions& o, dist::Communicator& world,
         }
         continue;
       }
-      fs::rename(partial, final_path(j));
+      std::error_code moved;
+      fs::rename(partial, final_path(j), moved);
+      if (moved)
+        throw FileError("compare run '" + files::escape_bytes(final_path(j)) + "': cannot move the finished run there: " +
+                        moved.message());
       ++done;
       const auto s = summarize_comparison({*curve}, {j.pool});
       const auto& p = s.pools[0];

@@ -113,10 +113,13 @@ std::string output_target(const std::string& path, const std::string& what) {
   if (path.back() == '/') throw FileError(named(what, path) + ": names a directory, not a file");
   // What the path finally resolves to, as the kernel sees it: a symlink into /proc (/dev/stdout -> /proc/self/fd/1 ->
   // "pipe:[…]") names no file textually, but stat() finds the pipe.
-  struct stat final_st {};
-  if (::stat(path.c_str(), &final_st) == 0 && !S_ISREG(final_st.st_mode))
-    throw FileError(named(what, path) + ": is " + kind_of(final_st.st_mode) + " (reached through symbolic links), not " +
-                    "a regular file; xgrad writes only regular files (or creates them)");
+  struct stat final_st {}, own_st {};
+  if (::stat(path.c_str(), &final_st) == 0 && !S_ISREG(final_st.st_mode)) {
+    const bool linked = ::lstat(path.c_str(), &own_st) == 0 && S_ISLNK(own_st.st_mode);
+    throw FileError(named(what, path) + ": is " + kind_of(final_st.st_mode) +
+                    (linked ? " (reached through symbolic links)" : "") +
+                    ", not a regular file; xgrad writes only regular files (or creates them)");
+  }
   std::string p = path;
   for (int links = 0;; ++links) {
     struct stat st {};

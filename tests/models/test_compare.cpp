@@ -1,7 +1,9 @@
 // mnist compare: the statistics (Welch's t-test), the choice made on validation numbers only (a case where
 // validation and test disagree), and the command end to end on the 300-digit fixture: table, JSON and PNG, identical
 // output when rerun, resuming after being stopped, refusals.
+#include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -171,6 +173,90 @@ TEST_CASE("mnist compare refuses flags it sets itself, unknown poolings, and a d
   r = xgt::run_argv(other);
   CHECK(r.code == 2);
   CHECK_MESSAGE(r.out.find("holds runs of other settings") != std::string::npos, r.out);
+  fs::remove_all(out);
+}
+
+TEST_CASE("mnist compare takes --limit and --test-limit on a fresh directory (the calibration's limits replace them)") {
+  // Round 3: the calibration run appended its own --limit and the child exited "At Most 1 required but received 2".
+  const auto out = temp("limits");
+  auto a = compare_args(out, "max,l2");
+  a.insert(a.end(), {"--limit", "100", "--test-limit", "50"});
+  const auto r = xgt::run_argv(a);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(r.out.find("calibration:") != std::string::npos, r.out);
+  fs::remove_all(out);
+}
+
+TEST_CASE("mnist compare refuses a crafted calibration.json naming the file, with exit 3 and no run started") {
+  // Round 3: "jobs": 0 or 1e30 divided by zero (SIGFPE), -1 started every run at once, "x" gave nlohmann's message.
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+  const int cores = CPU_COUNT(&set);
+  for (const std::string bad : {"0", "1e30", "-1", "\"x\"", "2.5"}) {
+    CAPTURE(bad);
+    const auto out = temp("calibration");
+    fs::create_directories(out);
+    std::ofstream(out + "/calibration.json") << "{\"cores\": " << cores << ", \"jobs\": " << bad << "}";
+    const auto r = xgt::run_argv(compare_args(out, "max,l2"));
+    CHECK(r.code == 3);
+    CHECK_MESSAGE(r.out.find("calibration.json: \"jobs\" must be a whole number from 1 to " + std::to_string(cores)) != std::string::npos, r.out);
+    CHECK_FALSE(fs::exists(out + "/runs/max-seed0.jsonl"));
+    fs::remove_all(out);
+  }
+  const auto out = temp("calibration_cores");
+  fs::create_directories(out);
+  std::ofstream(out + "/calibration.json") << R"({"cores": "x", "jobs": 1})";
+  const auto r = xgt::run_argv(compare_args(out, "max,l2"));
+  CHECK(r.code == 3);
+  CHECK_MESSAGE(r.out.find("\"cores\" must be a whole number") != std::string::npos, r.out);
+  fs::remove_all(out);
+}
+
+TEST_CASE("mnist compare writes run logs and run files only as regular files: a FIFO, a device or a directory there is refused with exit 4, before training") {
+  // Round 3: a FIFO at runs/<run>.log hung compare in process creation; a device node there was written to; a
+  // directory gave "cannot start …/mnist: Is a directory"; a directory at runs/<run>.jsonl trained a whole run first.
+  for (const std::string kind : {"fifo", "device", "directory", "run directory"}) {
+    CAPTURE(kind);
+    const auto out = temp("logs");
+    fs::create_directories(out + "/runs");
+    const std::string log = out + "/runs/max-seed0.log";
+    if (kind == "fifo") REQUIRE(::mkfifo(log.c_str(), 0644) == 0);
+    if (kind == "device") fs::create_symlink("/dev/null", log);
+    if (kind == "directory") fs::create_directory(log);
+    if (kind == "run directory") fs::create_directory(out + "/runs/max-seed0.jsonl");
+    const auto start = std::chrono::steady_clock::now();
+    auto a = compare_args(out, "max");
+    a.insert(a.end(), {"--jobs", "1"});
+    const auto r = xgt::run_argv(a);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(60));
+    CHECK(r.code == 4);
+    CHECK_MESSAGE(r.out.find("not a regular file") != std::string::npos, r.out);
+    CHECK_MESSAGE(r.out.find("run max-seed0: validation") == std::string::npos, r.out);  // nothing trained
+    if (kind == "fifo") CHECK_MESSAGE(r.out.find("reached through symbolic links") == std::string::npos, r.out);
+    fs::remove_all(out);
+  }
+}
+
+TEST_CASE("mnist compare does not tabulate crafted run files with impossible accuracies: it makes the run again") {
+  // Round 3: accuracies of ±1e308 were tabulated ("0.00 ± inf").
+  const auto out = temp("crafted");
+  auto a = compare_args(out, "max");
+  auto r = xgt::run_argv(a);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  const std::string path = out + "/runs/max-seed0.jsonl";
+  std::string text = slurp(path), crafted;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    auto m = nlohmann::json::parse(line);
+    m["validation_accuracy"] = 1e308;
+    crafted += m.dump() + "\n";
+  }
+  std::ofstream(path, std::ios::trunc) << crafted;
+  r = xgt::run_argv(a);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(r.out.find("1 already done") != std::string::npos, r.out);  // seed 1 reused, seed 0 made again
+  CHECK(slurp(out + "/compare.md").find("inf") == std::string::npos);
   fs::remove_all(out);
 }
 
