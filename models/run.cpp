@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
+
 namespace xg::mnist {
 
 Run::Run(const RunConfig& c, const data::Dataset& train_data, dist::Communicator& comm)
@@ -64,7 +66,14 @@ std::string Run::settings_json() const {
                      {"step_size", config_.step_size},
                      {"gamma", config_.gamma},
                      {"warmup", config_.warmup},
-                     {"clip_grad_norm", config_.clip_grad_norm}};
+                     {"clip_grad_norm", config_.clip_grad_norm},
+                     {"dataset", config_.dataset}};
+  // Settings whose "none" is no value of their flag are stored only when set (a restored 0 would be refused).
+  if (!config_.data_dir.empty()) run["data_dir"] = files::escape_bytes(config_.data_dir);
+  if (config_.limit) run["limit"] = config_.limit;
+  if (config_.test_limit) run["test_limit"] = config_.test_limit;
+  if (config_.validation) run["validation"] = config_.validation;
+  if (!config_.train_data.empty()) run["train_data"] = config_.train_data;
   return run.dump();
 }
 

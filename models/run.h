@@ -43,6 +43,11 @@ struct RunConfig {
   double gamma = 0.1;             ///< StepLR: the decay factor
   double warmup = 1;              ///< warmup-cosine: epochs of linear warm-up
   double clip_grad_norm = 0;      ///< > 0: clip the global gradient norm to this
+  /// What the run trains on, stored with its settings so that --resume continues on the same data: the dataset's
+  /// name, its directory (empty: the default), the limits (0: none) and the training data's fingerprint.
+  std::string dataset = "mnist", data_dir;
+  std::size_t limit = 0, test_limit = 0, validation = 0;
+  std::string train_data;
 };
 
 class Run {

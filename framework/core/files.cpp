@@ -160,6 +160,17 @@ void ensure_output_dir(const std::string& dir, const std::string& what) {
 
 std::string temporary_name(const std::string& base, long pid) { return temporary_prefix(base) + std::to_string(pid); }
 
+void check_writable(const std::string& path, const std::string& what) {
+  const std::string target = output_target(path, what);
+  const std::string dir = parent_of(target);
+  const std::string tmp = dir + "/" + temporary_name(base_of(target), ::getpid());
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) throw FileError(named(what, path) + ": cannot create a file in '" + escape_bytes(dir) + "': " + os_reason());
+  ::close(fd);
+  ::unlink(tmp.c_str());
+}
+
 void write_atomic(const std::string& path, const void* data, std::size_t size, const std::string& what) {
   const std::string target = output_target(path, what);
   const std::string dir = parent_of(target), base = base_of(target);
@@ -312,6 +323,31 @@ std::string printable(std::string_view s) {
       if (i < s.size()) out += '\\';
       start = i + 1;
     }
+  return out;
+}
+
+std::string unescape_bytes(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  const auto hex = [](char c) -> int {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\') {
+      out += s[i];
+      continue;
+    }
+    if (i + 1 < s.size() && s[i + 1] == '\\') {
+      out += '\\';
+      ++i;
+    } else if (i + 3 < s.size() && s[i + 1] == 'x' && hex(s[i + 2]) >= 0 && hex(s[i + 3]) >= 0) {
+      out += static_cast<char>(hex(s[i + 2]) * 16 + hex(s[i + 3]));
+      i += 3;
+    } else {
+      throw FileError("'" + escape_bytes(s) + "': a backslash at byte " + std::to_string(i) +
+                      " starts neither \\\\ nor \\xHH (not an escaped path)");
+    }
+  }
   return out;
 }
 

@@ -35,6 +35,11 @@ void ensure_output_dir(const std::string& dir, const std::string& what);
 /// Throws FileError (with the OS reason, e.g. "File too large") and leaves any previous file unchanged.
 void write_atomic(const std::string& path, const void* data, std::size_t size, const std::string& what);
 
+/// Checks now what write_atomic(path) will need later: the target passes output_target, and a temporary file can be
+/// created in its directory (made and removed again). Throws FileError naming `what` — for a read-only directory
+/// or file system, before any work whose result would then be lost.
+void check_writable(const std::string& path, const std::string& what);
+
 /// The temporary name write_atomic uses for `base` in its directory: `.BASE.tmp.PID`, or, when that would exceed
 /// NAME_MAX (255 bytes), BASE cut short and followed by a hash of the whole name.
 std::string temporary_name(const std::string& base, long pid);
@@ -91,6 +96,10 @@ std::vector<std::uint8_t> read_regular_file(const std::string& path, std::size_t
 /// `s` with every byte that is not printable ASCII or part of a valid UTF-8 sequence written as \xHH, and every
 /// backslash doubled: printable, valid UTF-8 (so JSON can hold it), and different for different inputs.
 std::string escape_bytes(std::string_view s);
+
+/// The inverse of escape_bytes: `\\` and `\xHH` back to their bytes. Throws FileError for any other backslash
+/// sequence (text escape_bytes did not write).
+std::string unescape_bytes(std::string_view s);
 
 /// Whether writes to `a` and `b` would land in the same file: the same inode when the targets exist, the same
 /// resolved path otherwise (symlinks followed, "./x" and "x" alike).

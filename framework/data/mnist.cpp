@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -300,6 +301,26 @@ Tensor<T> MnistDataset::images(const std::vector<std::size_t>& idx) const {
     else for (std::size_t i = 0; i < kPixels; ++i) po[b * kPixels + i] = static_cast<T>(src[i]) * scale;
   }
   return out;
+}
+
+std::string MnistDataset::fingerprint() const {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  const auto mix = [&h](const std::vector<std::uint8_t>& bytes) {
+    std::size_t i = 0;
+    for (; i + 8 <= bytes.size(); i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, bytes.data() + i, 8);
+      h = (h ^ w) * 0x100000001b3ULL;
+      h ^= h >> 29;
+    }
+    for (; i < bytes.size(); ++i) h = (h ^ bytes[i]) * 0x100000001b3ULL;
+    h = (h ^ bytes.size()) * 0x100000001b3ULL;
+  };
+  mix(pixels_);
+  mix(labels_);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return std::to_string(size()) + " images, checksum " + hex;
 }
 
 Batch MnistDataset::get_batch(const std::vector<std::size_t>& indices) const {

@@ -36,6 +36,15 @@ void check_same_settings(dist::Communicator& world, const std::string& settings_
   }
 }
 
+void check_same_data(dist::Communicator& world, const std::string& fingerprint) {
+  const std::vector<std::string> all = world.all_gather(fingerprint);
+  for (std::size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0])
+      throw DataError(fmt::format("every rank must train on the same data: rank {} loaded {}, rank 0 loaded {} (is "
+                                  "--data-dir a relative path, or the data different on some machine?)",
+                                  r, all[r], all[0]));
+}
+
 nn::Checkpoint load_checkpoint_everywhere(dist::Communicator& world, const std::string& path) {
   std::vector<std::uint8_t> bytes;
   on_rank0(world, [&] { bytes = nn::serialize_checkpoint(nn::load_checkpoint(path)); });

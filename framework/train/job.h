@@ -70,6 +70,11 @@ void on_rank0(dist::Communicator& world, F&& f) {
 /// (flag name → value, plus "command"), the same keys on every rank.
 void check_same_settings(dist::Communicator& world, const std::string& settings_json);
 
+/// Throws DataError on every rank when some rank loaded other data than rank 0: `fingerprint` describes this rank's
+/// data (sizes and checksums, e.g. MnistDataset::fingerprint); the message names the rank and both fingerprints.
+/// Identical flags can still name different data: a relative --data-dir resolves against each rank's directory.
+void check_same_data(dist::Communicator& world, const std::string& fingerprint);
+
 /// Reads a checkpoint on rank 0 and sends it to every rank (the other ranks need not see rank 0's files); every rank
 /// parses and verifies it. Failures are agreed (JobError).
 nn::Checkpoint load_checkpoint_everywhere(dist::Communicator& world, const std::string& path);

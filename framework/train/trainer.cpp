@@ -175,6 +175,8 @@ FitResult Trainer::fit(const FitOptions& o) {
   auto say = [&](const std::string& s) {
     if (rank0 && o.say) o.say(s);
   };
+  // A checkpoint that cannot be written fails now, not after the first epoch has trained.
+  if (!o.checkpoint_path.empty()) on_rank0(*comm_, [&] { files::check_writable(o.checkpoint_path, "checkpoint"); });
   for (std::size_t epoch = epoch_ + 1; epoch <= o.epochs; ++epoch) {
     if (stop_ && *stop_) throw Interrupted(static_cast<int>(*stop_), epoch, step_);
     const auto start = std::chrono::steady_clock::now();
@@ -216,6 +218,9 @@ FitResult Trainer::fit(const FitOptions& o) {
                     r.train.seconds, r.train.images_per_second));
     const nn::Checkpoint ck = o.checkpoint_path.empty() ? nn::Checkpoint{} : checkpoint();
     on_rank0(*comm_, [&] {
+      // The checkpoint first, then the epoch's metrics line: a failed save (a full disk) leaves no line for an epoch
+      // a resume will train again (the file had held epochs 1, 2, 2, 3).
+      if (!o.checkpoint_path.empty()) nn::save_checkpoint(o.checkpoint_path, ck);
       if (o.metrics && o.metrics->is_open()) {
         nlohmann::json m{{"epoch", epoch},
                          {"train_loss", r.train.loss},
@@ -234,7 +239,6 @@ FitResult Trainer::fit(const FitOptions& o) {
         }
         o.metrics->write(m.dump() + "\n");  // a non-finite value is written as null
       }
-      if (!o.checkpoint_path.empty()) nn::save_checkpoint(o.checkpoint_path, ck);
     });
     if (!o.checkpoint_path.empty())
       last_checkpoint_ = fmt::format("{} (epoch {})", files::escape_bytes(o.checkpoint_path), epoch);

@@ -207,5 +207,35 @@ TEST_CASE("mpirun -np 2 mnist compare spreads the runs over the ranks and gives 
   fs::remove_all(two);
 }
 
+TEST_CASE("ranks that loaded different data stop at start with exit 3 naming both fingerprints, with or without limits") {
+  // Round 3: identical flags, but each rank's working directory resolved --data-dir to other digits: with limits the
+  // job trained on a mix and exited 0; without, the ranks' batch counts differed and the job hung.
+  const auto dir0 = temp("data0"), dir1 = temp("data1");
+  fs::create_directories(dir0);
+  fs::create_directories(dir1 + "/digits");
+  fs::create_directory_symlink(kFixture, dir0 + "/digits");
+  // Other digits: the fixture's first 200 training images, one pixel changed.
+  xg::data::Split s = xg::data::load_mnist_dir(kFixture);
+  std::vector<std::uint8_t> px(s.train.pixels().begin(), s.train.pixels().begin() + 200 * 784), lb(s.train.labels().begin(), s.train.labels().begin() + 200);
+  px[0] ^= 0x40;
+  xg::data::write_idx(dir1 + "/digits/train-images-idx3-ubyte", {200, 28, 28}, px);
+  xg::data::write_idx(dir1 + "/digits/train-labels-idx1-ubyte", {200}, lb);
+  xg::data::write_idx(dir1 + "/digits/t10k-images-idx3-ubyte", {static_cast<std::uint32_t>(s.test.size()), 28, 28}, s.test.pixels());
+  xg::data::write_idx(dir1 + "/digits/t10k-labels-idx1-ubyte", {static_cast<std::uint32_t>(s.test.size())}, s.test.labels());
+  for (const std::string limits : {"", " --limit 100"}) {
+    CAPTURE(limits);
+    const std::string args = " --data-dir digits --epochs 1" + limits;
+    const auto start = std::chrono::steady_clock::now();
+    const auto r = xgt::run_command("timeout 120 env " + kMpirun + " -np 1 -wdir " + dir0 + " " + kExe + args + " : -np 1 -wdir " + dir1 + " " + kExe + args);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(100));
+    CHECK(r.code == 3);
+    CHECK_MESSAGE(r.out.find("every rank must train on the same data: rank 1 loaded training ") != std::string::npos, r.out);
+    CHECK_MESSAGE(r.out.find("rank 0 loaded training ") != std::string::npos, r.out);
+    CHECK_MESSAGE(r.out.find("epoch 1/1") == std::string::npos, r.out);  // nothing trained
+  }
+  fs::remove_all(dir0);
+  fs::remove_all(dir1);
+}
+
 }  // TEST_SUITE
 #endif

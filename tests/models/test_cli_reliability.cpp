@@ -204,6 +204,81 @@ TEST_CASE("--resume continues with the checkpoint's settings — --lr and the ba
   }
 }
 
+TEST_CASE("--resume continues on the data the run started with: the stored --limit, --validation and --data-dir apply") {
+  // Round 3: a run trained with --limit 300 resumed on every image, and a cosine schedule then followed another curve.
+  Scratch d("resume_data");
+  const std::string ck = d / "ck", m = d / "m.jsonl", copy = d / "copy";
+  REQUIRE(mnist(train({"--limit", "120", "--validation", "20", "--test-limit", "50", "--save", ck})).code == 0);
+  const auto stored = nlohmann::json::parse(xg::nn::load_checkpoint(ck).meta_json)["run"];
+  CHECK(stored["limit"] == 120);
+  CHECK(stored["validation"] == 20);
+  CHECK(stored["test_limit"] == 50);
+  CHECK(stored["dataset"] == "mnist");
+  CHECK(stored["train_data"].get<std::string>().rfind("100 images, checksum ", 0) == 0);
+  // Left out: the checkpoint's values (no --data-dir either: the stored one).
+  auto r = mnist({"--epochs", "2", "--resume", ck, "--metrics", m});
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(r.out.find("100 training") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("validation") != std::string::npos, r.out);
+  // Another directory holding the same images is fine; other training data is refused with exit 2.
+  copy_fixture(copy);
+  r = mnist({"--epochs", "2", "--resume", ck, "--data-dir", copy, "--quiet"});
+  CHECK_MESSAGE(r.code == 0, r.out);
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"--limit", "200"}, {"--validation", "30"}}) {
+    std::vector<std::string> args{"--epochs", "2", "--resume", ck};
+    args.insert(args.end(), bad.begin(), bad.end());
+    r = mnist(args);
+    CAPTURE(bad[0]);
+    CHECK(r.code == 2);
+    CHECK_MESSAGE(r.out.find("error: --resume: this run's training data") != std::string::npos, r.out);
+    CHECK_MESSAGE(r.out.find("check " + bad[0]) != std::string::npos, r.out);
+  }
+  // The test set may change (it trains nothing).
+  r = mnist({"--epochs", "2", "--resume", ck, "--test-limit", "80", "--quiet"});
+  CHECK_MESSAGE(r.code == 0, r.out);
+}
+
+TEST_CASE("--save in a directory mnist cannot write to is refused at start-up with exit 4, before anything trains") {
+  // Round 3: it was caught only after epoch 1 had trained (--metrics there was already refused at start-up). Run as
+  // an unprivileged user when the tests run as root (root writes through a read-only mode).
+  Scratch d("readonly");
+  const std::string locked = d / "locked";
+  fs::create_directories(locked);
+  fs::permissions(d.dir, fs::perms::all);  // others may enter the scratch directory
+  fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+  std::vector<std::string> argv;
+  if (::geteuid() == 0) argv = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
+  argv.push_back(kExe);
+  for (const auto& a : train({"--save", locked + "/run.xgck"})) argv.push_back(a);
+  const auto r = xgt::run_argv(argv);
+  CHECK(r.code == 4);
+  CHECK_MESSAGE(r.out.find("error: --save '" + locked + "/run.xgck': cannot create a file in '" + locked + "'") != std::string::npos, r.out);
+  CHECK(one_error_line(r.out));
+  fs::permissions(locked, fs::perms::all);
+}
+
+TEST_CASE("an empty --out is a usage error (exit 2) for every subcommand that takes one") {
+  // Round 3: plot, graph, visualize and compare exited 4 (a file error) where docs/errors.md says 2.
+  for (const std::vector<std::string>& sub : {std::vector<std::string>{"plot", "--metrics", "m.jsonl"}, {"graph"},
+                                              {"visualize", "--load", "x.xgck"}, {"compare"}, {"prepare-npm", "--digits", "d"}}) {
+    std::vector<std::string> args = sub;
+    args.insert(args.end(), {"--out", ""});
+    const auto r = mnist(args);
+    CAPTURE(sub[0]);
+    CHECK(r.code == 2);
+    CHECK_MESSAGE(r.out.find("error: mnist " + sub[0] + ": --out needs a path") != std::string::npos, r.out);
+  }
+}
+
+TEST_CASE("--dataset fashion with a --data-dir names the test set by its directory, not as Fashion-MNIST") {
+  // Round 3: digits given as --data-dir with --dataset fashion were reported as "Fashion-MNIST".
+  const auto r = mnist({"--dataset", "fashion", "--data-dir", kFixture, "--epochs", "1"});
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("Fashion-MNIST") == std::string::npos);
+  CHECK_MESSAGE(r.out.find("test set of " + kFixture) != std::string::npos, r.out);
+}
+
 TEST_CASE("--metrics never wipes an earlier run: an existing file is refused without --resume and appended to with it") {
   Scratch d("metrics");
   const std::string m = d / "m.jsonl", ck = d / "ck";

@@ -169,6 +169,35 @@ TEST_CASE("2 epochs equal 1 epoch, checkpoint, restore into a fresh setup and 1 
   CHECK(flat(other.net) == before);
 }
 
+TEST_CASE("an epoch's metrics line is written only after its checkpoint: a failed save leaves no line for that epoch") {
+  // Round 3: epoch 2's line was written, then its save failed; resuming from epoch 1 left epochs 1, 2, 2, 3.
+  const fs::path dir = fs::temp_directory_path() / ("xgrad_order_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string ck = (dir / "run.xgck").string(), metrics_path = (dir / "m.jsonl").string();
+  Mlp m(1);
+  nn::Sgd<float> opt(m.net.parameters(), nn::SgdOptions{0.1});
+  data::DataLoader loader(train_set(), {.batch_size = 16});
+  train::Trainer t(m.net, opt, loader);
+  files::AppendFile metrics(metrics_path, "metrics");
+  train::FitOptions fo;
+  fo.epochs = 3;
+  fo.checkpoint_path = ck;
+  fo.metrics = &metrics;
+  fo.on_epoch_end = [&](const train::EpochReport& r) {
+    if (r.epoch == 1) {  // the next save fails: its target is now a directory
+      fs::remove(ck);
+      fs::create_directory(ck);
+    }
+  };
+  CHECK_THROWS_WITH(t.fit(fo), doctest::Contains("run.xgck': is a directory, not a regular file"));
+  std::ifstream in(metrics_path);
+  std::vector<int> epochs;
+  for (std::string line; std::getline(in, line);) epochs.push_back(nlohmann::json::parse(line)["epoch"].get<int>());
+  CHECK(epochs == std::vector<int>{1});
+  fs::remove_all(dir);
+}
+
 TEST_CASE("a non-finite loss stops training naming the loss and the step, unless allowed; bad setups are refused") {
   Mlp m(1);
   m.net.parameters()[0].value().data()[0] = std::numeric_limits<float>::quiet_NaN();
