@@ -108,6 +108,43 @@ TEST_CASE("escape_bytes keeps printable text and UTF-8, escapes every other byte
   CHECK(files::escape_bytes("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a surrogate is not UTF-8
 }
 
+TEST_CASE("a refused output names a symbolic link only when one was followed") {
+  // Round 3: "(reached through symbolic links)" appeared for /dev/null, a FIFO and a directory given directly.
+  Scratch s;
+  const std::string fifo = (s.dir / "fifo").string(), link = (s.dir / "link").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
+  fs::create_symlink("/dev/null", link);
+  for (const std::string& direct : {std::string("/dev/null"), fifo, s.dir.string()}) {
+    CAPTURE(direct);
+    try {
+      files::output_target(direct, "--save");
+      FAIL("accepted");
+    } catch (const FileError& e) {
+      CHECK(std::string(e.what()).find("symbolic link") == std::string::npos);
+    }
+  }
+  CHECK_THROWS_WITH_AS(files::output_target(link, "--save"), doctest::Contains("is a character device (reached through symbolic links)"), FileError);
+}
+
+TEST_CASE("unescape_bytes inverts escape_bytes for any bytes and refuses text it did not write") {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+  for (const std::string& s : {all, std::string("plain/path"), std::string("a\\b"), std::string("\xff\xfe\\x41")})
+    CHECK(files::unescape_bytes(files::escape_bytes(s)) == s);
+  CHECK_THROWS_AS(files::unescape_bytes("a\\qb"), FileError);
+  CHECK_THROWS_AS(files::unescape_bytes("trailing\\x4"), FileError);
+}
+
+TEST_CASE("check_writable makes and removes a file in the target's directory, and refuses what output_target refuses") {
+  Scratch s;
+  const std::string target = (s.dir / "run.xgck").string();
+  CHECK_NOTHROW(files::check_writable(target, "--save"));
+  CHECK_FALSE(fs::exists(target));
+  CHECK(std::distance(fs::directory_iterator(s.dir), fs::directory_iterator()) == 0);
+  CHECK_THROWS_AS(files::check_writable("/dev/null", "--save"), FileError);
+  CHECK_THROWS_AS(files::check_writable((s.dir / "missing" / "x").string(), "--save"), FileError);
+}
+
 TEST_CASE("parse_json_bounded refuses deep nesting and oversized text with the caller's error type") {
   const std::string deep = std::string(100, '[') + std::string(100, ']');
   CHECK_THROWS_WITH_AS(parse_json_bounded<DataError>(deep.begin(), deep.end(), "f.json", JsonLimits{64, 1000}),
