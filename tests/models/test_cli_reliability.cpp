@@ -241,16 +241,23 @@ TEST_CASE("--resume continues on the data the run started with: the stored --lim
 TEST_CASE("--save in a directory mnist cannot write to is refused at start-up with exit 4, before anything trains") {
   // Round 3: it was caught only after epoch 1 had trained (--metrics there was already refused at start-up). Run as
   // an unprivileged user when the tests run as root (root writes through a read-only mode).
+  // The executable and the data are copied into the scratch directory, which `nobody` can enter wherever the build
+  // tree lives (a clone under /root is closed to other users).
   Scratch d("readonly");
-  const std::string locked = d / "locked";
+  const std::string locked = d / "locked", exe = d / "mnist", data = d / "data";
   fs::create_directories(locked);
-  fs::permissions(d.dir, fs::perms::all);  // others may enter the scratch directory
+  fs::copy_file(kExe, exe);
+  copy_fixture(data);
+  for (const auto& e : fs::recursive_directory_iterator(d.dir)) fs::permissions(e.path(), fs::perms::others_read, fs::perm_options::add);
+  fs::permissions(d.dir, fs::perms::all);
+  fs::permissions(data, fs::perms::all);
+  fs::permissions(exe, fs::perms::all);
   fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read | fs::perms::group_exec |
                               fs::perms::others_read | fs::perms::others_exec);
   std::vector<std::string> argv;
   if (::geteuid() == 0) argv = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
-  argv.push_back(kExe);
-  for (const auto& a : train({"--save", locked + "/run.xgck"})) argv.push_back(a);
+  argv.push_back(exe);
+  for (const auto& a : train({"--data-dir", data, "--save", locked + "/run.xgck"})) argv.push_back(a);
   const auto r = xgt::run_argv(argv);
   CHECK(r.code == 4);
   CHECK_MESSAGE(r.out.find("error: --save '" + locked + "/run.xgck': cannot create a file in '" + locked + "'") != std::string::npos, r.out);
