@@ -35,12 +35,13 @@ export ASAN_OPTIONS=fast_unwind_on_malloc=0 OMPI_MCA_mca_base_component_disable_
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DXGRAD_BUILD_BENCH=OFF \
   "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" >/dev/null
 cmake --build build-asan -j"$JOBS" >/dev/null
-# Each test once under the sanitizers: the "… on the avx2/baseline kernel path" repeats rerun whole suites (a minute
-# each in a Debug ASan build) for kernel bodies the plain run already checks at every level. A failing test is run a
+# Each test once under the sanitizers: the "… on the avx2/baseline kernel path" and "… with OPENBLAS_CORETYPE …"
+# repeats rerun whole suites (a minute each in a Debug ASan build) for kernel bodies and BLAS cores the plain run
+# already checks. A failing test is run a
 # second time: twice in CI, a child `mnist` of `mnist compare` exited 1 under ASan+UBSan at a loaded moment without
 # ever failing here in hundreds of runs (docs/testing.md); a real failure fails both attempts, and a passed retry is
 # printed with its first attempt's output, which now names the failing child and the line of its log that says why.
-run_ctest build-asan -E "kernel path" --repeat until-pass:2
+run_ctest build-asan -E "kernel path|OPENBLAS_CORETYPE" --repeat until-pass:2
 
 unset LSAN_OPTIONS ASAN_OPTIONS OMPI_MCA_mca_base_component_disable_dlclose
 
@@ -48,7 +49,7 @@ echo "=== ThreadSanitizer (std::thread backend)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXGRAD_BUILD_BENCH=OFF -DXGRAD_MPI=OFF -DXGRAD_PARALLEL_BACKEND=std_thread \
   "-DCMAKE_CXX_FLAGS=-fsanitize=thread" >/dev/null
 cmake --build build-tsan -j"$JOBS" >/dev/null
-TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan -E "kernel path"
+TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan -E "kernel path|OPENBLAS_CORETYPE"
 
 echo "=== fuzz corpus replay (libFuzzer, clang)"
 CXX=clang++-14 cmake -S . -B build-fuzz -DXGRAD_FUZZ=ON -DXGRAD_BUILD_BENCH=OFF -DXGRAD_MPI=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
