@@ -319,10 +319,13 @@ std::optional<RunCurve> read_run(const std::string& path, const std::string& poo
     r.images_per_second.push_back(number("train_images_per_second"));
   }
   if (r.validation.size() != epochs) return std::nullopt;
-  // Accuracies are fractions: a file with anything else (a crafted ±1e308) is not a run's, and the run is made again.
+  // Accuracies are fractions and speeds finite: a file with anything else (a crafted ±1e308) is not a run's, and the
+  // run is made again.
+  // A speed is finite and positive (±1e308 or a string had been tabulated as ±inf or nan).
   const auto fraction = [](double v) { return v >= 0.0 && v <= 1.0; };
+  const auto speed = [](double v) { return std::isfinite(v) && v > 0.0 && v < 1e12; };
   for (std::size_t e = 0; e < epochs; ++e)
-    if (!fraction(r.validation[e]) || !fraction(r.test[e])) return std::nullopt;
+    if (!fraction(r.validation[e]) || !fraction(r.test[e]) || !speed(r.images_per_second[e])) return std::nullopt;
   return r;
 }
 

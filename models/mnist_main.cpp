@@ -545,6 +545,17 @@ int run(Options& o, const FlagTable& flags, dist::Communicator& world) {
     });
     say(fmt::format("loaded {} (trained for {} epoch{})", files::escape_bytes(ck_path), checkpoint_epoch(ck),
                     checkpoint_epoch(ck) == 1 ? "" : "s"));
+    // Lines the stopped run wrote for epochs after its checkpoint (its save failed after the line) are trained again:
+    // cut them, and a torn last line, so that the file lists every epoch once.
+    if (!o.resume.empty())
+      on_rank0(world, [&] {
+        if (!metrics.is_open()) return;
+        const std::uint64_t keep = train::metrics_resume_offset(o.metrics, checkpoint_epoch(ck));
+        if (keep >= metrics.initial_size()) return;
+        metrics.truncate(keep);
+        say(fmt::format("metrics: dropped {} bytes written after epoch {} by the stopped run", metrics.initial_size() - keep,
+                        checkpoint_epoch(ck)));
+      });
   }
   if (o.eval_only && !o.allow_nonfinite)
     on_every_rank(world, [&] {

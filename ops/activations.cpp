@@ -77,7 +77,7 @@ class ActivationOp final : public Op<T> {
   explicit ActivationOp(Activation a) : a_(a) {}
   GradList<T> backward(const Tensor<T>& g) override {
     const Tensor<T>& y = this->output();
-    Tensor<T> dx = Tensor<T>::from_shape(g.shape());
+    Tensor<T> dx = xg::empty<T>(g.shape());
     parallel_for(0, g.size(), detail::kElementwiseGrain, [&](std::size_t lo, std::size_t hi) {
       detail::activation_backward(a_, g.data() + lo, y.data() + lo, dx.data() + lo, hi - lo);
     });
@@ -92,7 +92,7 @@ class ActivationOp final : public Op<T> {
 template <class T>
 Variable<T> apply(Activation a, const Variable<T>& x) {
   OpCall call(to_string(a));
-  Tensor<T> y = Tensor<T>::from_shape(x.value().shape());
+  Tensor<T> y = xg::empty<T>(x.value().shape());
   const T* px = x.value().data();
   T* py = y.data();
   parallel_for(0, y.size(), detail::kElementwiseGrain,

@@ -58,7 +58,7 @@ Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 output_size) {
   detail::checked_numel<T>(call.name(), {g.n, g.c, g.oh, g.ow});
   detail::checked_mul(call.name(), "output height × (input height + 1)", g.oh, g.h + 1);
   detail::checked_mul(call.name(), "output width × (input width + 1)", g.ow, g.w + 1);
-  Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
+  Tensor<T> y = xg::empty<T>({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
   parallel_for(0, g.n * g.c, 1, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t p = lo; p < hi; ++p)

@@ -36,7 +36,7 @@ class BatchNormOp final : public Op<T> {
     const bool affine = in[1].defined();
     const T* pw = affine ? in[1].value().data() : nullptr;
     GradList<T> grads(in.size());
-    Tensor<T> dx = Tensor<T>::from_shape(in[0].shape());
+    Tensor<T> dx = xg::empty<T>(in[0].shape());
     std::vector<T> dgamma(l_.c, T(0)), dbeta(l_.c, T(0));
     const T* pg = g.data();
     parallel_for(0, l_.c, 1, [&](std::size_t lo, std::size_t hi) {
@@ -123,7 +123,7 @@ Variable<T> batch_norm(const Variable<T>& x, Tensor<T>* running_mean, Tensor<T>*
         running_var->data()[ch] = (T(1) - mt) * running_var->data()[ch] + mt * v * static_cast<T>(l.m()) / static_cast<T>(l.m() - 1);
     }
   });
-  Tensor<T> y = Tensor<T>::from_shape(xs);
+  Tensor<T> y = xg::empty<T>(xs);
   const T* pw = weight.defined() ? weight.value().data() : nullptr;
   const T* pb = bias.defined() ? bias.value().data() : nullptr;
   for (std::size_t i = 0; i < l.n; ++i)

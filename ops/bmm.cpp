@@ -19,7 +19,7 @@ class BmmOp final : public Op<T> {
     const T* c = this->inputs()[1].value().data();
     GradList<T> grads(2);
     if (this->needs_grad(0)) {
-      Tensor<T> da = Tensor<T>::from_shape({b_, m_, k_});
+      Tensor<T> da = xg::empty<T>({b_, m_, k_});
       parallel_for(0, b_, 1, [&](std::size_t lo, std::size_t hi) {
         for (std::size_t i = lo; i < hi; ++i)
           gemm<T>(false, true, m_, k_, n_, T(1), g.data() + i * m_ * n_, n_, c + i * k_ * n_, n_, T(0), da.data() + i * m_ * k_, k_);
@@ -27,7 +27,7 @@ class BmmOp final : public Op<T> {
       grads[0] = std::move(da);
     }
     if (this->needs_grad(1)) {
-      Tensor<T> dc = Tensor<T>::from_shape({b_, k_, n_});
+      Tensor<T> dc = xg::empty<T>({b_, k_, n_});
       parallel_for(0, b_, 1, [&](std::size_t lo, std::size_t hi) {
         for (std::size_t i = lo; i < hi; ++i)
           gemm<T>(true, false, k_, n_, m_, T(1), a + i * m_ * k_, k_, g.data() + i * m_ * n_, n_, T(0), dc.data() + i * k_ * n_, n_);

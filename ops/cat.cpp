@@ -27,7 +27,7 @@ class CatOp final : public Op<T> {
     std::size_t offset = 0;
     for (std::size_t k = 0; k < n_.size(); ++k) {
       if (this->needs_grad(k)) {
-        Tensor<T> dx = Tensor<T>::from_shape(this->inputs()[k].shape());
+        Tensor<T> dx = xg::empty<T>(this->inputs()[k].shape());
         const std::size_t run = n_[k] * b.inner;
         for (std::size_t o = 0; o < b.outer; ++o)
           if (run) std::memcpy(dx.data() + o * run, g.data() + (o * total + offset) * b.inner, run * sizeof(T));
@@ -62,10 +62,10 @@ Variable<T> cat(const std::vector<Variable<T>>& xs, std::int64_t dim) {
       throw call.error("tensor " + std::to_string(k) + " has shape " + shape_str(s) + ", which does not match " +
                        shape_str(first) + " except in dim " + std::to_string(dim));
     extents.push_back(s[d]);
-    ys[d] += s[d];
+    ys[d] = detail::checked_add(call.name(), "the sum of the extents", ys[d], s[d]);  // 2 × 2^63 had wrapped to 0
   }
   const detail::DimBlocks b = detail::dim_blocks(ys, d);
-  Tensor<T> y = Tensor<T>::from_shape(ys);
+  Tensor<T> y = xg::empty<T>(ys);
   std::size_t offset = 0;
   for (std::size_t k = 0; k < xs.size(); ++k) {
     const std::size_t run = extents[k] * b.inner;

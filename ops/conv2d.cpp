@@ -80,12 +80,12 @@ GradList<T> conv_backward(const ConvGeom& g, Activation fused, const Tensor<T>& 
   detail::conv_output_grad(g, fused, gy.data(), y, regroup, gb.data(), need_b ? db.data() : nullptr);
   const T* gsrc = gb.empty() ? gy.data() : gb.data();
   if (need_w) {  // pass 2
-    Tensor<T> dw = Tensor<T>::from_shape({g.f, g.c, g.kh, g.kw});
+    Tensor<T> dw = xg::empty<T>({g.f, g.c, g.kh, g.kw});
     detail::conv_weight_grad(g, gsrc, x, dw.data());
     grads[1] = std::move(dw);
   }
   if (need_x) {  // pass 3
-    Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});
+    Tensor<T> dx = xg::empty<T>({g.n, g.c, g.h, g.w});
     detail::conv_input_grad(g, w, gsrc, dx.data());
     grads[0] = std::move(dx);
   }
@@ -178,13 +178,13 @@ class Conv2dMaxPoolOp final : public Op<T> {
     const bool sparse = g.ckk() >= detail::kSparsePatchMin;
     const detail::PooledGrad<T> pooled{pt, arg, plane_out};
     if (need_w) {
-      Tensor<T> dw = Tensor<T>::from_shape({g.f, g.c, g.kh, g.kw});
+      Tensor<T> dw = xg::empty<T>({g.f, g.c, g.kh, g.kw});
       if (sparse) detail::conv_weight_grad_sparse(g, pooled, this->inputs()[0].value().data(), dw.data());
       else detail::conv_weight_grad_blocks(g, block_grad, this->inputs()[0].value().data(), dw.data());
       grads[1] = std::move(dw);
     }
     if (need_x) {
-      Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});
+      Tensor<T> dx = xg::empty<T>({g.n, g.c, g.h, g.w});
       if (sparse) detail::conv_input_grad_sparse(g, pooled, this->inputs()[1].value().data(), dx.data());
       else detail::conv_input_grad_blocks(g, this->inputs()[1].value().data(), block_grad, dx.data());
       grads[0] = std::move(dx);
@@ -252,7 +252,7 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
                    Size2 dilation, Activation fused) {
   OpCall call(op_name(fused));
   const ConvGeom g = conv_geometry(call, x, w, b, stride, padding, dilation);
-  Tensor<T> y = Tensor<T>::from_shape({g.n, g.f, g.oh, g.ow});
+  Tensor<T> y = xg::empty<T>({g.n, g.f, g.oh, g.ow});
   detail::conv_forward(g, x.value().data(), w.value().data(), b.defined() ? b.value().data() : nullptr, fused, y.data());
   return call.record<Conv2dOp<T>>(std::move(y), {x, w, b}, g, fused);
 }
@@ -275,7 +275,7 @@ Variable<T> conv2d_max_pool2d(const Variable<T>& x, const Variable<T>& w, const 
   pg.kh = static_cast<std::size_t>(pool.h); pg.kw = static_cast<std::size_t>(pool.w);
   pg.sh = pool.h; pg.sw = pool.w; pg.ph = 0; pg.pw = 0;
   pg.oh = g.oh / pg.kh; pg.ow = g.ow / pg.kw;
-  Tensor<T> y = Tensor<T>::from_shape({g.n, g.f, pg.oh, pg.ow});
+  Tensor<T> y = xg::empty<T>({g.n, g.f, pg.oh, pg.ow});
   const bool rec = should_record<T>({&x, &w, &b});
   detail::Buffer<std::int32_t> argmax(rec ? y.size() : 0);
   const std::size_t plane_out = pg.oh * pg.ow;

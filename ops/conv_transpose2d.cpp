@@ -36,7 +36,7 @@ class ConvTranspose2dOp final : public Op<T> {
     });
     GradList<T> grads(in.size());
     if (this->needs_grad(0)) {
-      Tensor<T> dx = Tensor<T>::from_shape({g.n, g.f, g.oh, g.ow});
+      Tensor<T> dx = xg::empty<T>({g.n, g.f, g.oh, g.ow});
       parallel_for(0, g.n, 1, [&](std::size_t lo, std::size_t hi) {
         for (std::size_t n = lo; n < hi; ++n)
           gemm<T>(false, false, g.f, hw, ckk, T(1), pw, ckk, cols.data() + n * ckk * hw, hw, T(0), dx.data() + n * in_img, hw);

@@ -2,6 +2,7 @@
 /// \file detail.h
 /// Helpers shared by op files (not part of the public API, but installed so out-of-tree ops may use them).
 
+#include <algorithm>
 #include <cstdint>
 #include <cmath>
 #include <limits>
@@ -86,11 +87,14 @@ T* scratch(std::size_t slot, std::size_t n) {
 struct DimBlocks {
   std::size_t outer = 1, n = 0, inner = 1;
 };
+/// A tensor with no elements gets outer = 0, so that loops over the blocks do nothing: its other extents may be
+/// anything (a [2^62, 0] tensor had looped 2^62 times copying nothing, or wrapped the products).
 inline DimBlocks dim_blocks(const Shape& s, std::size_t dim) {
   DimBlocks b;
   for (std::size_t i = 0; i < dim; ++i) b.outer *= s[i];
   b.n = s[dim];
   for (std::size_t i = dim + 1; i < s.size(); ++i) b.inner *= s[i];
+  if (std::find(s.begin(), s.end(), std::size_t(0)) != s.end()) b.outer = 0;
   return b;
 }
 
@@ -123,10 +127,13 @@ inline std::size_t normalize_dim(const char* op, std::int64_t dim, std::size_t r
 struct AxisSplit {
   std::size_t outer, n, inner;
 };
+/// With inner == 0 there is nothing to compute or write (outer = 0: no loop over a huge outer extent); with n == 0
+/// and inner > 0 the outer·inner results (a sum over an empty dim: zeros) are still written.
 inline AxisSplit split_axis(const Shape& s, std::size_t d) {
   AxisSplit a{1, s[d], 1};
   for (std::size_t i = 0; i < d; ++i) a.outer *= s[i];
   for (std::size_t i = d + 1; i < s.size(); ++i) a.inner *= s[i];
+  if (a.inner == 0) a.outer = 0;
   return a;
 }
 
@@ -222,7 +229,7 @@ Tensor<T> sum_to_shape(const Tensor<T>& g, const Shape& target) {
 /// out[i] = f(x[i]) over a contiguous tensor, in parallel over fixed chunks.
 template <class T, class F>
 Tensor<T> map(const Tensor<T>& x, F f) {
-  Tensor<T> out = Tensor<T>::from_shape(x.shape());
+  Tensor<T> out = xg::empty<T>(x.shape());
   const T* px = x.data();
   T* po = out.data();
   parallel_for(0, x.size(), kElementwiseGrain, [&](std::size_t lo, std::size_t hi) {
@@ -234,7 +241,7 @@ Tensor<T> map(const Tensor<T>& x, F f) {
 /// out[i] = f(a[i], b[i]) over two same-shaped contiguous tensors, in parallel over fixed chunks.
 template <class T, class F>
 Tensor<T> zip(const Tensor<T>& a, const Tensor<T>& b, F f) {
-  Tensor<T> out = Tensor<T>::from_shape(a.shape());
+  Tensor<T> out = xg::empty<T>(a.shape());
   const T* pa = a.data();
   const T* pb = b.data();
   T* po = out.data();

@@ -31,7 +31,7 @@ Variable<T> dropout(const Variable<T>& x, double p, bool training, Rng& rng) {
   OpCall call("dropout");
   if (!(p >= 0.0 && p <= 1.0)) throw call.error("probability has to be between 0 and 1, but got " + std::to_string(p));
   if (!training || p == 0.0) return x;
-  Tensor<T> mask = Tensor<T>::from_shape(x.value().shape());
+  Tensor<T> mask = xg::empty<T>(x.value().shape());
   const T keep = p == 1.0 ? T(0) : static_cast<T>(1.0 / (1.0 - p));
   for (auto& m : mask) m = rng.uniform() >= p ? keep : T(0);
   Tensor<T> y = detail::zip(x.value(), mask, [](T v, T m) { return v * m; });

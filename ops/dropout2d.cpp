@@ -14,7 +14,7 @@ class Dropout2dOp final : public Op<T> {
   bool keeps_output() const override { return false; }
   Dropout2dOp(std::vector<T> keep, std::size_t inner) : keep_(std::move(keep)), inner_(inner) {}
   GradList<T> backward(const Tensor<T>& g) override {
-    Tensor<T> dx = Tensor<T>::from_shape(g.shape());
+    Tensor<T> dx = xg::empty<T>(g.shape());
     for (std::size_t i = 0; i < dx.size(); ++i) dx.data()[i] = g.data()[i] * keep_[i / inner_];
     return {std::move(dx)};
   }
@@ -38,7 +38,7 @@ Variable<T> dropout2d(const Variable<T>& x, double p, bool training, Rng& rng) {
   const T scale = p == 1.0 ? T(0) : static_cast<T>(1.0 / (1.0 - p));
   std::vector<T> keep(channels);
   for (auto& k : keep) k = rng.uniform() >= p ? scale : T(0);
-  Tensor<T> y = Tensor<T>::from_shape(s);
+  Tensor<T> y = xg::empty<T>(s);
   for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = x.value().data()[i] * keep[i / inner];
   return call.record<Dropout2dOp<T>>(std::move(y), {x}, std::move(keep), inner);
 }

@@ -59,7 +59,7 @@ template <class T>
 Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
   OpCall call("l2_pool2d");
   const detail::PoolGeom g = detail::pool_geometry(call.name(), x, kernel, stride, padding);
-  Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
+  Tensor<T> y = xg::empty<T>({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
   T* py = y.data();
   const auto W = static_cast<std::int64_t>(g.w);

@@ -24,7 +24,7 @@ class LayerNormOp final : public Op<T> {
     const T* px = in[0].value().data();
     const T* pw = in[1].defined() ? in[1].value().data() : nullptr;
     const T* pg = g.data();
-    Tensor<T> dx = Tensor<T>::from_shape(in[0].shape());
+    Tensor<T> dx = xg::empty<T>(in[0].shape());
     parallel_for(0, rows_, std::max<std::size_t>(1, 4096 / std::max<std::size_t>(1, d_)), [&](std::size_t lo, std::size_t hi) {
       for (std::size_t r = lo; r < hi; ++r) {
         T a = 0, b = 0;  // Σ ĝ, Σ ĝ·x̂
@@ -86,7 +86,7 @@ Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, cons
   const T* pw = weight.defined() ? weight.value().data() : nullptr;
   const T* pb = bias.defined() ? bias.value().data() : nullptr;
   std::vector<T> mean(rows), invstd(rows);
-  Tensor<T> y = Tensor<T>::from_shape(xs);
+  Tensor<T> y = xg::empty<T>(xs);
   parallel_for(0, rows, std::max<std::size_t>(1, 4096 / std::max<std::size_t>(1, d)), [&](std::size_t lo, std::size_t hi) {
     for (std::size_t r = lo; r < hi; ++r) {
       T s = 0;

@@ -37,7 +37,7 @@ void check_labels(const char* op, const Variable<T>& x, const Labels& labels) {
 template <class T>
 Tensor<T> reduce_rows(const std::vector<T>& per_row, Reduction r) {
   if (r == Reduction::None) {
-    Tensor<T> out = Tensor<T>::from_shape({per_row.size()});
+    Tensor<T> out = xg::empty<T>({per_row.size()});
     std::copy(per_row.begin(), per_row.end(), out.begin());
     return out;
   }
@@ -81,7 +81,7 @@ class CrossEntropyOp final : public Op<T> {
   CrossEntropyOp(Labels labels, Reduction r, Tensor<T> probs) : labels_(std::move(labels)), r_(r), p_(std::move(probs)) {}
   GradList<T> backward(const Tensor<T>& g) override {
     const std::size_t rows = p_.shape()[0], c = p_.shape()[1];
-    Tensor<T> dx = Tensor<T>::from_shape(p_.shape());
+    Tensor<T> dx = xg::empty<T>(p_.shape());
     const T* pp = p_.data();
     T* pd = dx.data();
     for (std::size_t n = 0; n < rows; ++n) {
@@ -108,7 +108,7 @@ class MseLossOp final : public Op<T> {
     const Tensor<T>& a = this->inputs()[0].value();
     const Tensor<T>& b = this->inputs()[1].value();
     const std::size_t n = a.size();
-    Tensor<T> da = Tensor<T>::from_shape(a.shape());
+    Tensor<T> da = xg::empty<T>(a.shape());
     for (std::size_t i = 0; i < n; ++i) {
       const T w = r_ == Reduction::None ? g.data()[i] : (r_ == Reduction::Mean ? g.data()[0] / static_cast<T>(n) : g.data()[0]);
       da.data()[i] = T(2) * w * (a.data()[i] - b.data()[i]);
@@ -148,7 +148,7 @@ Variable<T> cross_entropy(const Variable<T>& logits, const Labels& labels, Reduc
   check_not_empty_mean(call.name(), labels.size(), r, "the batch " + shape_str(logits.shape()));
   const std::size_t rows = logits.shape()[0], c = logits.shape()[1];
   const T* px = logits.value().data();
-  Tensor<T> p = Tensor<T>::from_shape({rows, c});
+  Tensor<T> p = xg::empty<T>({rows, c});
   T* pp = p.data();
   std::vector<T> per_row(rows);
   for (std::size_t n = 0; n < rows; ++n) {

@@ -82,7 +82,7 @@ Variable<T> lp_pool2d(const Variable<T>& x, double p, Size2 kernel, std::optiona
   if (p == 2.0) return l2_pool2d(x, kernel, stride, padding);
   OpCall call(kName);
   const detail::PoolGeom g = detail::pool_geometry(call.name(), x, kernel, stride, padding);
-  Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
+  Tensor<T> y = xg::empty<T>({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
   T* py = y.data();
   const auto W = static_cast<std::int64_t>(g.w);

@@ -62,13 +62,13 @@ class MatmulOp final : public Op<T> {
     GradList<T> grads(2);
     if (p_.batches() == 1) {  // one product (2-D, or A's batches folded into M)
       if (this->needs_grad(0)) {
-        Tensor<T> da = Tensor<T>::from_shape(a.shape());
+        Tensor<T> da = xg::empty<T>(a.shape());
         if (n == 0) std::fill(da.begin(), da.end(), T(0));
         else parallel_gemm<T>(false, true, m, k, n, T(1), g.data(), n, b.data(), n, T(0), da.data(), k);
         grads[0] = std::move(da);
       }
       if (this->needs_grad(1)) {
-        Tensor<T> db = Tensor<T>::from_shape(b.shape());
+        Tensor<T> db = xg::empty<T>(b.shape());
         if (m == 0) std::fill(db.begin(), db.end(), T(0));
         else parallel_gemm<T>(true, false, k, n, m, T(1), a.data(), k, g.data(), n, T(0), db.data(), n);
         grads[1] = std::move(db);
@@ -79,7 +79,7 @@ class MatmulOp final : public Op<T> {
     const T* pb = b.data();
     const T* pg = g.data();
     if (this->needs_grad(0)) {  // dA[s] = Σ_{i reads A[s]} G[i] · B[b_of(i)]ᵀ
-      Tensor<T> da = Tensor<T>::from_shape(a.shape());
+      Tensor<T> da = xg::empty<T>(a.shape());
       accumulate_by_entry<T>(p_.a_of, p_.a_entries, m * k, da.data(), [&](std::size_t i, T* out, T beta) {
         if (n == 0 && beta == T(0)) std::fill(out, out + m * k, T(0));
         else gemm<T>(false, true, m, k, n, T(1), pg + i * m * n, n, pb + p_.b_of[i] * k * n, n, beta, out, k);
@@ -87,7 +87,7 @@ class MatmulOp final : public Op<T> {
       grads[0] = std::move(da);
     }
     if (this->needs_grad(1)) {  // dB[s] = Σ_{i reads B[s]} A[a_of(i)]ᵀ · G[i]
-      Tensor<T> db = Tensor<T>::from_shape(b.shape());
+      Tensor<T> db = xg::empty<T>(b.shape());
       accumulate_by_entry<T>(p_.b_of, p_.b_entries, k * n, db.data(), [&](std::size_t i, T* out, T beta) {
         if (m == 0 && beta == T(0)) std::fill(out, out + k * n, T(0));
         else gemm<T>(true, false, k, n, m, T(1), pa + p_.a_of[i] * m * k, k, pg + i * m * n, n, beta, out, n);
@@ -111,12 +111,12 @@ class LinearOp final : public Op<T> {
     const std::size_t in = w.shape()[1], out = w.shape()[0], n = rows_of(x.shape());
     GradList<T> grads(3);
     if (this->needs_grad(0)) {
-      Tensor<T> dx = Tensor<T>::from_shape(x.shape());
+      Tensor<T> dx = xg::empty<T>(x.shape());
       parallel_gemm<T>(false, false, n, in, out, T(1), g.data(), out, w.data(), in, T(0), dx.data(), in);
       grads[0] = std::move(dx);
     }
     if (this->needs_grad(1)) {
-      Tensor<T> dw = Tensor<T>::from_shape({out, in});
+      Tensor<T> dw = xg::empty<T>({out, in});
       parallel_gemm<T>(true, false, out, in, n, T(1), g.data(), out, x.data(), in, T(0), dw.data(), in);
       grads[1] = std::move(dw);
     }
@@ -181,7 +181,7 @@ Variable<T> matmul(const Variable<T>& a, const Variable<T>& b) {
       ++i;
     });
   }
-  Tensor<T> c = Tensor<T>::from_shape(out_shape);
+  Tensor<T> c = xg::empty<T>(out_shape);
   const std::size_t pm = plan.m;
   const T* pa = a.value().data();
   const T* pb = b.value().data();
@@ -212,7 +212,7 @@ Variable<T> linear(const Variable<T>& x, const Variable<T>& w, const Variable<T>
                      " (expected [" + std::to_string(out) + "])");
   Shape y_shape = x.shape();
   y_shape.back() = out;
-  Tensor<T> y = Tensor<T>::from_shape(y_shape);
+  Tensor<T> y = xg::empty<T>(y_shape);
   T* py = y.data();
   if (b.defined()) {
     const T* pb = b.value().data();

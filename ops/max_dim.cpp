@@ -46,8 +46,8 @@ DimResult<T> reduce_dim(const char* op, const Variable<T>& x, std::int64_t dim, 
   Shape ys = xs;
   if (keepdim) ys[d] = 1;
   else ys.erase(ys.begin() + static_cast<std::ptrdiff_t>(d));
-  Tensor<T> v = Tensor<T>::from_shape(ys);
-  Tensor<std::int64_t> idx = Tensor<std::int64_t>::from_shape(ys);
+  Tensor<T> v = xg::empty<T>(ys);
+  Tensor<std::int64_t> idx = xg::empty<std::int64_t>(ys);
   std::vector<std::int64_t> saved(outer * inner);
   const T* px = x.value().data();
   for (std::size_t o = 0; o < outer; ++o)

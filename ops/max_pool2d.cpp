@@ -24,7 +24,7 @@ class MaxPool2dOp final : public Op<T> {
   MaxPool2dOp(detail::PoolGeom g, detail::Buffer<std::int32_t> argmax) : g_(g), argmax_(std::move(argmax)) {}
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
-    Tensor<T> dx = Tensor<T>::from_shape({g.n, g.c, g.h, g.w});  // each task zeroes its own planes (in parallel)
+    Tensor<T> dx = xg::empty<T>({g.n, g.c, g.h, g.w});  // each task zeroes its own planes (in parallel)
     const T* pg = gy.data();
     T* pd = dx.data();
     parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
@@ -47,7 +47,7 @@ Variable<T> max_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> 
   const detail::PoolGeom g = detail::pool_geometry(call.name(), x, kernel, stride, padding);
   if (g.h * g.w > static_cast<std::size_t>(INT32_MAX))
     throw call.error("input planes of " + std::to_string(g.h * g.w) + " elements are too large");
-  Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
+  Tensor<T> y = xg::empty<T>({g.n, g.c, g.oh, g.ow});
   const bool rec = should_record<T>({&x});
   detail::Buffer<std::int32_t> argmax(rec ? y.size() : 0);
   const T* px = x.value().data();

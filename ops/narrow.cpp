@@ -43,7 +43,7 @@ Variable<T> gather_rows(OpCall& call, const Variable<T>& x, std::size_t d, std::
   const std::size_t outer = blk.outer, inner = blk.inner;
   Shape ys = xs;
   ys[d] = index.size();
-  Tensor<T> y = Tensor<T>::from_shape(ys);
+  Tensor<T> y = xg::empty<T>(ys);
   for (std::size_t o = 0; o < outer; ++o)
     for (std::size_t j = 0; j < index.size(); ++j)
       if (inner)
@@ -63,6 +63,8 @@ Variable<T> narrow(const Variable<T>& x, std::int64_t dim, std::size_t start, st
     throw call.error("start " + std::to_string(start) + " + length " + std::to_string(length) +
                      " exceeds the extent " + std::to_string(n) + " of dim " + std::to_string(dim) + " of shape " +
                      shape_str(x.shape()));
+  if (length > std::vector<std::size_t>().max_size())  // only a tensor with no elements has such an extent
+    throw call.error("length " + std::to_string(length) + " is more rows than an index can hold");
   std::vector<std::size_t> index(length);
   for (std::size_t j = 0; j < length; ++j) index[j] = start + j;
   return gather_rows(call, x, d, std::move(index));

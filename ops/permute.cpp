@@ -27,7 +27,7 @@ Tensor<T> permuted(const Tensor<T>& x, const std::vector<std::size_t>& dims) {
     ys[i] = xs[dims[i]];
     stride[i] = xstride[dims[i]];
   }
-  Tensor<T> y = Tensor<T>::from_shape(ys);
+  Tensor<T> y = xg::empty<T>(ys);
   const T* px = x.data();
   T* py = y.data();
   parallel_for(0, y.size(), detail::kElementwiseGrain, [&](std::size_t lo, std::size_t hi) {

@@ -30,7 +30,7 @@ class PointwiseOp final : public Op<T> {
   GradList<T> backward(const Tensor<T>& g) override {
     const T* px = this->inputs()[0].value().data();
     const T* pg = g.data();
-    Tensor<T> dx = Tensor<T>::from_shape(g.shape());
+    Tensor<T> dx = xg::empty<T>(g.shape());
     T* pd = dx.data();
     if constexpr (kReadsOutput) {
       const T* py = this->output().data();
@@ -54,7 +54,7 @@ class PointwiseOp final : public Op<T> {
 template <class T, class F, class D>
 Variable<T> pointwise(OpCall& call, const Variable<T>& x, F f, D df) {
   const T* px = x.value().data();
-  Tensor<T> y = Tensor<T>::from_shape(x.value().shape());
+  Tensor<T> y = xg::empty<T>(x.value().shape());
   T* py = y.data();
   parallel_for(0, y.size(), kElementwiseGrain, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t i = lo; i < hi; ++i) py[i] = f(px[i]);

@@ -8,7 +8,9 @@
 /// position of a tensor (vector body, masked tail, scalar remainder), at any thread count, and on every copy
 /// (AVX-512, AVX2, baseline), which tests/ops/test_kernel_positions.cpp checks on each path. The one exception is
 /// sparse_rows_axpy, whose AVX-512 copy fuses each multiply-add (at every position alike): its bits differ from the
-/// other copies' in the last place.
+/// other copies' in the last place. NaN is the one narrowing: a result that is NaN is NaN everywhere, but where two
+/// NaN operands meet (l2_pool_2x2_backward's (g/y)·x with both NaN) which one's sign and payload survive can depend
+/// on the vector code, as x86 returns the first operand's NaN and a vectorised product may swap its operands.
 
 #include <cstddef>
 #include <cstdint>

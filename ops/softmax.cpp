@@ -16,6 +16,7 @@ using Rows = detail::AxisSplit;
 /// Calls f(base, stride) for every row: elements base + k*stride, k < n. Parallel over `outer`.
 template <class F>
 void for_each_row(const Rows& r, F f) {
+  if (r.n == 0) return;  // empty rows: nothing to compute, however many (a [2^62, 0] input had looped 2^62 times)
   parallel_for(0, r.outer, std::max<std::size_t>(1, 4096 / std::max<std::size_t>(1, r.n * r.inner)),
                [&](std::size_t lo, std::size_t hi) {
                  for (std::size_t o = lo; o < hi; ++o)
@@ -29,7 +30,7 @@ class SoftmaxOp final : public Op<T> {
   bool keeps_input(std::size_t) const override { return false; }  // backward reads only the output
   SoftmaxOp(bool log, Rows r) : log_(log), r_(r) {}
   GradList<T> backward(const Tensor<T>& g) override {
-    Tensor<T> dx = Tensor<T>::from_shape(g.shape());
+    Tensor<T> dx = xg::empty<T>(g.shape());
     const T* pg = g.data();
     const T* py = this->output().data();
     T* pd = dx.data();
@@ -58,7 +59,7 @@ Variable<T> softmax_impl(const Variable<T>& x, std::int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
   const Shape s = x.shape();
   const Rows r = detail::split_axis(s, detail::normalize_dim(op, dim, s.size()));
-  Tensor<T> y = Tensor<T>::from_shape(s);
+  Tensor<T> y = xg::empty<T>(s);
   const T* px = x.value().data();
   T* py = y.data();
   const std::size_t n = r.n;

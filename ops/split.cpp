@@ -66,7 +66,7 @@ std::vector<Variable<T>> split(const Variable<T>& x, const std::vector<std::size
   for (std::size_t s : sizes) {
     Shape ys = xs;
     ys[d] = s;
-    Tensor<T> y = Tensor<T>::from_shape(ys);
+    Tensor<T> y = xg::empty<T>(ys);
     const std::size_t run = s * b.inner;
     for (std::size_t o = 0; o < b.outer; ++o)
       if (run) std::memcpy(y.data() + o * run, x.value().data() + (o * b.n + offset) * b.inner, run * sizeof(T));

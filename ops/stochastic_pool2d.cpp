@@ -84,7 +84,7 @@ Variable<T> stochastic_pool2d(const Variable<T>& x, Size2 kernel, std::optional<
                          "," + std::to_string(r / g.w) + "," + std::to_string(r % g.w) + "] is " + std::to_string(px[i]) +
                          "; stochastic pooling needs finite non-negative activations (after ReLU or sigmoid)");
     }
-  Tensor<T> y = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
+  Tensor<T> y = xg::empty<T>({g.n, g.c, g.oh, g.ow});
   T* py = y.data();
   const auto W = static_cast<std::int64_t>(g.w);
   const std::size_t plane_in = g.h * g.w;
@@ -121,7 +121,7 @@ Variable<T> stochastic_pool2d(const Variable<T>& x, Size2 kernel, std::optional<
     });
     return call.record<StochasticPool2dOp<T>>(std::move(y), {x}, g, std::move(chosen), Tensor<T>(), Tensor<T>());
   }
-  Tensor<T> sums = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow}), maxes = Tensor<T>::from_shape({g.n, g.c, g.oh, g.ow});
+  Tensor<T> sums = xg::empty<T>({g.n, g.c, g.oh, g.ow}), maxes = xg::empty<T>({g.n, g.c, g.oh, g.ow});
   T* ps = sums.data();
   T* pm = maxes.data();
   detail::for_each_window(g, [&](const detail::Window& w) {

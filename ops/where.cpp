@@ -16,7 +16,7 @@ class WhereOp final : public Op<T> {
     GradList<T> grads(2);
     for (std::size_t k = 0; k < 2; ++k) {
       if (!this->needs_grad(k)) continue;
-      Tensor<T> d = Tensor<T>::from_shape(g.shape());
+      Tensor<T> d = xg::empty<T>(g.shape());
       for (std::size_t i = 0; i < d.size(); ++i) d.data()[i] = cond_.data()[i] == (k == 0) ? g.data()[i] : T(0);
       grads[k] = std::move(d);
     }
@@ -36,7 +36,7 @@ Variable<T> where(const Tensor<bool>& cond, const Variable<T>& a, const Variable
   if (shape_of(cond) != a.shape() || a.shape() != b.shape())
     throw call.error("condition " + shape_str(shape_of(cond)) + ", a " + shape_str(a.shape()) + " and b " +
                      shape_str(b.shape()) + " must have one shape");
-  Tensor<T> y = Tensor<T>::from_shape(a.shape());
+  Tensor<T> y = xg::empty<T>(a.shape());
   for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = cond.data()[i] ? a.value().data()[i] : b.value().data()[i];
   return call.record<WhereOp<T>>(std::move(y), {a, b}, cond);
 }

@@ -244,7 +244,22 @@ AppendFile::~AppendFile() {
 
 void AppendFile::write(std::string_view text) {
   if (fd_ < 0) throw FileError(what_ + ": the file is not open");
-  write_all(fd_, text.data(), text.size(), what_, path_);
+  struct stat st {};
+  const bool sized = ::fstat(fd_, &st) == 0;
+  try {
+    write_all(fd_, text.data(), text.size(), what_, path_);
+  } catch (const FileError&) {
+    if (sized) (void)!::ftruncate(fd_, st.st_size);  // best effort: the error below is what the caller sees
+    throw;
+  }
+}
+
+void AppendFile::truncate(std::uint64_t size) {
+  if (fd_ < 0) throw FileError(what_ + ": the file is not open");
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) throw FileError(named(what_, path_) + ": " + os_reason());
+  if (static_cast<std::uint64_t>(st.st_size) <= size) return;
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) throw FileError(named(what_, path_) + ": cannot truncate: " + os_reason());
 }
 
 RegularFile::RegularFile(const std::string& path, const std::string& what) : path_(path), what_(what) {

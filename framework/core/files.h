@@ -59,8 +59,11 @@ class AppendFile {
   bool is_open() const { return fd_ >= 0; }
   /// Size in bytes when it was opened (0 for a new file).
   std::uint64_t initial_size() const { return initial_size_; }
-  /// Appends `text` completely (retrying short writes) and throws FileError on failure.
+  /// Appends `text` completely (retrying short writes), or throws FileError and cuts the file back to its size before
+  /// the call: a failed write (a full disk) never leaves a torn line.
   void write(std::string_view text);
+  /// Cuts the file to its first `size` bytes (no-op when it is not longer).
+  void truncate(std::uint64_t size);
 
  private:
   int fd_ = -1;

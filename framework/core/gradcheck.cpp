@@ -113,7 +113,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor<double>
   }
 
   Rng rng(o.seed);
-  Tensor<double> v = Tensor<double>::from_shape(ys);
+  Tensor<double> v = xg::empty<double>(ys);
   for (auto& e : v) e = rng.normal();
 
   const std::vector<Tensor<double>> analytic = grads_after(y, xs, which, v);
@@ -153,7 +153,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor<double>
         minus = f(make_leaves(xp, std::vector<bool>(xp.size(), false))).value();
         xp[i].data()[k] = x0;
       }
-      Tensor<double> col = Tensor<double>::from_shape(ys);
+      Tensor<double> col = xg::empty<double>(ys);
       double numeric = 0.0;
       for (std::size_t j = 0; j < ny; ++j) {
         col.data()[j] = (plus.data()[j] - minus.data()[j]) / (2.0 * o.eps);

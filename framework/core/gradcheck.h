@@ -64,7 +64,7 @@ GradcheckResult check_float_against_double(F&& f, const std::vector<Tensor<doubl
   std::vector<Variable<float>> xf;
   for (const auto& t : inputs) {
     xd.emplace_back(t, true);
-    Tensor<float> tf = Tensor<float>::from_shape(t.shape());
+    Tensor<float> tf = xg::empty<float>(t.shape());
     for (std::size_t i = 0; i < t.size(); ++i) tf.data()[i] = static_cast<float>(t.data()[i]);
     xf.emplace_back(std::move(tf), true);
   }
@@ -88,8 +88,8 @@ GradcheckResult check_float_against_double(F&& f, const std::vector<Tensor<doubl
   compare("output", yf.value().data(), yd.value().data(), yd.numel());
   if (!r.ok) return r;
   Rng rng(seed);
-  Tensor<double> vd = Tensor<double>::from_shape(yd.value().shape());
-  Tensor<float> vf = Tensor<float>::from_shape(yd.value().shape());
+  Tensor<double> vd = xg::empty<double>(yd.value().shape());
+  Tensor<float> vf = xg::empty<float>(yd.value().shape());
   for (std::size_t i = 0; i < vd.size(); ++i) {
     vd.data()[i] = rng.normal();
     vf.data()[i] = static_cast<float>(vd.data()[i]);

@@ -3,6 +3,7 @@
 /// The tensor type and shape helpers. This is the single place that includes xtensor.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -54,11 +55,33 @@ Shape shape_of(const Tensor<T>& t) {
   return Shape(t.shape().begin(), t.shape().end());
 }
 
-/// An uninitialised tensor of the given shape (a shape whose element count overflows is a ShapeError, never a
-/// wrapped small allocation).
+namespace detail {
+/// Throws ShapeError when a tensor of shape `s` and scalar type T has more elements, or bytes, than fit.
+template <class T, class S>
+void check_tensor_size(const S& s) {
+  std::size_t n = 1;
+  bool over = false;
+  for (auto d : s) over = over || __builtin_mul_overflow(n, static_cast<std::size_t>(d), &n);
+  if (over || n > static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(T)) {
+    std::string m("the shape ");  // appended: GCC 12 warns falsely (-Wrestrict) on an operator+ chain here
+    m.append(shape_str(s)).append(" has more elements than fit in memory");
+    throw ShapeError(m);
+  }
+}
+}  // namespace detail
+
+/// An uninitialised tensor of the given shape. A shape whose element count, or size in bytes, does not fit is a
+/// ShapeError, never a wrapped small allocation (zeros<float>({2^62}) had asked the allocator for 2^64 bytes). Every
+/// tensor xgrad makes goes through here.
 template <class T>
 Tensor<T> empty(const Shape& s) {
-  numel(s);
+  detail::check_tensor_size<T>(s);
+  return Tensor<T>::from_shape(s);
+}
+/// The same for any shape container (a tensor's own `shape()`), without converting it.
+template <class T, class S>
+Tensor<T> empty(const S& s) {
+  detail::check_tensor_size<T>(s);
   return Tensor<T>::from_shape(s);
 }
 

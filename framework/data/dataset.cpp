@@ -8,7 +8,7 @@ namespace xg::data {
 Example Dataset::get(std::size_t i) const {
   Batch b = get_batch({i});
   Example e;
-  e.input = Tensor<float>::from_shape(example_shape());
+  e.input = xg::empty<float>(example_shape());
   std::copy(b.inputs.data(), b.inputs.data() + b.inputs.size(), e.input.data());
   e.target = b.targets.at(0);
   return e;
@@ -52,7 +52,7 @@ Batch TensorDataset::get_batch(const std::vector<std::size_t>& indices) const {
   Shape s = example_shape();
   s.insert(s.begin(), indices.size());
   Batch b;
-  b.inputs = Tensor<float>::from_shape(s);
+  b.inputs = xg::empty<float>(s);
   b.targets.resize(indices.size());
   for (std::size_t r = 0; r < indices.size(); ++r) {
     if (stride_) std::memcpy(b.inputs.data() + r * stride_, inputs_.data() + indices[r] * stride_, stride_ * sizeof(float));

@@ -292,7 +292,7 @@ XG_DISPATCH(bytes_to_unit, (const std::uint8_t* src, float* dst, std::size_t n),
 
 template <class T>
 Tensor<T> MnistDataset::images(const std::vector<std::size_t>& idx) const {
-  Tensor<T> out = Tensor<T>::from_shape({idx.size(), 1, kRows, kCols});
+  Tensor<T> out = xg::empty<T>({idx.size(), 1, kRows, kCols});
   T* po = out.data();
   const T scale = T(1) / T(255);
   for (std::size_t b = 0; b < idx.size(); ++b) {

@@ -89,7 +89,7 @@ void GradientReducer<T>::reduce(double weight) {
     for (std::size_t i = b.first; i < b.last; ++i) {
       Variable<T>& p = params_[i];
       const std::size_t n = p.numel();
-      if (!p.has_grad()) p.set_grad(Tensor<T>::from_shape(p.shape()));
+      if (!p.has_grad()) p.set_grad(xg::empty<T>(p.shape()));
       std::memcpy(p.grad().data(), in, n * sizeof(T));
       in += n;
     }

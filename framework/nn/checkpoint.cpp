@@ -123,7 +123,7 @@ Tensor<T> Checkpoint::get(const std::string& name) const {
     if (t.name == name) {
       if (t.dtype != dtype_of<T>())
         throw CheckpointError("checkpoint: tensor '" + name + "' is " + t.dtype + ", expected " + dtype_of<T>());
-      Tensor<T> out = Tensor<T>::from_shape(t.shape);
+      Tensor<T> out = xg::empty<T>(t.shape);
       if (out.size()) std::memcpy(out.data(), t.bytes.data(), t.bytes.size());
       return out;
     }

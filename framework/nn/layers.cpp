@@ -176,11 +176,11 @@ ConvTranspose2d<T>::ConvTranspose2d(std::size_t in, std::size_t out, Size2 kerne
                      std::to_string(out) + " with kernel " + std::to_string(kernel.h) + "x" + std::to_string(kernel.w));
   const auto kh = static_cast<std::size_t>(kernel.h), kw = static_cast<std::size_t>(kernel.w);
   const double bound = 1.0 / std::sqrt(static_cast<double>(out * kh * kw));
-  Tensor<T> w = Tensor<T>::from_shape({in, out, kh, kw});
+  Tensor<T> w = xg::empty<T>({in, out, kh, kw});
   for (auto& v : w) v = static_cast<T>(rng.uniform(-bound, bound));
   weight = Variable<T>(std::move(w), true);
   if (with_bias) {
-    Tensor<T> b = Tensor<T>::from_shape({out});
+    Tensor<T> b = xg::empty<T>({out});
     for (auto& v : b) v = static_cast<T>(rng.uniform(-bound, bound));
     bias = Variable<T>(std::move(b), true);
   }

@@ -81,7 +81,7 @@ void Sgd<T>::step() {
       continue;
     }
     if (!has_buf_[i]) {
-      buf_[i] = Tensor<T>::from_shape(p.value().shape());
+      buf_[i] = xg::empty<T>(p.value().shape());
       T* b = buf_[i].data();
       for (std::size_t k = 0; k < n; ++k) b[k] = g[k] + wd * w[k];
       has_buf_[i] = true;

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -115,7 +116,28 @@ EpochStats Trainer::train_epoch(const ProgressFn& progress) {
   return s;
 }
 
+std::uint64_t metrics_resume_offset(const std::string& path, std::size_t epoch) {
+  const auto bytes = files::read_regular_file(path, std::size_t(1) << 30, "metrics");
+  std::uint64_t keep = 0;
+  for (std::size_t pos = 0; pos < bytes.size();) {
+    const auto nl = std::find(bytes.begin() + static_cast<std::ptrdiff_t>(pos), bytes.end(), std::uint8_t('\n'));
+    if (nl == bytes.end()) break;  // a torn last line
+    const auto end = static_cast<std::size_t>(nl - bytes.begin());
+    try {
+      const auto j = parse_json_bounded<DataError>(bytes.begin() + static_cast<std::ptrdiff_t>(pos), nl, path, JsonLimits{8, end - pos});
+      if (!j.is_object() || !j.contains("epoch") || !j["epoch"].is_number_unsigned() || j["epoch"].get<std::size_t>() > epoch) break;
+    } catch (const DataError&) {
+      break;
+    }
+    pos = end + 1;
+    keep = pos;
+  }
+  return keep;
+}
+
 EvalStats Trainer::evaluate(const data::Dataset& data) {
+  if (data.size() == 0)  // a loss and an accuracy of nothing would read as 0
+    throw std::invalid_argument("Trainer: evaluate: the dataset '" + data.name() + "' is empty");
   NoGradGuard no_grad;
   const bool was_training = model_->is_training();
   model_->eval();
@@ -218,9 +240,9 @@ FitResult Trainer::fit(const FitOptions& o) {
                     r.train.seconds, r.train.images_per_second));
     const nn::Checkpoint ck = o.checkpoint_path.empty() ? nn::Checkpoint{} : checkpoint();
     on_rank0(*comm_, [&] {
-      // The checkpoint first, then the epoch's metrics line: a failed save (a full disk) leaves no line for an epoch
-      // a resume will train again (the file had held epochs 1, 2, 2, 3).
-      if (!o.checkpoint_path.empty()) nn::save_checkpoint(o.checkpoint_path, ck);
+      // The epoch's metrics line, then its checkpoint. A failed metrics write leaves no torn line (AppendFile rolls
+      // back) and no checkpoint of this epoch; a failed save leaves a line for an epoch that a resume trains again,
+      // which resuming cuts off first (metrics_resume_offset). Either way the file never lists an epoch twice.
       if (o.metrics && o.metrics->is_open()) {
         nlohmann::json m{{"epoch", epoch},
                          {"train_loss", r.train.loss},
@@ -239,6 +261,7 @@ FitResult Trainer::fit(const FitOptions& o) {
         }
         o.metrics->write(m.dump() + "\n");  // a non-finite value is written as null
       }
+      if (!o.checkpoint_path.empty()) nn::save_checkpoint(o.checkpoint_path, ck);
     });
     if (!o.checkpoint_path.empty())
       last_checkpoint_ = fmt::format("{} (epoch {})", files::escape_bytes(o.checkpoint_path), epoch);

@@ -105,6 +105,11 @@ struct FitResult {
   std::size_t epochs_run = 0;
 };
 
+/// Where a resumed run's metrics file (FitOptions::metrics, one JSON object per line) should end: after the last
+/// complete line of an epoch ≤ `epoch` (the checkpoint's), before any later, unparsable or torn line — lines a stopped
+/// run wrote for epochs the resumed run trains again. Cut the file there (AppendFile::truncate) before resuming.
+std::uint64_t metrics_resume_offset(const std::string& path, std::size_t epoch);
+
 class Trainer {
  public:
   /// With K > 1 ranks, every rank takes rank 0's parameters now (so models may be built from any seed). The loader

@@ -1,5 +1,10 @@
 // core/files.h and core/json_limits.h: the rules for every file xgrad writes or reads whole, and bounded JSON.
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -143,6 +148,33 @@ TEST_CASE("check_writable makes and removes a file in the target's directory, an
   CHECK(std::distance(fs::directory_iterator(s.dir), fs::directory_iterator()) == 0);
   CHECK_THROWS_AS(files::check_writable("/dev/null", "--save"), FileError);
   CHECK_THROWS_AS(files::check_writable((s.dir / "missing" / "x").string(), "--save"), FileError);
+}
+
+TEST_CASE("a failed append leaves the file as it was: no torn line") {
+  // Round 3: a metrics write that hit a full disk left half a line, and the next run glued its line onto it. A child
+  // with a file-size limit (EFBIG, as on a full disk) appends past it.
+  Scratch s;
+  const std::string path = s / "m.jsonl";
+  std::ofstream(path) << "{\"epoch\":1}\n";
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl {64, 64};
+    ::setrlimit(RLIMIT_FSIZE, &rl);
+    try {
+      files::AppendFile f(path, "metrics");
+      f.write(std::string(200, 'x') + "\n");
+      ::_exit(0);  // the write should have failed
+    } catch (const FileError&) {
+      ::_exit(7);
+    }
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 7);
+  CHECK(slurp(path) == "{\"epoch\":1}\n");
 }
 
 TEST_CASE("parse_json_bounded refuses deep nesting and oversized text with the caller's error type") {

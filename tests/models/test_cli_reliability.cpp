@@ -288,6 +288,26 @@ TEST_CASE("--dataset fashion with a --data-dir names the test set by its directo
   CHECK_MESSAGE(r.out.find("test set of " + kFixture) != std::string::npos, r.out);
 }
 
+TEST_CASE("--resume cuts metrics lines the stopped run wrote after its checkpoint, and a torn last line") {
+  // Round 3: after a failed save, resuming listed an epoch twice (1, 2, 2, 3); a failed metrics write left a torn
+  // line that the next run's line was glued onto.
+  Scratch d("metrics_cut");
+  const std::string ck = d / "ck", ck1 = d / "ck1", m = d / "m.jsonl";
+  REQUIRE(mnist(train({"--save", ck, "--metrics", m})).code == 0);
+  fs::copy_file(ck, ck1);
+  REQUIRE(mnist({"--data-dir", kFixture, "--epochs", "2", "--quiet", "--resume", ck, "--save", ck, "--metrics", m}).code == 0);
+  // As if epoch 2's save had failed after its line, and a later write had been torn: the checkpoint says epoch 1.
+  fs::copy_file(ck1, ck, fs::copy_options::overwrite_existing);
+  std::ofstream(m, std::ios::app) << R"({"epoch":3,"train_lo)";
+  const auto r = mnist({"--data-dir", kFixture, "--epochs", "3", "--resume", ck, "--save", ck, "--metrics", m});
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(r.out.find("metrics: dropped") != std::string::npos, r.out);
+  std::ifstream in(m);
+  std::vector<int> epochs;
+  for (std::string line; std::getline(in, line);) epochs.push_back(nlohmann::json::parse(line)["epoch"].get<int>());
+  CHECK(epochs == std::vector<int>{1, 2, 3});
+}
+
 TEST_CASE("--metrics never wipes an earlier run: an existing file is refused without --resume and appended to with it") {
   Scratch d("metrics");
   const std::string m = d / "m.jsonl", ck = d / "ck";

@@ -257,6 +257,24 @@ TEST_CASE("mnist compare does not tabulate crafted run files with impossible acc
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK_MESSAGE(r.out.find("1 already done") != std::string::npos, r.out);  // seed 1 reused, seed 0 made again
   CHECK(slurp(out + "/compare.md").find("inf") == std::string::npos);
+  // The same for a crafted speed (±1e308 or text had been tabulated as ±inf or nan).
+  for (const std::string speed : {"1e308", "-1e308", "\"x\""}) {
+    CAPTURE(speed);
+    std::string text = slurp(path), bad;
+    std::istringstream ls(text);
+    for (std::string line; std::getline(ls, line);) {
+      auto m = nlohmann::json::parse(line);
+      m["train_images_per_second"] = nlohmann::json::parse(speed);
+      bad += m.dump() + "\n";
+    }
+    std::ofstream(path, std::ios::trunc) << bad;
+    r = xgt::run_argv(a);
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    CHECK_MESSAGE(r.out.find("1 already done") != std::string::npos, r.out);
+    const std::string md = slurp(out + "/compare.md");
+    CHECK(md.find("inf") == std::string::npos);
+    CHECK(md.find("nan") == std::string::npos);
+  }
   fs::remove_all(out);
 }
 

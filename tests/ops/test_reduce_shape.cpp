@@ -69,4 +69,27 @@ TEST_CASE("a mean over an empty dim is refused like the mean of an empty tensor 
                        doctest::Contains("reshape: the product of the extents"), ShapeError);
 }
 
+TEST_CASE("tensors too large for memory are ShapeErrors, and ops on tensors with no elements but huge extents neither crash nor hang") {
+  // Round 3's adversarial pass: zeros<float>({2^62}) crashed (2^64 bytes asked for), empty<float>({2^61, 4}) returned
+  // no storage; sum, matmul, linear, cat, softmax and narrow on [2^62, 0]-like inputs crashed, wrapped, hung or threw
+  // std::length_error.
+  const std::size_t big = std::size_t(1) << 62;
+  CHECK_THROWS_WITH_AS(zeros<float>({big}), doctest::Contains("has more elements than fit in memory"), ShapeError);
+  CHECK_THROWS_AS(xg::empty<float>({std::size_t(1) << 61, 4}), ShapeError);
+  CHECK_THROWS_AS(full<double>({std::size_t(1) << 61}, 1.0), ShapeError);
+  Variable<float> e(zeros<float>({big, 0}));
+  CHECK_THROWS_AS(ops::sum(e, 1), ShapeError);  // [2^62] floats
+  CHECK(ops::sum(e, 0).shape() == Shape{0});
+  CHECK_THROWS_AS(ops::matmul(Variable<float>(zeros<float>({std::size_t(1) << 33, 0})), Variable<float>(zeros<float>({0, std::size_t(1) << 33}))), ShapeError);
+  CHECK_THROWS_AS(ops::linear(e, Variable<float>(zeros<float>({4, 0})), Variable<float>(zeros<float>({4}))), ShapeError);
+  Variable<float> half(zeros<float>({std::size_t(1) << 63, 0}));
+  CHECK_THROWS_WITH_AS(ops::cat<float>({half, half}, 0), doctest::Contains("cat: the sum of the extents"), ShapeError);
+  CHECK(ops::softmax(e, 1).shape() == Shape{big, 0});  // returns at once
+  CHECK(ops::log_softmax(e, 1).shape() == Shape{big, 0});
+  CHECK_THROWS_AS(ops::narrow(e, 0, 5, big - 5), ShapeError);
+  CHECK(ops::narrow(e, 0, 5, 10).shape() == Shape{10, 0});
+  CHECK(ops::cat<float>({e, e}, 1).shape() == Shape{big, 0});
+  CHECK(ops::split(e, {big - 1, 1}, 0)[1].shape() == Shape{1, 0});
+}
+
 }  // TEST_SUITE

@@ -169,8 +169,10 @@ TEST_CASE("2 epochs equal 1 epoch, checkpoint, restore into a fresh setup and 1 
   CHECK(flat(other.net) == before);
 }
 
-TEST_CASE("an epoch's metrics line is written only after its checkpoint: a failed save leaves no line for that epoch") {
-  // Round 3: epoch 2's line was written, then its save failed; resuming from epoch 1 left epochs 1, 2, 2, 3.
+TEST_CASE("after a failed save the metrics file is cut back to the checkpoint's epoch before resuming") {
+  // Round 3: epoch 2's line was written, then its save failed; resuming from epoch 1 left epochs 1, 2, 2, 3. The line
+  // comes first (a failed metrics write then leaves no checkpoint of the epoch), and metrics_resume_offset says where
+  // a resume from the checkpoint's epoch cuts the file.
   const fs::path dir = fs::temp_directory_path() / ("xgrad_order_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -193,8 +195,16 @@ TEST_CASE("an epoch's metrics line is written only after its checkpoint: a faile
   CHECK_THROWS_WITH(t.fit(fo), doctest::Contains("run.xgck': is a directory, not a regular file"));
   std::ifstream in(metrics_path);
   std::vector<int> epochs;
-  for (std::string line; std::getline(in, line);) epochs.push_back(nlohmann::json::parse(line)["epoch"].get<int>());
-  CHECK(epochs == std::vector<int>{1});
+  std::string first;
+  for (std::string line; std::getline(in, line);) {
+    if (first.empty()) first = line;
+    epochs.push_back(nlohmann::json::parse(line)["epoch"].get<int>());
+  }
+  CHECK(epochs == std::vector<int>{1, 2});  // epoch 2's line, without its checkpoint
+  CHECK(train::metrics_resume_offset(metrics_path, 1) == first.size() + 1);
+  CHECK(train::metrics_resume_offset(metrics_path, 2) == fs::file_size(metrics_path));
+  std::ofstream(metrics_path, std::ios::app) << R"({"epoch":3,"train_lo)";  // a torn line is cut too
+  CHECK(train::metrics_resume_offset(metrics_path, 5) < fs::file_size(metrics_path));
   fs::remove_all(dir);
 }
 
@@ -211,6 +221,9 @@ TEST_CASE("a non-finite loss stops training naming the loss and the step, unless
   o.allow_nonfinite = true;
   train::Trainer u(m.net, opt, loader, o);
   CHECK_NOTHROW(u.train_epoch());
+  // An evaluation of nothing would report loss 0 and accuracy 0 as if measured.
+  const data::TensorDataset none(zeros<float>({0, 2}), ops::Labels{}, 3, "empty set");
+  CHECK_THROWS_WITH_AS(t.evaluate(none), doctest::Contains("evaluate: the dataset 'empty set' is empty"), std::invalid_argument);
   // Round 3: drop_last with a batch larger than the data ran 0 steps and reported loss 0.0000.
   data::DataLoader too_big(train_set(), {.batch_size = 1000, .drop_last = true});
   train::Trainer v(m.net, opt, too_big, o);
