@@ -95,14 +95,6 @@ TEST_CASE("a scheduler's state restores its step and base rate; crafted states a
   StepLR<float> s(opt, 1, 0.1, 2);
   s.set_step(5);
   const auto st = s.state();
-  // Not even by one ulp (base·(k + 1)/W rounded above the base for about 6% of pairs, e.g. 0.1 over 3 steps).
-  for (const double base : {0.1, 0.3, 0.7, 1e-3, 0.05}) {
-    Sgd<float> o(fc.parameters(), SgdOptions{base});
-    for (const double warm : {0.5, 1.5, 2.5, 3.3}) {
-      WarmupCosineLR<float> w(o, warm, 20, 2);
-      for (std::size_t k = 0; k < 12; ++k) CHECK(w.lr_at(k) <= base);
-    }
-  }
   Sgd<float> opt2(fc.parameters(), SgdOptions{0.1});
   StepLR<float> s2(opt2, 1, 0.1, 2);
   s2.load_state(st);
