@@ -22,18 +22,25 @@ LeNet5<T>::LeNet5(const ModelOptions& o, Rng& rng)
       pool_p_(o.pool_p.value_or(3.0)),
       act_(o.activation.value_or(ops::Activation::Tanh)),
       dropout_(o.dropout.value_or(0.0)),
-      conv1_(1, 6, 5, 1, 2, 1, true, rng),
-      conv2_(6, 16, 5, 1, 0, 1, true, rng),
-      pool1_(pool_kind_, 2, std::nullopt, 0, pool_p_),
-      pool2_(pool_kind_, 2, std::nullopt, 0, pool_p_),
-      fc1_(400, 120, true, rng),
-      fc2_(120, 84, true, rng),
-      fc3_(84, 10, true, rng),
+      // The activation is fused into each convolution's output pass: the same bits as a separate layer.
+      conv1_({.in = 1, .out = 6, .kernel = 5, .padding = 2, .activation = act_}, rng),
+      conv2_({.in = 6, .out = 16, .kernel = 5, .activation = act_}, rng),
+      pool1_(pool_kind_, {.kernel = 2, .p = pool_p_}),
+      pool2_(pool_kind_, {.kernel = 2, .p = pool_p_}),
+      fc1_(400, 120, rng),
+      fc2_(120, 84, rng),
+      fc3_(84, 10, rng),
       rng_(&rng) {
+  this->set_type("LeNet5", {{"activation", ops::to_string(act_)}, {"dropout", dropout_}});
+  this->register_module("conv1", conv1_);
+  this->register_module("pool1", pool1_);
+  this->register_module("conv2", conv2_);
+  this->register_module("pool2", pool2_);
+  this->register_module("fc1", fc1_);
+  this->register_module("fc2", fc2_);
+  this->register_module("fc3", fc3_);
   pool1_.set_generator(rng);
   pool2_.set_generator(rng);
-  conv1_.activation = act_;  // fused into the convolution's output pass: the same bits as a separate layer
-  conv2_.activation = act_;
 }
 
 template <class T>
@@ -60,21 +67,6 @@ std::vector<Variable<T>> LeNet5<T>::feature_maps(const Variable<T>& images) {
 template <class T>
 ModelOptions LeNet5<T>::options() const {
   return {pool_kind_, pool_p_, act_, dropout_, InitScheme::PyTorch};
-}
-
-template <class T>
-std::vector<std::pair<std::string, nn::Module<T>*>> LeNet5<T>::children() {
-  return {{"conv1", &conv1_}, {"pool1", &pool1_}, {"conv2", &conv2_}, {"pool2", &pool2_},
-          {"fc1", &fc1_},     {"fc2", &fc2_},     {"fc3", &fc3_}};
-}
-
-template <class T>
-std::string LeNet5<T>::describe() const {
-  std::string s = "LeNet5(" + conv1_.describe() + ", " + pool1_.describe() + ", " + conv2_.describe() + ", " +
-                  pool2_.describe() + ", " + fc1_.describe() + ", " + fc2_.describe() + ", " + fc3_.describe() + ", " +
-                  ops::to_string(act_);
-  if (dropout_ > 0) s += ", dropout=" + std::to_string(dropout_).substr(0, 4);
-  return s + ")";
 }
 
 template <class T>

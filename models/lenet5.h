@@ -21,8 +21,6 @@ class LeNet5 : public ImageClassifier<T> {
   std::vector<Variable<T>> feature_maps(const Variable<T>& images) override;
   nn::Conv2d<T>& first_conv() override { return conv1_; }
   ModelOptions options() const override;
-  std::vector<std::pair<std::string, nn::Module<T>*>> children() override;
-  std::string describe() const override;
   /// "conv6@5x5p2-tanh-avg2 conv16@5x5-tanh-avg2 | fc400-120-84-10" for the mnist banner.
   std::string layout() const override;
 

@@ -54,12 +54,10 @@ class MnistCnn : public ImageClassifier<T> {
   std::vector<Variable<T>> feature_maps(const Variable<T>& images) override;
   ModelOptions options() const override;
 
-  std::vector<std::pair<std::string, nn::Module<T>*>> children() override;
-  std::string describe() const override { return "MnistCnn(" + config_.describe() + ")"; }
   std::string layout() const override { return config_.describe(); }
   const MnistCnnConfig& config() const { return config_; }
   /// The first conv layer (its weights are the learned filters).
-  nn::Conv2d<T>& first_conv() override { return convs_.front(); }
+  nn::Conv2d<T>& first_conv() override { return *convs_.front(); }
 
  protected:
   /// Dropout masks draw from `rng` from now on (Module::set_generator; it must outlive the model).
@@ -68,9 +66,10 @@ class MnistCnn : public ImageClassifier<T> {
  private:
   Variable<T> activate(const Variable<T>& x) const;
   MnistCnnConfig config_;
-  std::vector<nn::Conv2d<T>> convs_;
-  std::vector<nn::Pool2d<T>> pools_;
-  std::vector<nn::Linear<T>> fcs_;
+  // The layers, owned through their registration ("conv1", "pool1", …, "fc1", …).
+  std::vector<nn::Conv2d<T>*> convs_;
+  std::vector<nn::Pool2d<T>*> pools_;
+  std::vector<nn::Linear<T>*> fcs_;
   Rng* rng_;
 };
 

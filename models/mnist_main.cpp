@@ -471,6 +471,17 @@ std::size_t checkpoint_epoch(const nn::Checkpoint& ck) {
   return 0;
 }
 
+/// Copies a checkpoint's weights into `model`, built from --arch `arch`: refused (naming the file, every difference
+/// and the flag) when the checkpoint is of another architecture.
+void load_weights(nn::Module<float>& model, const nn::Checkpoint& ck, const std::string& path, const std::string& arch) {
+  try {
+    nn::check_matches(ck, model, files::escape_bytes(path) + ": ");
+  } catch (const CheckpointError& e) {
+    throw CheckpointError(std::string(e.what()) + " (the model is --arch " + arch + " with the given flags)");
+  }
+  nn::load_module(model, ck);
+}
+
 int run(Options& o, const FlagTable& flags, dist::Communicator& world) {
   const bool rank0 = world.rank() == 0;
   // Setup: every rank validates its flags, loads the data and builds the trainer; a failure on any rank stops all.
@@ -535,10 +546,7 @@ int run(Options& o, const FlagTable& flags, dist::Communicator& world) {
   if (!ck_path.empty()) {
     on_every_rank(world, [&] {
       if (o.resume.empty()) {
-        if (ck.arch != run.model().describe())
-          throw CheckpointError(files::escape_bytes(ck_path) + ": architecture '" + files::escape_bytes(ck.arch) + "' does not match --arch " +
-                                o.arch + " ('" + run.model().describe() + "')");
-        nn::load_module(run.model(), ck);
+        load_weights(run.model(), ck, ck_path, o.arch);
       } else {
         run.restore(ck);
       }
@@ -709,10 +717,7 @@ int run_visualize(const Options& o, const std::string& out_dir, std::size_t inde
   const std::unique_ptr<ImageClassifier<float>> model_ptr = cfg.factory(rng);
   ImageClassifier<float>& model = *model_ptr;
   const nn::Checkpoint ck = nn::load_checkpoint(o.load);
-  if (ck.arch != model.describe())
-    throw CheckpointError(files::escape_bytes(o.load) + ": architecture '" + files::escape_bytes(ck.arch) + "' does not match --arch " + o.arch + " ('" +
-                          model.describe() + "')");
-  nn::load_module(model, ck);
+  load_weights(model, ck, o.load, o.arch);
   Data data = load_data(o);
   if (index >= data.test.size())
     throw UsageError(fmt::format("--index {} is out of range: there are {} images in the {} (0 to {})", index,

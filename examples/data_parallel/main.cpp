@@ -17,9 +17,9 @@ int main(int argc, char** argv) {
 
   Rng init(static_cast<std::uint64_t>(world.rank()));  // deliberately different per rank: the broadcast fixes it
   nn::Sequential<> net;
-  net.add<nn::Linear<>>(2, 32, true, init);
+  net.add<nn::Linear<>>(2, 32, init);
   net.add<nn::Tanh<>>();
-  net.add<nn::Linear<>>(32, 2, true, init);
+  net.add<nn::Linear<>>(32, 2, init);
   dist::broadcast_parameters(world, net.parameters());
   dist::GradientReducer<float> reducer(world, net.parameters());
   nn::Sgd<> opt(net.parameters(), {.lr = 0.2, .momentum = 0.9});

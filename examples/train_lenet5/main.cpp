@@ -23,8 +23,16 @@ using namespace xg;
 /// 400 → 120 → 84 → 10, with dropout before the last two layers.
 struct LeNet5 : nn::Layer<float> {
   explicit LeNet5(Rng& init)
-      : conv1(1, 6, 5, 1, 2, 1, true, init), conv2(6, 16, 5, 1, 0, 1, true, init),
-        fc1(400, 120, true, init), fc2(120, 84, true, init), fc3(84, 10, true, init) {}
+      : conv1({.in = 1, .out = 6, .kernel = 5, .padding = 2}, init), conv2(6, 16, 5, init),
+        fc1(400, 120, init), fc2(120, 84, init), fc3(84, 10, init) {
+    set_type("LeNet5");
+    register_module("conv1", conv1);
+    register_module("conv2", conv2);
+    register_module("fc1", fc1);
+    register_module("fc2", fc2);
+    register_module("fc3", fc3);
+    register_module("drop", drop);
+  }
 
   Variable<float> forward(const Variable<float>& x) override {
     Variable<float> h = pool(ops::tanh(conv1(x)));
@@ -33,10 +41,6 @@ struct LeNet5 : nn::Layer<float> {
     h = ops::tanh(fc2(drop(h)));
     return fc3(drop(h));
   }
-  std::vector<std::pair<std::string, nn::Module<float>*>> children() override {
-    return {{"conv1", &conv1}, {"conv2", &conv2}, {"fc1", &fc1}, {"fc2", &fc2}, {"fc3", &fc3}, {"drop", &drop}};
-  }
-  std::string describe() const override { return "LeNet5 (example)"; }
 
   nn::Conv2d<float> conv1, conv2;
   nn::AvgPool2d<float> pool{2};

@@ -296,20 +296,77 @@ std::string module_mismatch(Module<T>& m, const Checkpoint& ck, const std::strin
   return mismatch_impl(module_slots(m), ck, prefix, nullptr);
 }
 
+namespace {
+/// Appends to `out` every difference between the records `a` (the checkpoint's) and `b` (the model's) at `path`.
+void record_difference(const nlohmann::json& a, const nlohmann::json& b, const std::string& path, std::vector<std::string>& out) {
+  const std::string at = path.empty() ? "" : path + ": ";
+  const auto& ta = a.at("type").get_ref<const std::string&>();
+  const auto& tb = b.at("type").get_ref<const std::string&>();
+  if (ta != tb) {
+    out.push_back(at + "the checkpoint has a " + files::escape_bytes(ta) + ", this model a " + tb);
+    return;
+  }
+  const auto& sa = a.at("settings");
+  const auto& sb = b.at("settings");
+  std::set<std::string> keys;
+  for (const auto& [k, v] : sa.items()) keys.insert(k);
+  for (const auto& [k, v] : sb.items()) keys.insert(k);
+  const auto value = [](const nlohmann::json& s, const std::string& k) {
+    return s.contains(k) ? files::escape_bytes(s.at(k).get<std::string>()) : std::string("(none)");
+  };
+  for (const auto& k : keys)
+    if (value(sa, k) != value(sb, k))
+      out.push_back((path.empty() ? "" : path + ".") + k + ": the checkpoint has " + value(sa, k) + ", this model " + value(sb, k));
+  const auto& ca = a.at("children");
+  const auto& cb = b.at("children");
+  const auto names = [](const nlohmann::json& c) {
+    std::string s;
+    for (const auto& e : c) s += (s.empty() ? "" : ", ") + files::escape_bytes(e.at(0).get<std::string>());
+    return "[" + s + "]";
+  };
+  if (names(ca) != names(cb)) {
+    out.push_back(at + "the checkpoint has the submodules " + names(ca) + ", this model " + names(cb));
+    return;
+  }
+  for (std::size_t i = 0; i < ca.size(); ++i)
+    record_difference(ca[i].at(1), cb[i].at(1), (path.empty() ? "" : path + ".") + ca[i].at(0).get<std::string>(), out);
+}
+}  // namespace
+
+template <class T>
+std::string architecture_difference(const std::string& arch, const Module<T>& m) {
+  if (arch.empty() || arch.front() != '{') return {};  // no record: an earlier release's display string
+  // Four JSON levels per module level: 256 allows 64 levels of submodules.
+  const nlohmann::json stored = parse_json_bounded<CheckpointError>(arch.begin(), arch.end(), "checkpoint: the architecture record",
+                                                                    JsonLimits{256, kMaxHeader});
+  std::vector<std::string> diffs;
+  try {
+    record_difference(stored, nlohmann::json::parse(m.architecture()), "", diffs);
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError("checkpoint: the architecture record is malformed: " + json_reason(e));
+  }
+  std::string s;
+  for (const auto& d : diffs) s += (s.empty() ? "" : "; ") + d;
+  return s;
+}
+
+template <class T>
+void check_matches(const Checkpoint& ck, Module<T>& m, const std::string& where, const std::string& prefix) {
+  // The architecture (every layer's settings: stride, padding, dilation…) must match as well as the tensors: two
+  // models with the same tensor shapes can compute different functions.
+  const std::string arch = architecture_difference(ck.arch, m);
+  const std::string tensors = module_mismatch(m, ck, prefix);
+  if (arch.empty() && tensors.empty()) return;
+  throw CheckpointError(where + "the checkpoint does not match this " + m.type_name() + ": " + arch +
+                        (arch.empty() || tensors.empty() ? "" : "; ") + tensors);
+}
+
 template <class T>
 void load_module(Module<T>& m, const Checkpoint& ck, const std::string& prefix) {
+  check_matches(ck, m, "", prefix);
   const auto slots = module_slots(m);
   std::vector<const CheckpointTensor*> found;
-  const std::string diff = mismatch_impl(slots, ck, prefix, &found);
-  // The architecture string (every layer's hyper-parameters: stride, padding, dilation…) must match too: two models
-  // with the same tensor shapes can compute different functions. A checkpoint without one (arch "") is checked by
-  // its tensors only.
-  if (!architecture_matches(ck.arch, m))
-    throw CheckpointError("checkpoint architecture '" + files::escape_bytes(ck.arch) + "' does not match this model '" +
-                          m.describe() + "'" + (diff.empty() ? "" : ": " + diff));
-  if (!diff.empty())
-    throw CheckpointError("checkpoint does not match the model " + m.describe() + " (checkpoint architecture: " +
-                          files::escape_bytes(ck.arch) + "): " + diff);
+  mismatch_impl(slots, ck, prefix, &found);
   for (std::size_t i = 0; i < slots.size(); ++i)
     if (!found[i]->bytes.empty()) std::memcpy(slots[i].data, found[i]->bytes.data(), found[i]->bytes.size());
   for (auto& [name, p] : m.named_parameters()) p.bump_version();  // a graph recorded before the load refuses backward
@@ -325,5 +382,9 @@ template void load_module(Module<float>&, const Checkpoint&, const std::string&)
 template std::string module_mismatch(Module<float>&, const Checkpoint&, const std::string&);
 template std::string module_mismatch(Module<double>&, const Checkpoint&, const std::string&);
 template void load_module(Module<double>&, const Checkpoint&, const std::string&);
+template std::string architecture_difference(const std::string&, const Module<float>&);
+template std::string architecture_difference(const std::string&, const Module<double>&);
+template void check_matches(const Checkpoint&, Module<float>&, const std::string&, const std::string&);
+template void check_matches(const Checkpoint&, Module<double>&, const std::string&, const std::string&);
 
 }  // namespace xg::nn

@@ -66,13 +66,17 @@ void add_module(Checkpoint& ck, Module<T>& m, const std::string& prefix = "model
 /// mis-shaped tensors) as one message; empty when they match.
 template <class T>
 std::string module_mismatch(Module<T>& m, const Checkpoint& ck, const std::string& prefix = "model.");
-/// Whether a checkpoint's stored architecture `arch` is `m`'s: equal to m.describe(), or carrying no identity — empty
-/// (checked by its tensors only), or the bare "Module" that custom models without a describe() override stored before
-/// the default description named their children (those checkpoints still load, checked by their tensors).
+/// The differences between the architecture record `arch` a checkpoint stores and `m.architecture()`, joined by
+/// "; " — each names where it is and both values: "conv.stride: the checkpoint has (1, 1), this model (2, 2)".
+/// Empty when they are equal, and for checkpoints that carry no record: empty, or the display string the previous
+/// release stored (those are checked by their tensors only). CheckpointError for a record that is not valid JSON.
 template <class T>
-bool architecture_matches(const std::string& arch, const Module<T>& m) {
-  return arch.empty() || arch == "Module" || arch == m.describe();
-}
+std::string architecture_difference(const std::string& arch, const Module<T>& m);
+/// Refuses a checkpoint whose architecture or tensors under `prefix` are not m's: CheckpointError, starting with
+/// `where`, naming every architecture difference and every missing, unexpected and mis-shaped tensor. The one check
+/// load_module, xg::load and the Trainer's resume run before they change anything.
+template <class T>
+void check_matches(const Checkpoint& ck, Module<T>& m, const std::string& where = "", const std::string& prefix = "model.");
 /// Copies the parameters stored under `prefix` into `m`. Refuses (CheckpointError listing every missing, unexpected
 /// and mis-shaped tensor, and an architecture mismatch) without changing `m` unless everything matches.
 template <class T>

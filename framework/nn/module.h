@@ -1,18 +1,35 @@
 #pragma once
 /// \file module.h
-/// `Module` (parameters, train/eval, zero_grad), `Layer` (a module with `forward(x)`) and `Sequential`.
+/// `Module` (registered parameters, buffers and submodules; train/eval; zero_grad), `Layer` (a module with
+/// `forward(x)`) and `Sequential`.
 ///
-/// A module lists its own parameters (`own_parameters`), its own buffers (`own_buffers`: state that is saved and
-/// loaded with the model but not trained, such as a batch norm's running statistics) and its child modules
-/// (`children`); everything else (named_parameters and named_buffers with dotted names, train/eval, zero_grad,
-/// set_generator) follows from those. Layers are plain value members of the modules that use them; there is no pimpl
-/// holder and no registry.
+/// As in PyTorch's C++ frontend, a module declares its parts once, in its constructor:
+///
+///     Net(Rng& rng) : conv({.in = 1, .out = 3, .kernel = 5}, rng), fc(432, 10, rng) {
+///       this->register_module("conv", conv);
+///       this->register_module("fc", fc);
+///     }
+///
+/// and everything else follows from those registrations: `named_parameters`/`named_buffers`/`named_children` with
+/// dotted names, train/eval, zero_grad, set_generator, nn::summary, checkpoints (`xg::save`/`load`) and the
+/// architecture identity a checkpoint stores (`architecture()`: the module's type and settings, `set_type`, with
+/// those of every registered submodule). A new layer is its constructor and `forward`, nothing else.
+///
+/// A registered part is either a **member** of the module (an lvalue: the module remembers where in the object it
+/// lives, so copies and moves of the module stay consistent) or **owned** by the module (an rvalue Variable or
+/// Tensor, or a `std::shared_ptr` to a submodule: how a module built at run time, such as a graph read from a file,
+/// or a `Sequential` holds its parts).
 
+#include <charconv>
+#include <concepts>
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "core/errors.h"
 #include "core/random.h"
 #include "core/variable.h"
 
@@ -23,6 +40,35 @@ using NamedParameter = std::pair<std::string, Variable<T>>;
 /// A buffer: a tensor owned by the module, saved in checkpoints, not a parameter (no gradient, not optimized).
 template <class T>
 using NamedBuffer = std::pair<std::string, Tensor<T>*>;
+
+/// One hyper-parameter of a module as its architecture record holds it: a name and a value in one canonical text
+/// form (integers in decimal, floating-point numbers in their shortest round-trip form, booleans as true/false, and
+/// anything with a `to_string` found by argument-dependent lookup, such as ops::Size2's "(5, 5)").
+struct Setting {
+  std::string name, value;
+  template <class V>
+  Setting(std::string n, const V& v) : name(std::move(n)), value(text(v)) {}
+
+ private:
+  template <class V>
+  static std::string text(const V& v) {
+    if constexpr (std::is_same_v<V, bool>) {
+      return v ? "true" : "false";
+    } else if constexpr (std::is_arithmetic_v<V>) {
+      char buf[64];
+      const auto r = std::to_chars(buf, buf + sizeof buf, v);
+      return std::string(buf, r.ptr);
+    } else if constexpr (std::is_convertible_v<const V&, std::string>) {
+      return std::string(v);
+    } else if constexpr (std::is_same_v<V, Shape>) {
+      return shape_str(v);
+    } else {
+      using std::to_string;
+      return to_string(v);
+    }
+  }
+};
+using Settings = std::vector<Setting>;
 
 template <class T>
 class Layer;
@@ -41,80 +87,128 @@ template <class T = float>
 class Module {
  public:
   Module() = default;
-  Module(const Module&) = default;
-  Module(Module&&) noexcept = default;
-  Module& operator=(const Module&) = default;
-  Module& operator=(Module&&) noexcept = default;
   virtual ~Module() = default;
 
-  /// This module's own parameters, without its children's (Linear: weight, bias).
-  virtual std::vector<NamedParameter<T>> own_parameters() const { return {}; }
-  /// This module's own buffers, without its children's (a BatchNorm: running_mean, running_var).
-  virtual std::vector<NamedBuffer<T>> own_buffers() { return {}; }
-  /// The child modules by name, in order. Composite modules override this (return pointers to members).
-  virtual std::vector<std::pair<std::string, Module*>> children() { return {}; }
-  /// The generator this module's stochastic layers (dropout) draw from from now on; `rng` must outlive the module.
-  /// Modules that draw override use_generator; the Trainer calls this with a generator it re-seeds every epoch from
-  /// (seed, epoch, rank), which makes dropout masks reproducible, resumable and different on every rank.
-  void set_generator(Rng& rng) {
-    use_generator(rng);
-    for (auto& c : children()) c.second->set_generator(rng);
+  /// Registers `member`, a Variable member of this module, as the parameter `name`; returns it. Names are non-empty,
+  /// contain no '.', and are unique among the module's parameters, buffers and submodules (std::invalid_argument
+  /// otherwise). A parameter that is undefined (a Linear built without bias) is skipped by named_parameters.
+  Variable<T>& register_parameter(std::string name, Variable<T>& member) { return add_member(params_, std::move(name), member); }
+  /// Registers a parameter the module owns (a module built at run time); returns the stored Variable.
+  Variable<T>& register_parameter(std::string name, Variable<T>&& value) { return add_owned(params_, std::move(name), std::move(value)); }
+  /// Registers `member`, a tensor member of this module, as the buffer `name`: saved and loaded with the module,
+  /// never trained (a BatchNorm's running statistics).
+  Tensor<T>& register_buffer(std::string name, Tensor<T>& member) { return add_member(buffers_, std::move(name), member); }
+  /// Registers a buffer the module owns; returns the stored tensor.
+  Tensor<T>& register_buffer(std::string name, Tensor<T>&& value) { return add_owned(buffers_, std::move(name), std::move(value)); }
+  /// Registers `member`, a module member of this one, as the submodule `name`; returns it.
+  template <std::derived_from<Module> M>
+  M& register_module(std::string name, M& member) {
+    return static_cast<M&>(add_member(children_, std::move(name), static_cast<Module&>(member)));
   }
-  /// A one-line description (class and hyper-parameters), used in model summaries and as the architecture identity
-  /// checkpoints store. The default names the children with their descriptions — "Module(conv=Conv2d(1, 3, …),
-  /// fc=Linear(432, 10))" — so a custom model that lists its layers in children() is told apart from one with other
-  /// strides or sizes; a module without children is "Module".
-  virtual std::string describe() const {
-    auto kids = const_cast<Module*>(this)->children();  // children() only hands out pointers to members
-    if (kids.empty()) return "Module";
-    std::string s = "Module(";
-    for (std::size_t i = 0; i < kids.size(); ++i) s += (i ? ", " : "") + kids[i].first + "=" + kids[i].second->describe();
-    return s + ")";
+  /// Registers a submodule this module owns (shared, as libtorch's module holders are); returns it.
+  template <std::derived_from<Module> M>
+  M& register_module(std::string name, std::shared_ptr<M> module) {
+    if (!module) throw std::invalid_argument(type_ + ": register_module('" + name + "') was given no module");
+    M& ref = *module;
+    add_entry(children_, std::move(name), std::shared_ptr<Module>(std::move(module)), 0);
+    return ref;
   }
 
-  /// All parameters, depth first, named like PyTorch's state_dict keys ("conv1.weight").
-  std::vector<NamedParameter<T>> named_parameters() {
-    std::vector<NamedParameter<T>> out = own_parameters();
-    for (auto& [name, child] : children())
-      for (auto& [pname, p] : child->named_parameters()) out.emplace_back(name + "." + pname, p);
-    return out;
-  }
-  /// All buffers, depth first, with dotted names ("bn1.running_mean").
-  std::vector<NamedBuffer<T>> named_buffers() {
-    std::vector<NamedBuffer<T>> out = own_buffers();
-    for (auto& [name, child] : children())
-      for (auto& [bname, b] : child->named_buffers()) out.emplace_back(name + "." + bname, b);
-    return out;
-  }
-  std::vector<Variable<T>> parameters() {
-    std::vector<Variable<T>> out;
-    for (auto& np : named_parameters()) out.push_back(np.second);
-    return out;
-  }
+  /// This module's parameters, named like PyTorch's state_dict keys ("conv1.weight"): its own in registration
+  /// order, then each submodule's (depth first) when `recurse`. Undefined parameters are left out.
+  std::vector<NamedParameter<T>> named_parameters(bool recurse = true) const;
+  /// The buffers, named and ordered as named_parameters ("bn1.running_mean").
+  std::vector<NamedBuffer<T>> named_buffers(bool recurse = true);
+  /// The direct submodules by name, in registration order.
+  std::vector<std::pair<std::string, Module*>> named_children();
+  std::vector<std::pair<std::string, const Module*>> named_children() const;
+  std::vector<Variable<T>> parameters(bool recurse = true) const;
   /// Total number of parameter elements.
-  std::size_t num_parameters() {
-    std::size_t n = 0;
-    for (auto& p : parameters()) n += p.numel();
-    return n;
-  }
-  /// Training mode (dropout active) for this module and all children.
-  void train(bool on = true) {
-    training_ = on;
-    for (auto& c : children()) c.second->train(on);
-  }
+  std::size_t num_parameters() const;
+
+  /// Training mode (dropout active) for this module and all submodules.
+  void train(bool on = true);
   /// Evaluation mode: train(false).
   void eval() { train(false); }
   bool is_training() const { return training_; }
   /// Drops every parameter's gradient.
-  void zero_grad() {
-    for (auto& p : parameters()) p.zero_grad();
-  }
+  void zero_grad();
+  /// The generator this module's stochastic layers (dropout, stochastic pooling) draw from from now on; `rng` must
+  /// outlive the module. Modules that draw override use_generator; the Trainer calls this with a generator it
+  /// re-seeds every epoch from (seed, epoch, rank), which makes dropout masks reproducible, resumable and different
+  /// on every rank.
+  void set_generator(Rng& rng);
+
+  /// The type set by set_type ("Conv2d"); "Module" for a module that never calls it.
+  const std::string& type_name() const { return type_; }
+  /// The settings set by set_type.
+  const Settings& settings() const { return settings_; }
+  /// One line: type, settings and submodules, "Net(conv=Conv2d(in=1, out=3, kernel=(5, 5), …), fc=Linear(…))".
+  std::string describe() const;
+  /// The architecture identity checkpoints store: a JSON record of the type, the settings and every registered
+  /// submodule's record by name, {"type":…,"settings":{…},"children":[[name, record], …]}. Two modules with the same
+  /// record compute the same function of the same parameters; any differing stride, padding or size tells them apart.
+  std::string architecture() const;
 
  protected:
-  /// This module's own use of a generator (set_generator has reached it); children are handled by set_generator.
+  Module(const Module&) = default;  // protected: a module copies as its own class, never sliced to a Module
+  Module(Module&&) noexcept = default;
+  Module& operator=(const Module&) = default;
+  Module& operator=(Module&&) noexcept = default;
+
+  /// Names this module's type and the settings that shape what it computes (not its parameter values), for
+  /// describe() and architecture(). Called in the constructor, as the registrations are.
+  void set_type(std::string type, Settings settings = {}) {
+    type_ = std::move(type);
+    settings_ = std::move(settings);
+  }
+  /// This module's own use of a generator (set_generator has reached it); submodules are handled by set_generator.
   virtual void use_generator(Rng&) {}
 
  private:
+  /// A registered part: a member at `offset` bytes from this Module, or an owned object.
+  template <class V>
+  struct Entry {
+    std::string name;
+    std::ptrdiff_t offset = 0;
+    std::shared_ptr<V> owned;
+  };
+  template <class V>
+  V* get(const Entry<V>& e) {
+    return e.owned ? e.owned.get() : reinterpret_cast<V*>(reinterpret_cast<char*>(this) + e.offset);
+  }
+  template <class V>
+  const V* get(const Entry<V>& e) const {
+    return e.owned ? e.owned.get() : reinterpret_cast<const V*>(reinterpret_cast<const char*>(this) + e.offset);
+  }
+  void check_name(const std::string& name) const;
+  template <class V>
+  void add_entry(std::vector<Entry<V>>& list, std::string name, std::shared_ptr<V> owned, std::ptrdiff_t offset) {
+    check_name(name);
+    list.push_back({std::move(name), offset, std::move(owned)});
+  }
+  /// The offset of `member` in this object, refused when it cannot be a member: before the object's start or more
+  /// than kMaxObjectBytes after it (a local variable or an element of a vector: register those as owned parts).
+  std::ptrdiff_t member_offset(const void* member, const std::string& name) const;
+  template <class V>
+  V& add_member(std::vector<Entry<V>>& list, std::string name, V& member) {
+    const std::ptrdiff_t offset = member_offset(&member, name);
+    add_entry(list, std::move(name), std::shared_ptr<V>(), offset);
+    return member;
+  }
+  template <class V>
+  V& add_owned(std::vector<Entry<V>>& list, std::string name, V&& value) {
+    auto p = std::make_shared<V>(std::move(value));
+    V& ref = *p;
+    add_entry(list, std::move(name), std::move(p), 0);
+    return ref;
+  }
+
+  std::vector<Entry<Variable<T>>> params_;
+  std::vector<Entry<Tensor<T>>> buffers_;
+  std::vector<Entry<Module>> children_;
+  std::string type_ = "Module";
+  Settings settings_;
   bool training_ = true;
 };
 
@@ -131,48 +225,43 @@ class Layer : public Module<T> {
   }
 };
 
-/// Layers applied in order; children are named "0", "1", ... as in PyTorch.
+/// Layers applied in order; submodules are named "0", "1", ... as in PyTorch.
 template <class T = float>
 class Sequential : public Layer<T> {
  public:
-  Sequential() = default;
+  Sequential() { this->set_type("Sequential"); }
   Sequential(Sequential&&) noexcept = default;
   Sequential& operator=(Sequential&&) noexcept = default;
 
   /// Appends a layer constructed in place and returns it.
   template <class L, class... Args>
   L& add(Args&&... args) {
-    auto p = std::make_unique<L>(std::forward<Args>(args)...);
-    L& ref = *p;
-    layers_.push_back(std::move(p));
-    return ref;
+    return push_back(std::make_shared<L>(std::forward<Args>(args)...));
   }
   /// Appends an existing layer (moved in).
   template <class L>
+    requires(!std::is_pointer_v<L>)
   Sequential& push_back(L layer) {
-    layers_.push_back(std::make_unique<L>(std::move(layer)));
+    push_back(std::make_shared<L>(std::move(layer)));
     return *this;
+  }
+  /// Appends a shared layer and returns it.
+  template <class L>
+  L& push_back(std::shared_ptr<L> layer) {
+    L& ref = this->register_module(std::to_string(layers_.size()), std::move(layer));
+    layers_.push_back(&ref);
+    return ref;
   }
   Variable<T> forward(const Variable<T>& x) override {
     Variable<T> h = x;
-    for (auto& l : layers_) h = (*l)(h);
+    for (auto* l : layers_) h = (*l)(h);
     return h;
-  }
-  std::vector<std::pair<std::string, Module<T>*>> children() override {
-    std::vector<std::pair<std::string, Module<T>*>> out;
-    for (std::size_t i = 0; i < layers_.size(); ++i) out.emplace_back(std::to_string(i), layers_[i].get());
-    return out;
-  }
-  std::string describe() const override {
-    std::string s = "Sequential(";
-    for (std::size_t i = 0; i < layers_.size(); ++i) s += (i ? ", " : "") + layers_[i]->describe();
-    return s + ")";
   }
   std::size_t size() const { return layers_.size(); }
   Layer<T>& operator[](std::size_t i) { return *layers_.at(i); }
 
  private:
-  std::vector<std::unique_ptr<Layer<T>>> layers_;
+  std::vector<Layer<T>*> layers_;  ///< the registered submodules (owned through the registry)
 };
 
 }  // namespace xg::nn

@@ -21,7 +21,7 @@ std::vector<std::string> parameter_names(const Optimizer<T>& opt, Module<T>& mod
     if (it == named.end())
       throw std::invalid_argument("checkpoint: parameter " + std::to_string(i) + " of the optimizer (shape " +
                                   shape_str(opt.params()[i].shape()) + ") is not a parameter of the model " +
-                                  model.describe());
+                                  model.type_name());
     out.push_back(it->first);
   }
   return out;
@@ -104,7 +104,7 @@ template <class T>
 void save_impl(const std::string& path, nn::Module<T>& model, const nn::Optimizer<T>* opt,
                const nn::LrScheduler<T>* sched) {
   nn::Checkpoint ck;
-  ck.arch = model.describe();
+  ck.arch = model.architecture();
   nn::add_module(ck, model);
   nlohmann::json meta = nlohmann::json::object();
   if (opt) {
@@ -124,13 +124,7 @@ void load_impl(const std::string& path, nn::Module<T>& model, nn::Optimizer<T>* 
   const nn::Checkpoint ck = nn::load_checkpoint(path);
   const std::string where = files::escape_bytes(path) + ": ";
   // The model first, without changing it: its architecture and every tensor.
-  if (!nn::architecture_matches(ck.arch, model)) {
-    const std::string diff = nn::module_mismatch(model, ck);
-    throw CheckpointError(where + "architecture '" + files::escape_bytes(ck.arch) + "' does not match this model '" +
-                          model.describe() + "'" + (diff.empty() ? "" : ": " + diff));
-  }
-  if (const std::string diff = nn::module_mismatch(model, ck); !diff.empty())
-    throw CheckpointError(where + "does not match the model " + model.describe() + ": " + diff);
+  nn::check_matches(ck, model, where);
   nlohmann::json meta;
   std::map<std::string, double> scalars, sched_state;
   try {

@@ -14,7 +14,7 @@ struct Row {
 
 template <class T>
 void collect_names(Module<T>& m, const std::string& prefix, std::map<const Module<T>*, std::pair<std::string, bool>>& out) {
-  const auto kids = m.children();
+  const auto kids = m.named_children();
   out[&m] = {prefix, kids.empty()};
   for (auto& [name, child] : kids) collect_names(*child, prefix.empty() ? name : prefix + "." + name, out);
 }
@@ -28,7 +28,7 @@ struct Recorder : detail::LayerObserver<T> {
     const auto it = names.find(&layer);
     if (&layer == root || it == names.end() || !it->second.second) return;  // the root, a stranger, or a composite
     std::size_t n = 0;
-    for (const auto& p : layer.own_parameters()) n += p.second.numel();
+    for (const auto& p : layer.named_parameters(false)) n += p.second.numel();
     rows.push_back({it->second.first, layer.describe(), shape_str(out.shape()), n});
   }
 };

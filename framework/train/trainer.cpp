@@ -272,7 +272,7 @@ FitResult Trainer::fit(const FitOptions& o) {
 
 nn::Checkpoint Trainer::checkpoint() const {
   nn::Checkpoint ck;
-  ck.arch = model_->describe();
+  ck.arch = model_->architecture();
   nn::add_module(ck, *model_);
   nlohmann::json meta;
   meta["epoch"] = epoch_;
@@ -299,13 +299,7 @@ nn::Checkpoint Trainer::checkpoint() const {
 }
 
 void Trainer::restore(const nn::Checkpoint& ck) {
-  if (!nn::architecture_matches(ck.arch, *model_)) {
-    const std::string diff = nn::module_mismatch(*model_, ck);
-    throw CheckpointError("checkpoint architecture '" + files::escape_bytes(ck.arch) + "' does not match this model '" +
-                          model_->describe() + "'" + (diff.empty() ? "" : ": " + diff));
-  }
-  if (const std::string diff = nn::module_mismatch(*model_, ck); !diff.empty())
-    throw CheckpointError("checkpoint does not match the model " + model_->describe() + ": " + diff);
+  nn::check_matches(ck, *model_);
   nlohmann::json meta;
   std::map<std::string, double> scalars, sched_state;
   Rng::State r{};

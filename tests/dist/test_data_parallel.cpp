@@ -69,7 +69,7 @@ TEST_CASE("all_gather returns every rank's string in rank order") {
 
 TEST_CASE("broadcast_parameters gives every rank rank 0's parameters, and check_replicas names a rank that differs") {
   Rng mine(100 + static_cast<std::uint64_t>(world().rank()));
-  nn::Linear<float> layer(7, 3, true, mine);
+  nn::Linear<float> layer(7, 3, mine);
   if (world().size() > 1)
     CHECK_THROWS_WITH_AS(dist::check_replicas(world(), layer.parameters(), "before the broadcast"),
                          doctest::Contains("the parameters of rank 1 differ from rank 0's before the broadcast"),
@@ -77,7 +77,7 @@ TEST_CASE("broadcast_parameters gives every rank rank 0's parameters, and check_
   dist::broadcast_parameters(world(), layer.parameters());
   const std::uint64_t common = dist::check_replicas(world(), layer.parameters(), "after the broadcast");
   Rng rank0(100);
-  nn::Linear<float> reference(7, 3, true, rank0);
+  nn::Linear<float> reference(7, 3, rank0);
   CHECK(common == dist::parameter_checksum(reference.parameters()));
   for (std::size_t i = 0; i < 2; ++i)
     CHECK(std::memcmp(layer.parameters()[i].value().data(), reference.parameters()[i].value().data(),

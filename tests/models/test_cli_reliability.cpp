@@ -551,9 +551,11 @@ TEST_CASE("crafted training state in a checkpoint with valid checksums is refuse
     CHECK_MESSAGE(one_error_line(r.out), r.out);
     CHECK_MESSAGE(r.out.find("[json.exception") == std::string::npos, r.out);
   }
-  // Text from a checkpoint never breaks the one-line error (an architecture string with a newline).
+  // Text from a checkpoint never breaks the one-line error (an architecture record with a newline in a setting).
   auto ck = base;
-  ck.arch = "a\nb";
+  auto record = nlohmann::json::parse(ck.arch);
+  record["children"][0][1]["settings"]["stride"] = "a\nb";
+  ck.arch = record.dump();
   xg::nn::save_checkpoint(d / "arch", ck);
   const auto r = mnist(train({"--eval-only", "--load", d / "arch"}));
   CHECK(r.code == 4);

@@ -43,7 +43,7 @@ TEST_CASE("the presets have the book's shapes and parameter counts") {
   CHECK(seed(Variable<float>(zeros<float>({2, 1, 28, 28}))).shape() == Shape{2, 10});
   MnistCnn<float> l2(MnistCnnConfig::preset("seed-l2"), rng);
   CHECK(l2.num_parameters() == 4408);
-  CHECK(l2.describe().find("l22") != std::string::npos);
+  CHECK(l2.layout().find("l22") != std::string::npos);
   MnistCnn<float> deep(MnistCnnConfig::preset("deep"), rng);
   CHECK(deep.num_parameters() == 85670);
   auto names = deep.named_parameters();
@@ -147,7 +147,7 @@ TEST_CASE("restoring a checkpoint of another architecture is refused and changes
   l2_cfg.model = MnistCnnConfig::preset("seed-l2");
   Run l2(l2_cfg, fixture().train);
   const auto before = flat_params(l2);
-  CHECK_THROWS_WITH_AS(l2.restore(seed.checkpoint()), doctest::Contains("does not match this model"), CheckpointError);
+  CHECK_THROWS_WITH_AS(l2.restore(seed.checkpoint()), doctest::Contains("does not match this MnistCnn: pool1: the checkpoint has a MaxPool2d, this model a L2Pool2d"), CheckpointError);
   RunConfig deep_cfg;
   deep_cfg.model = MnistCnnConfig::preset("deep");
   Run deep(deep_cfg, fixture().train);

@@ -94,7 +94,7 @@ TEST_CASE("loading into another architecture lists every mismatch and leaves the
   add_module(ck, a);
   Sequential<> b;
   b.add<Linear<>>(4, 5);
-  b.add<Linear<>>(5, 2, false);
+  b.add<Linear<>>(LinearOptions{.in = 5, .out = 2, .bias = false});
   b.add<Linear<>>(2, 2);
   const auto before = b.parameters()[0].value();
   try {

@@ -122,19 +122,19 @@ TEST_CASE("BatchNorm2d keeps its running statistics as buffers: trained, then sa
   net->eval();
   fresh->eval();
   CHECK(xgt::bit_equal((*net)(Variable<float>(x)).value(), (*fresh)(Variable<float>(x)).value()));
-  CHECK(net->describe().find("BatchNorm2d(4)") != std::string::npos);
+  CHECK(net->describe().find("BatchNorm2d(features=4") != std::string::npos);
   std::filesystem::remove(path);
   CHECK_THROWS_WITH_AS(nn::BatchNorm2d<float>(4)(Variable<float>(zeros<float>({2, 4}))), doctest::Contains("BatchNorm2d: expected input [N,C,H,W]"), ShapeError);
 }
 
 TEST_CASE("ConvTranspose2d upsamples with PyTorch's layout and lists its parameters") {
   manual_seed(2);
-  nn::ConvTranspose2d<float> up(3, 8, 4, 2, 1);
+  nn::ConvTranspose2d<float> up({.in = 3, .out = 8, .kernel = 4, .stride = 2, .padding = 1});
   CHECK(up(Variable<float>(zeros<float>({4, 3, 7, 7}))).shape() == Shape{4, 8, 14, 14});
   CHECK(up.weight.shape() == Shape{3, 8, 4, 4});
   CHECK(up.named_parameters().size() == 2);
-  CHECK(up.describe().find("output_padding=0x0") != std::string::npos);
-  CHECK_THROWS_AS(nn::ConvTranspose2d<float>(0, 8, 4), ShapeError);
+  CHECK(up.describe().find("output_padding=(0, 0)") != std::string::npos);
+  CHECK_THROWS_AS(nn::ConvTranspose2d<float>({.in = 0, .out = 8, .kernel = 4}), ShapeError);
 }
 
 TEST_CASE("adaptive_avg_pool2d refuses an output size whose element count or window bounds overflow") {

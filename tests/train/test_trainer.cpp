@@ -49,10 +49,10 @@ struct Mlp {
   Rng init;
   nn::Sequential<float> net;
   explicit Mlp(std::uint64_t seed, bool dropout = true) : init(seed) {
-    net.add<nn::Linear<float>>(2, 16, true, init);
+    net.add<nn::Linear<float>>(2, 16, init);
     net.add<nn::ReLU<float>>();
     if (dropout) net.add<nn::Dropout<float>>(0.2);  // draws from the trainer's per-epoch generator
-    net.add<nn::Linear<float>>(16, 3, true, init);
+    net.add<nn::Linear<float>>(16, 3, init);
   }
 };
 
@@ -122,7 +122,7 @@ TEST_CASE("fit trains a user's model, reports every epoch, writes metrics and a 
   CHECK(s.opt.lr() == doctest::Approx(s.sched.lr_at(s.trainer.step() - 1)));  // the last step's rate, near the end
   CHECK(s.opt.lr() < 0.001);
   const nn::Checkpoint saved = nn::load_checkpoint(ck);
-  CHECK(saved.arch == s.model.net.describe());
+  CHECK(saved.arch == s.model.net.architecture());
   CHECK(saved.has("optim.momentum_buffer.0.weight"));
   const std::vector<std::size_t> pred = s.trainer.predict(test_set());
   CHECK(pred.size() == 150);
@@ -165,7 +165,7 @@ TEST_CASE("2 epochs equal 1 epoch, checkpoint, restore into a fresh setup and 1 
   data::DataLoader loader(train_set(), {.batch_size = 16});
   train::Trainer t(other.net, opt, loader);
   const auto before = flat(other.net);
-  CHECK_THROWS_WITH_AS(t.restore(ck), doctest::Contains("does not match this model"), CheckpointError);
+  CHECK_THROWS_WITH_AS(t.restore(ck), doctest::Contains("does not match this Sequential: the checkpoint has the submodules [0, 1, 2, 3], this model [0, 1, 2, 3, 4]"), CheckpointError);
   CHECK(flat(other.net) == before);
 }
 
@@ -240,19 +240,19 @@ TEST_CASE("a LeNet-5 with batch norm trains on real digits with the Trainer, and
   const data::Split digits = data::load_mnist_dir(std::string(XGRAD_FIXTURES_DIR) + "/mnist-small");
   auto make = [](Rng& init) {
     auto net = std::make_unique<nn::Sequential<float>>();
-    net->add<nn::Conv2d<float>>(1, 6, 5, 1, 2, 1, true, init);
+    net->add<nn::Conv2d<float>>(nn::Conv2dOptions{.in = 1, .out = 6, .kernel = 5, .padding = 2}, init);
     net->add<nn::BatchNorm2d<float>>(6);
     net->add<nn::ReLU<float>>();
     net->add<nn::AvgPool2d<float>>(2);
-    net->add<nn::Conv2d<float>>(6, 16, 5, 1, 0, 1, true, init);
+    net->add<nn::Conv2d<float>>(6, 16, 5, init);
     net->add<nn::BatchNorm2d<float>>(16);
     net->add<nn::ReLU<float>>();
     net->add<nn::AvgPool2d<float>>(2);
     net->add<nn::Flatten<float>>();
-    net->add<nn::Linear<float>>(400, 120, true, init);
+    net->add<nn::Linear<float>>(400, 120, init);
     net->add<nn::BatchNorm1d<float>>(120);
     net->add<nn::ReLU<float>>();
-    net->add<nn::Linear<float>>(120, 10, true, init);
+    net->add<nn::Linear<float>>(120, 10, init);
     return net;
   };
   Rng init(1);
