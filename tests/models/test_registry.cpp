@@ -196,4 +196,32 @@ TEST_CASE("a checkpoint written before the training stack existed resumes and co
   fs::remove(resumed);
 }
 
+TEST_CASE("a checkpoint of the release before module registration, which stored a display string, resumes the same run") {
+  // tests/fixtures/checkpoints/seed-l2-round3.xgck: epoch 1 of this command, written by the mnist of the release
+  // before modules registered their parts, whose architecture identity was the display string
+  // "MnistCnn(conv3@5x5-sigmoid-l22 | fc432-10)". Such a checkpoint carries no record, so it is checked by its
+  // tensors and its run settings; it must resume to the numbers of two epochs straight (to 1e-6 here, as above; on
+  // the release build they were equal to the last bit).
+  const std::string old = std::string(XGRAD_FIXTURES_DIR) + "/checkpoints/seed-l2-round3.xgck";
+  const auto straight = temp("straight-r3.jsonl"), resumed = temp("resumed-r3.jsonl");
+  const auto copy = temp("r3.xgck");
+  fs::copy_file(old, copy, fs::copy_options::overwrite_existing);
+  auto r = run_mnist({"--data-dir", kFixture, "--arch", "seed-l2", "--epochs", "2", "--lr", "0.05", "--momentum", "0.9",
+                      "--quiet", "--metrics", straight});
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  r = run_mnist({"--data-dir", kFixture, "--epochs", "2", "--quiet", "--resume", copy, "--metrics", resumed});
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  const auto a = read_metrics(straight), b = read_metrics(resumed);
+  REQUIRE(a.size() == 2);
+  REQUIRE(b.size() == 1);
+  for (const char* k : {"train_loss", "heldout_loss", "heldout_accuracy", "lr"})
+    CHECK_MESSAGE(b[0][k].get<double>() == doctest::Approx(a[1][k].get<double>()).epsilon(1e-6), k);
+  // Loaded into another architecture, its tensors still tell (the seed's max-pool has the same shapes; the deep
+  // network's do not).
+  r = run_mnist({"--data-dir", kFixture, "--arch", "deep", "--eval-only", "--load", old});
+  CHECK(r.code == 4);
+  CHECK_MESSAGE(r.out.find("the checkpoint does not match this MnistCnn") != std::string::npos, r.out);
+  for (const auto& f : {straight, resumed, copy}) fs::remove(f);
+}
+
 }  // TEST_SUITE
