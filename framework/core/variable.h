@@ -342,13 +342,6 @@ bool should_record(std::initializer_list<const Variable<T>*> inputs) {
 template <class T>
 std::vector<Variable<T>> attach_op_outputs(std::shared_ptr<Op<T>> op, std::vector<Tensor<T>> outs,
                                            std::vector<Variable<T>> inputs);
-/// Makes `out` the output of `op` over `inputs` (which must make should_record true).
-template <class T>
-Variable<T> attach_op(std::shared_ptr<Op<T>> op, Tensor<T> out, std::vector<Variable<T>> inputs) {
-  std::vector<Tensor<T>> outs;
-  outs.push_back(std::move(out));
-  return attach_op_outputs<T>(std::move(op), std::move(outs), std::move(inputs))[0];
-}
 
 namespace detail {
 /// The one recording path: builds `OpT(args...)` named `name` (nullptr: its own name() override) as the creator of
@@ -433,20 +426,6 @@ class OpCall {
   std::int64_t start_ns_ = 0;
 };
 
-/// The bare recording call, for ops written before OpCall: their forward is not timed, and their backward row and
-/// errors use the class's name() override ("unnamed op" without one).
-/// records `OpT(args...)` as the creator of `out` when should_record holds, else returns a plain leaf.
-template <class OpT, class T, class... Args>
-Variable<T> record(Tensor<T> out, std::vector<Variable<T>> inputs, Args&&... args) {
-  return detail::record_nodes<OpT>(nullptr, false, detail::one_output(std::move(out)), std::move(inputs),
-                                   std::forward<Args>(args)...)[0];
-}
-
-/// The bare `record` for an op with several outputs.
-template <class OpT, class T, class... Args>
-std::vector<Variable<T>> record_outputs(std::vector<Tensor<T>> outs, std::vector<Variable<T>> inputs, Args&&... args) {
-  return detail::record_nodes<OpT>(nullptr, true, std::move(outs), std::move(inputs), std::forward<Args>(args)...);
-}
 
 extern template class Variable<float>;
 extern template class Variable<double>;

@@ -163,7 +163,8 @@ TEST_CASE("a custom op whose backward returns a wrong shape is caught naming the
     GradList<double> backward(const Tensor<double>&) override { return {zeros<double>({7})}; }
   };
   Variable<double> x(random_tensor({2}, 15), true);
-  auto y = record<BadOp>(x.value(), {x});
+  OpCall call("bad_op");
+  auto y = call.record<BadOp>(x.value(), {x});
   CHECK_THROWS_WITH_AS(ops::sum(y).backward(), doctest::Contains("bad_op"), GraphError);
 }
 

@@ -16,7 +16,8 @@ struct WrongSquareOp final : Op<double> {
 };
 Variable<double> wrong_square(const Variable<double>& x) {
   Tensor<double> y = x.value() * x.value();
-  return record<WrongSquareOp>(std::move(y), {x});
+  OpCall call("wrong_square");
+  return call.record<WrongSquareOp>(std::move(y), {x});
 }
 // y = x, with a backward that ignores the upstream gradient (assumes ones).
 struct IgnoresUpstreamOp final : Op<double> {
@@ -76,7 +77,8 @@ TEST_CASE("gradcheck fails an op with a deliberately wrong backward and names in
 
 TEST_CASE("gradcheck fails an op whose backward ignores the upstream gradient") {
   auto r = gradcheck([](const std::vector<Variable<double>>& v) {
-    return record<IgnoresUpstreamOp>(Tensor<double>(v[0].value()), {v[0]});
+    OpCall call("ignores_upstream");
+    return call.record<IgnoresUpstreamOp>(Tensor<double>(v[0].value()), {v[0]});
   }, {random_tensor({4}, 3)});
   CHECK_FALSE(r.ok);
   CHECK(r.message.find("upstream") != std::string::npos);
