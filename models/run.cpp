@@ -7,8 +7,8 @@
 namespace xg::mnist {
 
 Run::Run(const RunConfig& c, const data::Dataset& train_data, dist::Communicator& comm)
-    : config_(c), rng_(std::make_unique<Rng>(c.seed)) {
-  if (c.batch_size == 0 || c.test_batch_size == 0) throw std::invalid_argument("mnist run: batch sizes must be positive");
+    : config_(c), rng_(std::make_unique<Rng>(c.trainer.seed)) {
+  if (c.batch_size == 0 || c.trainer.eval_batch_size == 0) throw std::invalid_argument("mnist run: batch sizes must be positive");
   model_ = c.factory ? c.factory(*rng_) : std::make_unique<MnistCnn<float>>(c.model, *rng_);
   if (c.optimizer == "sgd")
     optimizer_ = std::make_unique<nn::Sgd<float>>(model_->parameters(),
@@ -24,8 +24,8 @@ Run::Run(const RunConfig& c, const data::Dataset& train_data, dist::Communicator
   lo.rank = comm.rank();
   lo.world = comm.size();
   loader_ = std::make_unique<data::DataLoader>(train_data, lo, rng_.get());
-  if (c.augment_shift > 0) loader_->add_transform(std::make_shared<data::RandomShift>(c.augment_shift, c.seed));
-  if (c.augment_rotate > 0) loader_->add_transform(std::make_shared<data::RandomRotation>(c.augment_rotate, c.seed));
+  if (c.augment_shift > 0) loader_->add_transform(std::make_shared<data::RandomShift>(c.augment_shift, c.trainer.seed));
+  if (c.augment_rotate > 0) loader_->add_transform(std::make_shared<data::RandomRotation>(c.augment_rotate, c.trainer.seed));
   const std::size_t spe = std::max<std::size_t>(1, loader_->batches());
   if (c.scheduler == "step")
     scheduler_ = std::make_unique<nn::StepLR<float>>(*optimizer_, c.step_size, c.gamma, spe);
@@ -35,12 +35,7 @@ Run::Run(const RunConfig& c, const data::Dataset& train_data, dist::Communicator
     scheduler_ = std::make_unique<nn::WarmupCosineLR<float>>(*optimizer_, c.warmup, static_cast<double>(c.epochs), spe);
   else if (c.scheduler != "none")
     throw std::invalid_argument("unknown scheduler '" + c.scheduler + "' (valid: none, step, cosine, warmup-cosine)");
-  train::TrainerOptions to;
-  to.seed = c.seed;
-  to.eval_batch_size = c.test_batch_size;
-  to.allow_nonfinite = c.allow_nonfinite;
-  to.clip_grad_norm = c.clip_grad_norm;
-  trainer_ = std::make_unique<train::Trainer>(*model_, *optimizer_, *loader_, to, comm);
+  trainer_ = std::make_unique<train::Trainer>(*model_, *optimizer_, *loader_, c.trainer, comm);
   trainer_->set_scheduler(scheduler_.get());
   trainer_->set_run_settings(settings_json());
 }
@@ -58,15 +53,15 @@ std::string Run::settings_json() const {
                      {"nesterov", config_.nesterov},
                      {"weight_decay", config_.weight_decay},
                      {"batch_size", config_.batch_size},
-                     {"test_batch_size", config_.test_batch_size},
-                     {"seed", config_.seed},
+                     {"test_batch_size", config_.trainer.eval_batch_size},
+                     {"seed", config_.trainer.seed},
                      {"augment_shift", config_.augment_shift},
                      {"augment_rotate", config_.augment_rotate},
                      {"scheduler", config_.scheduler},
                      {"step_size", config_.step_size},
                      {"gamma", config_.gamma},
                      {"warmup", config_.warmup},
-                     {"clip_grad_norm", config_.clip_grad_norm},
+                     {"clip_grad_norm", config_.trainer.clip_grad_norm},
                      {"dataset", config_.dataset}};
   // Settings whose "none" is no value of their flag are stored only when set (a restored 0 would be refused).
   if (!config_.data_dir.empty()) run["data_dir"] = files::escape_bytes(config_.data_dir);

@@ -32,9 +32,9 @@ struct RunConfig {
   bool nesterov = false;
   double weight_decay = 0.0;
   std::size_t batch_size = 10;
-  std::size_t test_batch_size = 1000;
-  std::uint64_t seed = 0;
-  bool allow_nonfinite = false;  ///< off: a non-finite loss or gradient stops training with NumericError
+  /// The Trainer's options, taken as they are: the seed (which also draws the initial parameters, the shuffling and
+  /// the augmentation), the evaluation batch size, clipping and the non-finite check.
+  train::TrainerOptions trainer;
   std::size_t augment_shift = 0;  ///< > 0: each training image moved by up to this many pixels every epoch
   double augment_rotate = 0;      ///< > 0: and turned by up to this many degrees
   std::string scheduler = "none"; ///< "none", "step", "cosine" or "warmup-cosine"
@@ -42,7 +42,6 @@ struct RunConfig {
   std::size_t step_size = 1;      ///< StepLR: epochs per decay
   double gamma = 0.1;             ///< StepLR: the decay factor
   double warmup = 1;              ///< warmup-cosine: epochs of linear warm-up
-  double clip_grad_norm = 0;      ///< > 0: clip the global gradient norm to this
   /// What the run trains on, stored with its settings so that --resume continues on the same data: the dataset's
   /// name, its directory (empty: the default), the limits (0: none) and the training data's fingerprint.
   std::string dataset = "mnist", data_dir;

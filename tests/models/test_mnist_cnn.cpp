@@ -128,7 +128,7 @@ TEST_CASE("1 epoch, checkpoint, resume and 1 more epoch equals 2 epochs bit for 
     const auto path = (std::filesystem::temp_directory_path() / ("xgrad_resume_" + std::to_string(::getpid()))).string();
     nn::save_checkpoint(path, first.checkpoint());
     RunConfig other_seed = cfg;
-    other_seed.seed = 12345;  // the restored state must override everything the seed set up
+    other_seed.trainer.seed = 12345;  // the restored state must override everything the seed set up
     Run resumed(other_seed, fixture().train);
     resumed.restore(nn::load_checkpoint(path));
     CHECK(resumed.epoch() == 1);
@@ -160,7 +160,7 @@ TEST_CASE("a non-finite loss stops training with a NumericError naming the loss 
   Run t(cfg, fixture().train);
   t.model().parameters()[0].value().data()[0] = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_WITH_AS(t.train_epoch(), doctest::Contains("at epoch 1, step 1"), NumericError);
-  cfg.allow_nonfinite = true;
+  cfg.trainer.allow_nonfinite = true;
   Run u(cfg, fixture().train);
   u.model().parameters()[0].value().data()[0] = std::numeric_limits<float>::quiet_NaN();
   CHECK_NOTHROW(u.train_epoch());
