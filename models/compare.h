@@ -45,12 +45,13 @@ struct ComparisonSummary {
   bool significant = false;           ///< p < 0.05
 };
 
-/// Welch's t-test (unequal variances), two-sided p-value; NaN when either sample has fewer than 2 values.
-double welch_p_value(const std::vector<double>& a, const std::vector<double>& b);
-
 /// Chooses every run's epoch by validation accuracy alone and reads the test accuracy there; the test numbers never
 /// influence a choice. `pools` gives the order; every run must belong to one of them (std::invalid_argument).
 ComparisonSummary summarize_comparison(const std::vector<RunCurve>& runs, const std::vector<std::string>& pools);
+
+/// The reports' number formats: `v` as a percentage with two decimals ("97.25"), and with `digits` decimals.
+std::string pct(double v);
+std::string num(double v, int digits);
 
 /// The table, winner and verdict as Markdown (deterministic: the same runs give the same bytes).
 std::string comparison_markdown(const ComparisonSummary& s, const std::string& settings);
@@ -73,6 +74,10 @@ struct CompareReport {
   std::string markdown;                  ///< compare.md's text (rank 0)
   std::string note;                      ///< e.g. why compare.png was not drawn
 };
+
+/// Writes DIR/compare.md, DIR/compare.json and DIR/compare.png (a note instead when gnuplot cannot draw it) for
+/// `report.summary`, with `command` as the settings line; fills report.markdown, report.files and report.note.
+void write_comparison(CompareReport& report, const CompareOptions& o, const std::string& command);
 
 /// Runs (or resumes) the comparison and writes DIR/compare.md, DIR/compare.json and DIR/compare.png (rank 0).
 /// `say` receives progress lines (rank 0); a non-zero `*stop` (a signal) stops the children and throws

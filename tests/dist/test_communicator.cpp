@@ -1,41 +1,27 @@
-// Data-parallel training (framework/dist). Every test here holds for any number of ranks: ctest runs this suite in
-// one process (K = 1) and again under `mpirun -np 2` (tests/CMakeLists.txt), where the collectives are real.
+// The communicator and the data-parallel pieces of framework/dist: shards, collectives, parameter broadcast and
+// replica checks, the bucketed gradient reducer, agreement on failures. Every test here holds for any number of ranks:
+// ctest runs this suite in one process (K = 1) and again under `mpirun -np 2` (tests/CMakeLists.txt), where the
+// collectives are real. (Training data-parallel end to end: tests/models/test_data_parallel.cpp.)
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "dist/data_parallel.h"
 #include "helpers.h"
-#include "data/mnist.h"
-#include "models/run.h"
-#include "nn/layers.h"
 
 using namespace xg;
 using xgt::world;
 
 namespace {
-const data::Split& fixture() {
-  static const data::Split s = data::load_mnist_dir(std::string(XGRAD_FIXTURES_DIR) + "/mnist-small");
-  return s;
-}
-std::vector<float> flat_params(mnist::Run& t) {
-  std::vector<float> out;
-  for (auto& p : t.model().parameters()) out.insert(out.end(), p.value().begin(), p.value().end());
-  return out;
-}
-/// max over tensors of ‖a − b‖∞ / ‖b‖∞.
-double max_relative_difference(mnist::Run& a, mnist::Run& b) {
-  double worst = 0;
-  auto pa = a.model().parameters(), pb = b.model().parameters();
-  for (std::size_t i = 0; i < pa.size(); ++i) {
-    double diff = 0, scale = 0;
-    for (std::size_t j = 0; j < pa[i].numel(); ++j) {
-      diff = std::max(diff, std::abs(double(pa[i].value().data()[j]) - double(pb[i].value().data()[j])));
-      scale = std::max(scale, std::abs(double(pb[i].value().data()[j])));
-    }
-    worst = std::max(worst, diff / scale);
+/// Parameters of the shapes of a Linear(7, 3), drawn from `rng`.
+std::vector<Variable<float>> random_parameters(Rng& rng) {
+  std::vector<Variable<float>> params;
+  for (const Shape& s : {Shape{3, 7}, Shape{3}}) {
+    Tensor<float> t = zeros<float>(s);
+    for (auto& v : t) v = static_cast<float>(rng.uniform(-1.0, 1.0));
+    params.emplace_back(std::move(t), true);
   }
-  return worst;
+  return params;
 }
 }  // namespace
 
@@ -69,19 +55,19 @@ TEST_CASE("all_gather returns every rank's string in rank order") {
 
 TEST_CASE("broadcast_parameters gives every rank rank 0's parameters, and check_replicas names a rank that differs") {
   Rng mine(100 + static_cast<std::uint64_t>(world().rank()));
-  nn::Linear<float> layer(7, 3, mine);
+  const auto layer = random_parameters(mine);
   if (world().size() > 1)
-    CHECK_THROWS_WITH_AS(dist::check_replicas(world(), layer.parameters(), "before the broadcast"),
+    CHECK_THROWS_WITH_AS(dist::check_replicas(world(), layer, "before the broadcast"),
                          doctest::Contains("the parameters of rank 1 differ from rank 0's before the broadcast"),
                          std::runtime_error);
-  dist::broadcast_parameters(world(), layer.parameters());
-  const std::uint64_t common = dist::check_replicas(world(), layer.parameters(), "after the broadcast");
+  dist::broadcast_parameters(world(), layer);
+  const std::uint64_t common = dist::check_replicas(world(), layer, "after the broadcast");
   Rng rank0(100);
-  nn::Linear<float> reference(7, 3, rank0);
-  CHECK(common == dist::parameter_checksum(reference.parameters()));
+  const auto reference = random_parameters(rank0);
+  CHECK(common == dist::parameter_checksum(reference));
   for (std::size_t i = 0; i < 2; ++i)
-    CHECK(std::memcmp(layer.parameters()[i].value().data(), reference.parameters()[i].value().data(),
-                      layer.parameters()[i].numel() * sizeof(float)) == 0);
+    CHECK(std::memcmp(layer[i].value().data(), reference[i].value().data(),
+                      layer[i].numel() * sizeof(float)) == 0);
 }
 
 TEST_CASE("the gradient reducer sums weighted gradients over ranks in several buckets") {
@@ -124,47 +110,6 @@ TEST_CASE("agree gives every rank the lowest failing rank's code and message") {
   CHECK(all.rank == 0);
   CHECK(all.code == 10);
   CHECK(all.message == "rank 0");
-}
-
-TEST_CASE("data-parallel training matches one process within 1e-5 after an epoch, and repeats bit for bit") {
-  mnist::RunConfig cfg;
-  cfg.batch_size = 13;  // 300 images: the last global batch has one image, so with 2 ranks one shard is empty
-  cfg.momentum = 0.9;
-  cfg.lr = 0.05;
-  mnist::Run one(cfg, fixture().train);  // this process alone
-  mnist::Run parallel(cfg, fixture().train, world());
-  // Same parameters before training, and the same sharded evaluation.
-  CHECK(max_relative_difference(parallel, one) == 0.0);
-  const train::EvalStats e1 = one.evaluate(fixture().test), ek = parallel.evaluate(fixture().test);
-  CHECK(ek.total == e1.total);
-  CHECK(ek.correct == e1.correct);
-  CHECK(ek.loss == doctest::Approx(e1.loss).epsilon(1e-6));
-
-  const train::EpochStats s1 = one.train_epoch(), sk = parallel.train_epoch();
-  CHECK(sk.images == 300);
-  CHECK(sk.steps == s1.steps);
-  CHECK(sk.loss == doctest::Approx(s1.loss).epsilon(1e-5));
-  const double rel = max_relative_difference(parallel, one);
-  MESSAGE("ranks: ", world().size(), ", max relative parameter difference to one process: ", rel);
-  CHECK(rel <= 1e-5);
-  dist::check_replicas(world(), parallel.model().parameters(), "after an epoch");
-
-  mnist::Run again(cfg, fixture().train, world());
-  again.train_epoch();
-  const auto a = flat_params(parallel), b = flat_params(again);
-  CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
-
-TEST_CASE("with dropout, ranks draw different masks yet stay identical replicas, and runs repeat bit for bit") {
-  mnist::RunConfig cfg;
-  cfg.model.hidden = {20};
-  cfg.model.dropout = 0.3;
-  mnist::Run a(cfg, fixture().train, world()), b(cfg, fixture().train, world());
-  a.train_epoch();
-  b.train_epoch();
-  dist::check_replicas(world(), a.model().parameters(), "after an epoch with dropout");
-  const auto pa = flat_params(a), pb = flat_params(b);
-  CHECK(std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)) == 0);
 }
 
 }  // TEST_SUITE
