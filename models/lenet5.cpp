@@ -7,9 +7,9 @@ namespace xg::mnist {
 namespace {
 ModelOptions checked(const ModelOptions& o) {
   if (o.init && *o.init != InitScheme::PyTorch)
-    throw std::invalid_argument("lenet5 is initialised the PyTorch way only (--init pytorch), not --init " + to_string(*o.init));
+    throw std::invalid_argument("lenet5 is initialised the PyTorch way only (pytorch), not " + to_string(*o.init));
   if (o.pool == nn::PoolKind::Stochastic && o.activation.value_or(ops::Activation::Tanh) == ops::Activation::Tanh)
-    throw std::invalid_argument("--pool stochastic needs non-negative activations: lenet5's tanh is not (add --activation relu or sigmoid)");
+    throw std::invalid_argument("stochastic pooling needs non-negative activations: lenet5's tanh is not (choose relu or sigmoid)");
   if (o.dropout && !(*o.dropout >= 0.0 && *o.dropout < 1.0))
     throw std::invalid_argument("lenet5: dropout must be in [0, 1), got " + std::to_string(*o.dropout));
   return o;

@@ -19,13 +19,13 @@ auto mnist_cnn(const std::string& preset) {
     {
       std::ostringstream p;
       p << *o.dropout;
-      throw std::invalid_argument("--dropout " + p.str() + " has nothing to act on: the " + preset +
+      throw std::invalid_argument("dropout " + p.str() + " has nothing to act on: the " + preset +
                                   " network has no hidden fully connected layer (dropout applies before each one; "
-                                  "--arch deep has one)");
+                                  "the deep network has one)");
     }
     if (o.dropout) c.dropout = *o.dropout;
     if (c.stages.front().pool == nn::PoolKind::Stochastic && c.activation == ops::Activation::Tanh)
-      throw std::invalid_argument("--pool stochastic needs non-negative activations: tanh is not (use --activation sigmoid or relu)");
+      throw std::invalid_argument("stochastic pooling needs non-negative activations: tanh is not (use sigmoid or relu)");
     if (o.init) c.init = *o.init;
     return std::make_unique<MnistCnn<float>>(c, rng);
   };

@@ -37,8 +37,8 @@ const char* to_string(Activation a);
 /// How a loss reduces over the batch (PyTorch's `reduction=`).
 enum class Reduction { Mean, Sum, None };
 
-/// Class indices for classification losses, one per row.
-using Labels = std::vector<std::int64_t>;
+/// Class indices for classification losses, one per row (core/tensor.h).
+using xg::Labels;
 
 // ---- elementwise (elementwise.cpp): NumPy/PyTorch broadcasting; backward sums over the broadcast axes ----
 template <class T> Variable<T> add(const Variable<T>& a, const Variable<T>& b);  ///< a + b, broadcast shapes

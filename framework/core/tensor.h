@@ -23,6 +23,8 @@ using Tensor = xt::xarray<T>;
 
 /// A tensor shape: one extent per axis.
 using Shape = std::vector<std::size_t>;
+/// Class indices, one per row: a batch's targets (data::Dataset), the classification losses' labels (ops::Labels).
+using Labels = std::vector<std::int64_t>;
 
 /// `[2,3,4]` for error messages.
 template <class S>

@@ -21,7 +21,7 @@ void Dataset::check_indices(const std::vector<std::size_t>& indices) const {
                       std::to_string(size()) + " examples)");
 }
 
-TensorDataset::TensorDataset(Tensor<float> inputs, ops::Labels targets, std::size_t classes, std::string name)
+TensorDataset::TensorDataset(Tensor<float> inputs, Labels targets, std::size_t classes, std::string name)
     : inputs_(std::move(inputs)), targets_(std::move(targets)), classes_(classes), name_(std::move(name)) {
   if (inputs_.dimension() < 1 || inputs_.shape()[0] != targets_.size())
     throw DataError(name_ + ": inputs of shape " + shape_str(Shape(inputs_.shape().begin(), inputs_.shape().end())) +

@@ -15,7 +15,7 @@
 #include "core/errors.h"
 #include "core/random.h"
 #include "core/tensor.h"
-#include "ops/ops.h"
+#include "core/tensor.h"
 
 namespace xg::data {
 
@@ -23,7 +23,7 @@ namespace xg::data {
 /// how large the global batch was (with K ranks, each rank holds a shard of it).
 struct Batch {
   Tensor<float> inputs;
-  ops::Labels targets;
+  Labels targets;
   std::vector<std::size_t> indices;  ///< the dataset indices of the rows, in order
   std::size_t global_size = 0;       ///< examples in the whole mini-batch, over all ranks (≥ targets.size())
 };
@@ -61,18 +61,18 @@ class TensorDataset : public Dataset {
  public:
   /// Throws DataError when `inputs` has no batch dimension, its first extent is not targets.size(), or a label is
   /// negative or ≥ `classes` (0: one more than the largest label).
-  TensorDataset(Tensor<float> inputs, ops::Labels targets, std::size_t classes = 0, std::string name = "tensor dataset");
+  TensorDataset(Tensor<float> inputs, Labels targets, std::size_t classes = 0, std::string name = "tensor dataset");
   std::size_t size() const override { return targets_.size(); }
   Shape example_shape() const override;
   std::size_t classes() const override { return classes_; }
   Batch get_batch(const std::vector<std::size_t>& indices) const override;
   std::string name() const override { return name_; }
   const Tensor<float>& inputs() const { return inputs_; }
-  const ops::Labels& targets() const { return targets_; }
+  const Labels& targets() const { return targets_; }
 
  private:
   Tensor<float> inputs_;
-  ops::Labels targets_;
+  Labels targets_;
   std::size_t classes_ = 0, stride_ = 0;
   std::string name_;
 };

@@ -333,8 +333,8 @@ Batch MnistDataset::get_batch(const std::vector<std::size_t>& indices) const {
   return b;
 }
 
-ops::Labels MnistDataset::labels_of(const std::vector<std::size_t>& idx) const {
-  ops::Labels out(idx.size());
+Labels MnistDataset::labels_of(const std::vector<std::size_t>& idx) const {
+  Labels out(idx.size());
   for (std::size_t b = 0; b < idx.size(); ++b) out[b] = labels_[idx[b]];
   return out;
 }

@@ -11,7 +11,7 @@
 #include "core/random.h"
 #include "core/tensor.h"
 #include "data/dataset.h"
-#include "ops/ops.h"
+#include "core/tensor.h"
 
 namespace xg::data {
 
@@ -63,7 +63,7 @@ class MnistDataset : public Dataset {
   /// Images `indices` as floats in [0, 1], shape [B,1,28,28], and their labels.
   template <class T = float>
   Tensor<T> images(const std::vector<std::size_t>& indices) const;
-  ops::Labels labels_of(const std::vector<std::size_t>& indices) const;
+  Labels labels_of(const std::vector<std::size_t>& indices) const;
   /// The last `n` samples split off (returned); this dataset keeps the rest.
   MnistDataset split_tail(std::size_t n);
   /// `n` evenly spaced samples (those at k·size/n, k < n) split off (returned, in order); this dataset keeps the rest

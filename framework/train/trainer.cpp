@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_limits.h"
+#include "ops/ops.h"
 #include "nn/serialize.h"
 #include "train/job.h"
 
@@ -61,7 +62,7 @@ void Trainer::set_scheduler(nn::LrScheduler<float>* s) {
   }
 }
 
-Variable<float> Trainer::loss_of(const Variable<float>& logits, const ops::Labels& targets) const {
+Variable<float> Trainer::loss_of(const Variable<float>& logits, const Labels& targets) const {
   return o_.loss ? o_.loss(logits, targets) : ops::cross_entropy(logits, targets);
 }
 

@@ -65,7 +65,7 @@ struct Interrupted : std::runtime_error {
 /// Called after every training step: (examples done, examples in the epoch, running mean loss).
 using ProgressFn = std::function<void(std::size_t, std::size_t, double)>;
 /// A loss: (logits [B,C], labels [B]) → scalar (mean over the batch).
-using LossFn = std::function<Variable<float>(const Variable<float>&, const ops::Labels&)>;
+using LossFn = std::function<Variable<float>(const Variable<float>&, const Labels&)>;
 
 struct TrainerOptions {
   std::uint64_t seed = 0;             ///< seeds the per-epoch generator of stochastic layers
@@ -158,7 +158,7 @@ class Trainer {
   const std::string& last_checkpoint() const { return last_checkpoint_; }
 
  private:
-  Variable<float> loss_of(const Variable<float>& logits, const ops::Labels& targets) const;
+  Variable<float> loss_of(const Variable<float>& logits, const Labels& targets) const;
   nn::Layer<float>* model_;
   nn::Optimizer<float>* optimizer_;
   data::DataLoader* loader_;

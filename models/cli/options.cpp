@@ -2,6 +2,7 @@
 // Trainer are built from) or the executable's own settings.
 #include <fmt/core.h>
 
+#include "core/files.h"
 #include "models/cli/cli.h"
 #include "models/cli/flags.h"
 #include "models/registry.h"
@@ -89,6 +90,17 @@ ModelOptions model_options(const Options& o) {
   if (!o.init.empty()) m.init = parse_init(o.init);
   return m;
 }
+/// The model-shaping flags as given ("--arch seed --dropout 0.5"), for a model's refusal.
+std::string model_flags(const Options& o) {
+  std::string s = "--arch " + o.run.arch;
+  const std::pair<const char*, std::string> flags[] = {{"--pool", o.pool},
+                                                       {"--activation", o.activation},
+                                                       {"--dropout", fmt::format("{}", o.dropout)},
+                                                       {"--init", o.init}};
+  for (const auto& [flag, value] : flags)
+    if (o.given.count(flag)) s += std::string(" ") + flag + " " + files::escape_bytes(value);
+  return s;
+}
 }  // namespace
 
 void declare_training_flags(FlagTable& flags, Options& o) {
@@ -104,8 +116,8 @@ RunConfig run_config(const Options& o) {
     Rng scratch(0);
     entry.make(m, scratch);  // refuses options the model does not take, now rather than after loading the data
     c.factory = [&entry, m](Rng& rng) { return entry.make(m, rng); };
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
+  } catch (const std::invalid_argument& e) {  // the model refuses a choice: name the flags that made it
+    throw UsageError(model_flags(o) + ": " + e.what());
   }
   if (c.optimizer != "sgd" && (c.momentum > 0 || c.nesterov))
     throw UsageError(fmt::format("--momentum and --nesterov apply to --optimizer sgd only (this run uses {}, whose "

@@ -50,9 +50,9 @@ TEST_CASE("every registered model builds with its defaults and maps [N,1,28,28] 
   CHECK_THROWS_WITH_AS(find_model("resnet"), doctest::Contains("unknown architecture 'resnet' (valid: seed, seed-l2, deep, lenet5)"),
                        std::invalid_argument);
   Rng rng(0);
-  CHECK_THROWS_WITH_AS(find_model("seed").make({.dropout = 0.5}, rng), doctest::Contains("--dropout 0.5 has nothing to act on"),
+  CHECK_THROWS_WITH_AS(find_model("seed").make({.dropout = 0.5}, rng), doctest::Contains("dropout 0.5 has nothing to act on"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(find_model("lenet5").make({.init = InitScheme::Network3}, rng), doctest::Contains("--init pytorch"),
+  CHECK_THROWS_WITH_AS(find_model("lenet5").make({.init = InitScheme::Network3}, rng), doctest::Contains("lenet5 is initialised the PyTorch way only (pytorch), not network3"),
                        std::invalid_argument);
 }
 
@@ -98,7 +98,7 @@ TEST_CASE("mnist --help lists the registry's models and the --arch error names t
   CHECK_MESSAGE(r.out.find("lenet5") != std::string::npos, r.out);
   r = run_mnist({"--arch", "lenet5", "--init", "network3", "--data-dir", kFixture, "--epochs", "1"});
   CHECK(r.code == 2);
-  CHECK_MESSAGE(r.out.find("error: lenet5 is initialised the PyTorch way only") == 0, r.out);
+  CHECK_MESSAGE(r.out.find("error: --arch lenet5 --init network3: lenet5 is initialised the PyTorch way only") == 0, r.out);
   r = run_mnist({"--data-dir", kFixture, "--warmup", "2"});
   CHECK(r.code == 2);
   CHECK_MESSAGE(r.out.find("--scheduler warmup-cosine") != std::string::npos, r.out);
