@@ -130,8 +130,8 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& w, const Variable<T>
 /// pooled size. The output and db are the two ops' bits. So are dw and dx for patches shorter than 64 values
 /// (C·KH·KW: the MNIST first layers); for longer patches the backward visits only the window maxima with a non-zero
 /// gradient — a quarter of the cells at most, for 2×2 windows — instead of dense GEMMs over a gradient that is zero
-/// elsewhere: the same products added in another order, so dw and dx equal the two ops' within rounding (tested),
-/// and the deep network trains 30–37% faster at one thread (docs/performance.md). Output [N, F, OH / pool.h, OW / pool.w] (OH, OW:
+/// elsewhere: the same products added in another order, so dw and dx equal the two ops' within rounding (tested;
+/// what it saves is measured in docs/performance.md). Output [N, F, OH / pool.h, OW / pool.w] (OH, OW:
 /// conv2d's; rows and columns past the last whole window are dropped, as max_pool2d does). Named
 /// "conv2d+relu+max_pool2d" etc. in graphs, profiles and errors. nn::conv2d_pool picks it for a Conv2d followed by
 /// such a MaxPool2d. Differences from the two ops with non-finite values only: a cell the pool did not select adds

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Generates tests/fixtures/golden.json: forward values and gradients from PyTorch for a handful of fixed small cases.
 
+Each case names its op and parameters as tests/op_specs.h calls them (the same keys as scripts/torch_diff.py).
+
 Run once with Debian's python3-torch (`/usr/bin/python3 scripts/gen_golden.py`); the tests read the JSON and need no
 PyTorch. Inputs and the upstream gradient are float32 values drawn from a fixed seed.
 """
@@ -22,15 +24,13 @@ def enc(x):
     return {"shape": list(x.shape), "data": [float(v) for v in x.detach().reshape(-1).tolist()]}
 
 
-def case(name, op, params, inputs, fn, labels=None):
+def case(name, op, params, inputs, fn):
     leaves = {k: v.clone().requires_grad_(True) for k, v in inputs.items()}
     y = fn(**leaves)
     g = torch.randn(y.shape, dtype=torch.float32) if y.dim() > 0 else torch.tensor(1.0)
     y.backward(g)
     out = {"name": name, "op": op, "params": params, "inputs": {k: enc(v) for k, v in inputs.items()},
            "grad_output": enc(g), "output": enc(y), "grads": {k: enc(v.grad) for k, v in leaves.items()}}
-    if labels is not None:
-        out["labels"] = labels
     return out
 
 
@@ -53,8 +53,8 @@ cases = [
     case("avg_pool2d 3x3 stride 2 padding 1", "avg_pool2d", {"kernel": [3, 3], "stride": [2, 2], "padding": [1, 1]},
          {"x": t([2, 2, 6, 7])}, lambda x: F.avg_pool2d(x, 3, 2, 1)),
     case("mm 3x4 by 4x5", "matmul", {}, {"a": t([3, 4]), "b": t([4, 5])}, lambda a, b: torch.mm(a, b)),
-    case("cross_entropy 4x10 mean", "cross_entropy", {}, {"x": t([4, 10]) * 3},
-         lambda x: F.cross_entropy(x, torch.tensor([3, 0, 9, 3])), labels=[3, 0, 9, 3]),
+    case("cross_entropy 4x10 mean", "cross_entropy", {"labels": [3, 0, 9, 3]}, {"x": t([4, 10]) * 3},
+         lambda x: F.cross_entropy(x, torch.tensor([3, 0, 9, 3]))),
 ]
 
 
@@ -100,9 +100,9 @@ cases += [
     case("batch_norm training [4,3,2,2] affine", "batch_norm", {"training": True},
          {"x": t([4, 3, 2, 2]), "w": t([3]), "b": t([3])},
          lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True)),
-    case("layer_norm over [4]", "layer_norm", {"shape": [4]}, {"x": t([2, 3, 4]), "w": t([4]), "b": t([4])},
+    case("layer_norm over [4]", "layer_norm", {"normalized_shape": [4]}, {"x": t([2, 3, 4]), "w": t([4]), "b": t([4])},
          lambda x, w, b: F.layer_norm(x, [4], w, b)),
-    case("adaptive_avg_pool2d 5x7 -> 3x4", "adaptive_avg_pool2d", {"size": [3, 4]}, {"x": t([1, 2, 5, 7])},
+    case("adaptive_avg_pool2d 5x7 -> 3x4", "adaptive_avg_pool2d", {"output_size": [3, 4]}, {"x": t([1, 2, 5, 7])},
          lambda x: F.adaptive_avg_pool2d(x, (3, 4))),
 ]
 

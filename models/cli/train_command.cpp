@@ -117,7 +117,10 @@ int fit(const Options& o, Run& run, const Data& data, files::AppendFile& metrics
     stop_signals.emplace();
     run.set_stop_flag(&g_stop_signal);
   }
-  train::FitOptions fo{.epochs = o.run.epochs, .test = &data.test, .validation = data.validation.size() ? &data.validation : nullptr};
+  train::FitOptions fo;
+  fo.epochs = o.run.epochs;
+  fo.test = &data.test;
+  if (data.validation.size()) fo.validation = &data.validation;
   fo.checkpoint_path = o.save;
   fo.metrics = &metrics;
   fo.say = [&](const std::string& line) { say(o.quiet, world, line); };

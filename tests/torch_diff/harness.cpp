@@ -2,7 +2,8 @@
 // cases ({"op", "params", "inputs": [{"shape", "data", "grad"} | {"alias": k} | null]}), runs each op on xgrad in
 // float64 (or float32), back-propagates a fixed upstream gradient (sin(0.37·i + 1) + 0.25 at flat index i, the same
 // on the PyTorch side) and writes, per case, the output, the inputs' gradients (and batch_norm's running statistics)
-// or the error xgrad raised. Non-finite numbers travel as the strings "nan", "inf", "-inf".
+// or the error xgrad raised. Non-finite numbers travel as the strings "nan", "inf", "-inf". Each op is called through
+// its spec in tests/op_specs.h, the table the golden tests use too.
 //
 //   xgrad_torch_diff CASES.json RESULTS.json [THREADS] [f64|f32]
 #include <cmath>
@@ -14,6 +15,7 @@
 
 #include "core/files.h"
 #include "core/parallel.h"
+#include "op_specs.h"
 #include "ops/ops.h"
 
 using json = nlohmann::json;
@@ -21,12 +23,7 @@ using namespace xg;
 
 namespace {
 
-double number(const json& j) {
-  if (!j.is_string()) return j.get<double>();
-  const std::string s = j.get<std::string>();
-  if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
-  return s == "inf" ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
-}
+using xgt::spec_detail::number;
 
 template <class T>
 Tensor<T> tensor_of(const json& j) {
@@ -49,70 +46,6 @@ json values_of(const Tensor<T>& t) {
   return a;
 }
 
-ops::Size2 size2(const json& j) {
-  return j.is_array() ? ops::Size2(j[0].get<std::int64_t>(), j[1].get<std::int64_t>()) : ops::Size2(j.get<std::int64_t>());
-}
-std::optional<ops::Size2> optional_size2(const json& p, const char* key) {
-  if (!p.contains(key) || p[key].is_null()) return std::nullopt;
-  return size2(p[key]);
-}
-ops::Reduction reduction(const json& p) {
-  const std::string r = p.value("reduction", "mean");
-  return r == "sum" ? ops::Reduction::Sum : r == "none" ? ops::Reduction::None : ops::Reduction::Mean;
-}
-ops::Activation activation(const json& p) {
-  const std::string a = p.value("fused", "none");
-  return a == "relu" ? ops::Activation::Relu
-         : a == "sigmoid" ? ops::Activation::Sigmoid
-         : a == "tanh" ? ops::Activation::Tanh
-                       : ops::Activation::None;
-}
-
-template <class T>
-Variable<T> run_op(const std::string& op, const json& p, const std::vector<Variable<T>>& in, Tensor<T>* running_mean,
-                   Tensor<T>* running_var) {
-  const auto at = [&](std::size_t k) { return k < in.size() ? in[k] : Variable<T>(); };
-  const auto scalar = [&](const char* key, double fallback) { return static_cast<T>(p.contains(key) ? number(p[key]) : fallback); };
-  if (op == "conv2d")
-    return ops::conv2d(at(0), at(1), at(2), size2(p["stride"]), size2(p["padding"]), size2(p["dilation"]), activation(p));
-  if (op == "conv2d_max_pool2d")
-    return ops::conv2d_max_pool2d(at(0), at(1), at(2), size2(p["pool"]), size2(p["stride"]), size2(p["padding"]),
-                                  size2(p["dilation"]), activation(p));
-  if (op == "conv_transpose2d")
-    return ops::conv_transpose2d(at(0), at(1), at(2), size2(p["stride"]), size2(p["padding"]), size2(p["output_padding"]),
-                                 size2(p["dilation"]));
-  if (op == "max_pool2d") return ops::max_pool2d(at(0), size2(p["kernel"]), optional_size2(p, "stride"), size2(p["padding"]));
-  if (op == "avg_pool2d")
-    return ops::avg_pool2d(at(0), size2(p["kernel"]), optional_size2(p, "stride"), size2(p["padding"]),
-                           p.value("count_include_pad", true));
-  if (op == "l2_pool2d") return ops::l2_pool2d(at(0), size2(p["kernel"]), optional_size2(p, "stride"), size2(p["padding"]));
-  if (op == "lp_pool2d")
-    return ops::lp_pool2d(at(0), p["p"].get<double>(), size2(p["kernel"]), optional_size2(p, "stride"), size2(p["padding"]));
-  if (op == "adaptive_avg_pool2d") return ops::adaptive_avg_pool2d(at(0), size2(p["output_size"]));
-  if (op == "linear") return ops::linear(at(0), at(1), at(2));
-  if (op == "matmul") return ops::matmul(at(0), at(1));
-  if (op == "bmm") return ops::bmm(at(0), at(1));
-  if (op == "softmax") return ops::softmax(at(0), p.value("dim", std::int64_t(-1)));
-  if (op == "log_softmax") return ops::log_softmax(at(0), p.value("dim", std::int64_t(-1)));
-  if (op == "cross_entropy") return ops::cross_entropy(at(0), p["labels"].get<ops::Labels>(), reduction(p));
-  if (op == "nll_loss") return ops::nll_loss(at(0), p["labels"].get<ops::Labels>(), reduction(p));
-  if (op == "mse_loss") return ops::mse_loss(at(0), at(1), reduction(p));
-  if (op == "batch_norm")
-    return ops::batch_norm(at(0), running_mean, running_var, at(1), at(2), p["training"].get<bool>(), p.value("momentum", 0.1),
-                           p.value("eps", 1e-5));
-  if (op == "layer_norm") return ops::layer_norm(at(0), p["normalized_shape"].get<Shape>(), at(1), at(2), p.value("eps", 1e-5));
-  if (op == "gelu")
-    return ops::gelu(at(0), p.value("approximate", "none") == "tanh" ? ops::GeluApproximation::Tanh : ops::GeluApproximation::None);
-  if (op == "elu") return ops::elu(at(0), scalar("alpha", 1.0));
-  if (op == "softplus") return ops::softplus(at(0), scalar("beta", 1.0), scalar("threshold", 20.0));
-  if (op == "silu") return ops::silu(at(0));
-  if (op == "leaky_relu") return ops::leaky_relu(at(0), scalar("slope", 0.01));
-  if (op == "relu") return ops::relu(at(0));
-  if (op == "sigmoid") return ops::sigmoid(at(0));
-  if (op == "tanh") return ops::tanh(at(0));
-  throw std::runtime_error("xgrad_torch_diff: no op named '" + op + "' in the harness");
-}
-
 template <class T>
 json run_case(const json& c) {
   json result;
@@ -130,8 +63,8 @@ json run_case(const json& c) {
     running_var = tensor_of<T>(p["running_var"]);
   }
   try {
-    Variable<T> y = run_op<T>(c.at("op").get<std::string>(), p, in, running ? &running_mean : nullptr,
-                              running ? &running_var : nullptr);
+    xgt::OpState<T> state{running ? &running_mean : nullptr, running ? &running_var : nullptr};
+    Variable<T> y = xgt::run_op(xgt::op_spec<T>(c.at("op").get<std::string>()), in, p, state);
     Tensor<T> g = y.value();
     std::size_t i = 0;
     for (auto& v : g) v = static_cast<T>(std::sin(0.37 * static_cast<double>(i++) + 1.0) + 0.25);
