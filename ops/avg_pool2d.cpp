@@ -23,18 +23,11 @@ class AvgPool2dOp final : public Op<T> {
   AvgPool2dOp(detail::PoolGeom g, bool include_pad) : g_(g), include_pad_(include_pad) {}
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
-    Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
     const T* pg = gy.data();
-    T* pd = dx.data();
-    const auto W = static_cast<std::int64_t>(g.w);
-    const std::size_t plane_in = g.h * g.w;
-    detail::for_each_window(g, [&](const detail::Window& w) {
+    return {detail::pool_backward<T>(g, [&](const detail::Window& w, T* d) {
       const T v = pg[w.out] / divisor<T>(g, include_pad_, w.h0, w.h1, w.w0, w.w1);
-      T* dp = pd + w.plane * plane_in;
-      for (std::int64_t r = w.h0; r < w.h1; ++r)
-        for (std::int64_t c = w.w0; c < w.w1; ++c) dp[r * W + c] += v;
-    });
-    return {std::move(dx)};
+      w.cells([&](std::size_t k) { d[k] += v; });
+    })};
   }
 
  private:
@@ -49,17 +42,11 @@ Variable<T> avg_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> 
                        bool count_include_pad) {
   OpCall call("avg_pool2d");
   const detail::PoolGeom g = detail::pool_geometry(call.name(), x, kernel, stride, padding);
-  Tensor<T> y = xg::empty<T>({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
-  T* py = y.data();
-  const auto W = static_cast<std::int64_t>(g.w);
-  const std::size_t plane_in = g.h * g.w;
-  detail::for_each_window(g, [&](const detail::Window& w) {
-    const T* xp = px + w.plane * plane_in;
+  Tensor<T> y = detail::pool_forward<T>(g, [&](const detail::Window& w) {
     T acc = T(0);
-    for (std::int64_t r = w.h0; r < w.h1; ++r)
-      for (std::int64_t c = w.w0; c < w.w1; ++c) acc += xp[r * W + c];
-    py[w.out] = acc / divisor<T>(g, count_include_pad, w.h0, w.h1, w.w0, w.w1);
+    w.cells([&](std::size_t k) { acc += px[k]; });
+    return acc / divisor<T>(g, count_include_pad, w.h0, w.h1, w.w0, w.w1);
   });
   return call.record<AvgPool2dOp<T>>(std::move(y), {x}, g, count_include_pad);
 }

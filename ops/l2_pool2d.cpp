@@ -21,16 +21,14 @@ class L2Pool2dOp final : public Op<T> {
   explicit L2Pool2dOp(detail::PoolGeom g) : g_(g) {}
   GradList<T> backward(const Tensor<T>& gy) override {
     const detail::PoolGeom& g = g_;
-    Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
     const T* px = this->inputs()[0].value().data();
     const T* py = this->output().data();
     const T* pg = gy.data();
-    T* pd = dx.data();
-    const auto W = static_cast<std::int64_t>(g.w);
-    const std::size_t plane_in = g.h * g.w;
     if constexpr (std::is_same_v<T, float>) {
       if (g.is_2x2_stride2()) {  // dispatched vector kernel; the same formula and order as below
-        const std::size_t plane_out = g.oh * g.ow;
+        Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
+        T* pd = dx.data();
+        const std::size_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
         parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
           for (std::size_t p = lo; p < hi; ++p)
             simd::l2_pool_2x2_backward(px + p * plane_in, py + p * plane_out, pg + p * plane_out, g.h, g.w, pd + p * plane_in);
@@ -38,15 +36,11 @@ class L2Pool2dOp final : public Op<T> {
         return {std::move(dx)};
       }
     }
-    detail::for_each_window(g, [&](const detail::Window& w) {
+    return {detail::pool_backward<T>(g, [&](const detail::Window& w, T* d) {
       if (py[w.out] == T(0)) return;  // all-zero window: gradient 0
       const T s = pg[w.out] / py[w.out];
-      const T* xp = px + w.plane * plane_in;
-      T* dp = pd + w.plane * plane_in;
-      for (std::int64_t r = w.h0; r < w.h1; ++r)
-        for (std::int64_t c = w.w0; c < w.w1; ++c) dp[r * W + c] += s * xp[r * W + c];
-    });
-    return {std::move(dx)};
+      w.cells([&](std::size_t k) { d[k] += s * px[k]; });
+    })};
   }
 
  private:
@@ -59,25 +53,21 @@ template <class T>
 Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
   OpCall call("l2_pool2d");
   const detail::PoolGeom g = detail::pool_geometry(call.name(), x, kernel, stride, padding);
-  Tensor<T> y = xg::empty<T>({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
-  T* py = y.data();
-  const auto W = static_cast<std::int64_t>(g.w);
-  const std::size_t plane_in = g.h * g.w;
   if constexpr (std::is_same_v<T, float>) {
     if (g.is_2x2_stride2()) {  // dispatched vector kernel; the same formula and order as below
+      Tensor<T> y = xg::empty<T>({g.n, g.c, g.oh, g.ow});
+      T* py = y.data();
       parallel_for(0, g.planes(), g.grain(), [&](std::size_t lo, std::size_t hi) {
-        for (std::size_t p = lo; p < hi; ++p) simd::l2_pool_2x2(px + p * plane_in, g.h, g.w, py + p * g.oh * g.ow);
+        for (std::size_t p = lo; p < hi; ++p) simd::l2_pool_2x2(px + p * g.h * g.w, g.h, g.w, py + p * g.oh * g.ow);
       });
       return call.record<L2Pool2dOp<T>>(std::move(y), {x}, g);
     }
   }
-  detail::for_each_window(g, [&](const detail::Window& w) {
-    const T* xp = px + w.plane * plane_in;
+  Tensor<T> y = detail::pool_forward<T>(g, [&](const detail::Window& w) {
     T acc = T(0);
-    for (std::int64_t r = w.h0; r < w.h1; ++r)
-      for (std::int64_t c = w.w0; c < w.w1; ++c) acc += xp[r * W + c] * xp[r * W + c];
-    py[w.out] = std::sqrt(acc);
+    w.cells([&](std::size_t k) { acc += px[k] * px[k]; });
+    return std::sqrt(acc);
   });
   return call.record<L2Pool2dOp<T>>(std::move(y), {x}, g);
 }

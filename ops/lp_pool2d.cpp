@@ -40,31 +40,22 @@ class LpPool2dOp final : public Op<T> {
  public:
   LpPool2dOp(detail::PoolGeom g, double p) : g_(g), p_(p) {}
   GradList<T> backward(const Tensor<T>& gy) override {
-    const detail::PoolGeom& g = g_;
-    Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
     const T* px = this->inputs()[0].value().data();
     const T* py = this->output().data();
     const T* pg = gy.data();
-    T* pd = dx.data();
-    const auto W = static_cast<std::int64_t>(g.w);
-    const std::size_t plane_in = g.h * g.w;
-    detail::for_each_window(g, [&](const detail::Window& w) {
+    return {detail::pool_backward<T>(g_, [&](const detail::Window& w, T* d) {
       const T y = py[w.out];
       if (y == T(0)) return;  // all-zero window: gradient 0
-      const T* xp = px + w.plane * plane_in;
-      T* dp = pd + w.plane * plane_in;
-      for (std::int64_t r = w.h0; r < w.h1; ++r)
-        for (std::int64_t c = w.w0; c < w.w1; ++c) {
-          const T v = xp[r * W + c];
-          if (v == T(0)) {  // p > 1: the derivative is 0 there; p = 1: +g, the sum's (PyTorch's) choice at 0
-            if (p_ == 1.0) dp[r * W + c] += pg[w.out];
-            continue;
-          }
-          const T mag = p_ == 1.0 ? T(1) : power(std::abs(v) / y, p_ - 1.0);
-          dp[r * W + c] += pg[w.out] * (v > T(0) ? mag : -mag);
+      w.cells([&](std::size_t k) {
+        const T v = px[k];
+        if (v == T(0)) {  // p > 1: the derivative is 0 there; p = 1: +g, the sum's (PyTorch's) choice at 0
+          if (p_ == 1.0) d[k] += pg[w.out];
+          return;
         }
-    });
-    return {std::move(dx)};
+        const T mag = p_ == 1.0 ? T(1) : power(std::abs(v) / y, p_ - 1.0);
+        d[k] += pg[w.out] * (v > T(0) ? mag : -mag);
+      });
+    })};
   }
 
  private:
@@ -82,31 +73,21 @@ Variable<T> lp_pool2d(const Variable<T>& x, double p, Size2 kernel, std::optiona
   if (p == 2.0) return l2_pool2d(x, kernel, stride, padding);
   OpCall call(kName);
   const detail::PoolGeom g = detail::pool_geometry(call.name(), x, kernel, stride, padding);
-  Tensor<T> y = xg::empty<T>({g.n, g.c, g.oh, g.ow});
   const T* px = x.value().data();
-  T* py = y.data();
-  const auto W = static_cast<std::int64_t>(g.w);
-  const std::size_t plane_in = g.h * g.w;
   const T inv = static_cast<T>(1.0 / p);
-  detail::for_each_window(g, [&](const detail::Window& w) {
-    const T* xp = px + w.plane * plane_in;
+  Tensor<T> y = detail::pool_forward<T>(g, [&](const detail::Window& w) {
     T m = T(0);
     bool nan = false;
-    for (std::int64_t r = w.h0; r < w.h1; ++r)
-      for (std::int64_t c = w.w0; c < w.w1; ++c) {
-        const T a = std::abs(xp[r * W + c]);
-        nan = nan || a != a;
-        m = std::max(m, a);
-      }
+    w.cells([&](std::size_t k) {
+      const T a = std::abs(px[k]);
+      nan = nan || a != a;
+      m = std::max(m, a);
+    });
     if (nan) m = std::numeric_limits<T>::quiet_NaN();
-    if (m == T(0) || !std::isfinite(m)) {
-      py[w.out] = m;  // 0 for an all-zero window; Inf or NaN propagate
-      return;
-    }
+    if (m == T(0) || !std::isfinite(m)) return m;  // 0 for an all-zero window; Inf or NaN propagate
     T acc = T(0);
-    for (std::int64_t r = w.h0; r < w.h1; ++r)
-      for (std::int64_t c = w.w0; c < w.w1; ++c) acc += power(std::abs(xp[r * W + c]) / m, p);
-    py[w.out] = m * (p == 1.0 ? acc : p == 3.0 ? std::cbrt(acc) : std::pow(acc, inv));
+    w.cells([&](std::size_t k) { acc += power(std::abs(px[k]) / m, p); });
+    return m * (p == 1.0 ? acc : p == 3.0 ? std::cbrt(acc) : std::pow(acc, inv));
   });
   return call.record<LpPool2dOp<T>>(std::move(y), {x}, g, p);
 }

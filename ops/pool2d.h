@@ -34,6 +34,14 @@ struct PoolGeom {
 struct Window {
   std::size_t plane, out;
   std::int64_t h0, h1, w0, w1;
+  std::size_t base;    ///< the flat index of the plane's first input cell
+  std::int64_t width;  ///< the input's width
+  /// Calls f(k) with the flat input index k of every cell of the window, row by row.
+  template <class F>
+  void cells(F&& f) const {
+    for (std::int64_t r = h0; r < h1; ++r)
+      for (std::int64_t c = w0; c < w1; ++c) f(base + static_cast<std::size_t>(r * width + c));
+  }
 };
 
 /// Calls f(window) for every output of every plane, in parallel over fixed chunks of planes: each task owns whole
@@ -44,11 +52,29 @@ void for_each_window(const PoolGeom& g, F&& f) {
     for (std::size_t p = lo; p < hi; ++p)
       for (std::size_t i = 0; i < g.oh; ++i)
         for (std::size_t j = 0; j < g.ow; ++j) {
-          Window w{p, (p * g.oh + i) * g.ow + j, 0, 0, 0, 0};
+          Window w{p, (p * g.oh + i) * g.ow + j, 0, 0, 0, 0, p * g.h * g.w, static_cast<std::int64_t>(g.w)};
           g.window(i, j, w.h0, w.h1, w.w0, w.w1);
           f(w);
         }
   });
+}
+
+/// A pool's forward: y [N,C,OH,OW] with y[w.out] = f(w) for every window (f reads the input through w.cells).
+template <class T, class F>
+Tensor<T> pool_forward(const PoolGeom& g, F&& f) {
+  Tensor<T> y = xg::empty<T>({g.n, g.c, g.oh, g.ow});
+  T* py = y.data();
+  for_each_window(g, [&](const Window& w) { py[w.out] = f(w); });
+  return y;
+}
+
+/// A pool's backward: dx [N,C,H,W], zero, then f(w, dx_data) for every window, which adds to the window's cells.
+template <class T, class F>
+Tensor<T> pool_backward(const PoolGeom& g, F&& f) {
+  Tensor<T> dx = zeros<T>({g.n, g.c, g.h, g.w});
+  T* pd = dx.data();
+  for_each_window(g, [&](const Window& w) { f(w, pd); });
+  return dx;
 }
 
 /// Checks a pooling call and computes its geometry; errors name `op` and the offending values (as PyTorch's do).
