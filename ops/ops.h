@@ -209,7 +209,7 @@ template <class T> Variable<T> where(const Tensor<bool>& cond, const Variable<T>
 /// Batched matrix product: [B,M,K] · [B,K,N] → [B,M,N].
 template <class T> Variable<T> bmm(const Variable<T>& a, const Variable<T>& b);
 
-// ---- normalisation and adaptive pooling: batch_norm.cpp, layer_norm.cpp, adaptive_avg_pool2d.cpp ----
+// ---- normalisation and adaptive pooling: batch_norm.cpp, layer_norm.cpp, group_norm.cpp, adaptive_avg_pool2d.cpp ----
 /// Batch normalisation over channel dim 1 of x [N,C], [N,C,L] or [N,C,H,W] (PyTorch's F.batch_norm): in training the
 /// batch's statistics, updating *running_mean and *running_var in place (when given) with `momentum`; in eval the
 /// running ones. weight (γ) and bias (β) of shape [C] may be undefined (1 and 0). Stricter than PyTorch, which
@@ -223,6 +223,12 @@ Variable<T> batch_norm(const Variable<T>& x, Tensor<T>* running_mean, Tensor<T>*
 template <class T>
 Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, const Variable<T>& weight = {},
                        const Variable<T>& bias = {}, double eps = 1e-5);
+/// Group normalisation (PyTorch's F.group_norm, group_norm.cpp): x [N,C,*] normalised over each sample's `groups`
+/// groups of C/groups channels, then weight [C] and bias [C] (undefined: 1 and 0) per channel. ShapeError naming the
+/// values when C does not divide into the groups, weight or bias is not [C], or eps ≤ 0.
+template <class T>
+Variable<T> group_norm(const Variable<T>& x, std::size_t groups, const Variable<T>& weight = {}, const Variable<T>& bias = {},
+                       double eps = 1e-5);
 /// Average pooling to a fixed output size (PyTorch's adaptive windows).
 template <class T> Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 output_size);
 

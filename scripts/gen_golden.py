@@ -142,6 +142,12 @@ cases += [
          lambda x, w, b: F.linear(x, w, b)),
 ]
 
+# GroupNorm's op (appended last: the cases above keep their draws).
+cases += [
+    case("group_norm 3 groups of [2,6,3,2] affine", "group_norm", {"groups": 3, "eps": 1e-5},
+         {"x": t([2, 6, 3, 2]), "w": t([6]), "b": t([6])}, lambda x, w, b: F.group_norm(x, 3, w, b, 1e-5)),
+]
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "golden.json")
 with open(path, "w") as f:
     json.dump({"generator": "scripts/gen_golden.py", "torch": torch.__version__, "cases": cases}, f)

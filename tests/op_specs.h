@@ -130,6 +130,10 @@ const std::vector<OpSpec<T>>& op_specs() {
        [](const In& v, const json& p, OpState<T>&) {
          return ops::layer_norm(v[0], p["normalized_shape"].get<Shape>(), v[1], v[2], p.value("eps", 1e-5));
        }},
+      {"group_norm", {"x", "w", "b"},
+       [](const In& v, const json& p, OpState<T>&) {
+         return ops::group_norm(v[0], p.at("groups").get<std::size_t>(), v[1], v[2], p.value("eps", 1e-5));
+       }},
       {"gelu", {"x"},
        [](const In& v, const json& p, OpState<T>&) {
          return ops::gelu(v[0], p.value("approximate", "none") == "tanh" ? ops::GeluApproximation::Tanh : ops::GeluApproximation::None);

@@ -146,6 +146,20 @@ LayerNorm<T>::LayerNorm(const LayerNormOptions& o) : options_(o) {
 }
 
 template <class T>
+GroupNorm<T>::GroupNorm(const GroupNormOptions& o) : options_(o) {
+  if (o.groups == 0 || o.channels == 0 || o.channels % o.groups != 0 || !(o.eps > 0))
+    throw ShapeError("GroupNorm: channels must divide into groups and eps be positive, got " + std::to_string(o.channels) +
+                     " channels, " + std::to_string(o.groups) + " groups, eps " + std::to_string(o.eps));
+  this->set_type("GroupNorm", {{"groups", o.groups}, {"channels", o.channels}, {"eps", o.eps}, {"affine", o.affine}});
+  if (o.affine) {
+    weight = Variable<T>(full<T>({o.channels}, T(1)), true);
+    bias = Variable<T>(zeros<T>({o.channels}), true);
+  }
+  this->register_parameter("weight", weight);
+  this->register_parameter("bias", bias);
+}
+
+template <class T>
 Dropout2d<T>::Dropout2d(double p) : p_(p) {
   if (!(p >= 0.0 && p <= 1.0)) throw ShapeError("Dropout2d: probability has to be between 0 and 1, but got " + std::to_string(p));
   this->set_type("Dropout2d", {{"p", p}});
@@ -167,6 +181,7 @@ template Variable<double> conv2d_pool(Conv2d<double>&, Pool2d<double>&, const Va
   template class Pool2d<T>;          \
   template class BatchNorm<T>;       \
   template class LayerNorm<T>;       \
+  template class GroupNorm<T>;       \
   template class Dropout2d<T>;       \
   template class Dropout<T>;
 XG_INSTANTIATE(float)

@@ -290,6 +290,26 @@ class LayerNorm : public Layer<T> {
   LayerNormOptions options_;
 };
 
+/// GroupNorm's settings: `GroupNorm<>({.groups = 4, .channels = 32})`.
+struct GroupNormOptions {
+  std::size_t groups = 0, channels = 0;
+  double eps = 1e-5;
+  bool affine = true;
+};
+
+/// Group normalisation (ops::group_norm) with learnable per-channel weight (ones) and bias (zeros), [C] each.
+template <class T = float>
+class GroupNorm : public Layer<T> {
+ public:
+  explicit GroupNorm(const GroupNormOptions& options);
+  Variable<T> forward(const Variable<T>& x) override { return ops::group_norm(x, options_.groups, weight, bias, options_.eps); }
+  const GroupNormOptions& options() const { return options_; }
+  Variable<T> weight, bias;
+
+ private:
+  GroupNormOptions options_;
+};
+
 /// ops::adaptive_avg_pool2d as a layer.
 template <class T = float>
 struct AdaptiveAvgPool2d : Lambda<T> {

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "helpers.h"
+#include "nn/checkpoint.h"
 #include "nn/layers.h"
 #include "nn/serialize.h"
 
@@ -125,6 +126,21 @@ TEST_CASE("BatchNorm2d keeps its running statistics as buffers: trained, then sa
   CHECK(net->describe().find("BatchNorm2d(features=4") != std::string::npos);
   std::filesystem::remove(path);
   CHECK_THROWS_WITH_AS(nn::BatchNorm2d<float>(4)(Variable<float>(zeros<float>({2, 4}))), doctest::Contains("BatchNorm2d: expected input [N,C,H,W]"), ShapeError);
+}
+
+TEST_CASE("GroupNorm registers its per-channel weight and bias, and its settings tell checkpoints apart") {
+  nn::GroupNorm<float> gn({.groups = 2, .channels = 4});
+  const auto params = gn.named_parameters();
+  REQUIRE(params.size() == 2);
+  CHECK(params[0].first == "weight");
+  CHECK(params[0].second.shape() == Shape{4});
+  CHECK(gn.describe() == "GroupNorm(groups=2, channels=4, eps=1e-05, affine=true)");
+  const Variable<float> x(xgt::random_tensor<float>({3, 4, 5, 5}, 7));
+  CHECK(xgt::bit_equal(gn(x).value(), ops::group_norm(x, 2, gn.weight, gn.bias).value()));
+  CHECK(nn::GroupNorm<float>({.groups = 2, .channels = 4, .affine = false}).named_parameters().empty());
+  nn::GroupNorm<float> four({.groups = 4, .channels = 4});
+  CHECK(nn::architecture_difference(gn.architecture(), four) == "groups: the checkpoint has 2, this model 4");
+  CHECK_THROWS_WITH_AS(nn::GroupNorm<float>({.groups = 3, .channels = 4}), doctest::Contains("GroupNorm: channels must divide into groups"), ShapeError);
 }
 
 TEST_CASE("ConvTranspose2d upsamples with PyTorch's layout and lists its parameters") {
