@@ -14,19 +14,14 @@ std::string names(const std::vector<std::string>& v) {
 }
 }  // namespace
 
-std::string to_string(nn::PoolKind p) {
-  switch (p) {
+std::string pool_name(nn::PoolKind kind, double p) {
+  switch (kind) {
     case nn::PoolKind::Max: return "max";
     case nn::PoolKind::L2: return "l2";
     case nn::PoolKind::Avg: return "avg";
-    case nn::PoolKind::Lp: return "lp";
     case nn::PoolKind::Stochastic: return "stochastic";
+    case nn::PoolKind::Lp: break;
   }
-  return "?";
-}
-
-std::string pool_name(nn::PoolKind kind, double p) {
-  if (kind != nn::PoolKind::Lp) return to_string(kind);
   std::ostringstream s;
   s << "lp" << p;
   return s.str();

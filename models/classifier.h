@@ -43,7 +43,6 @@ struct PoolSpec {
   nn::PoolKind kind = nn::PoolKind::Max;
   double p = 3.0;  ///< Lp only
 };
-std::string to_string(nn::PoolKind p);
 /// "max", …, "lp3", "stochastic" (p is used for Lp only).
 std::string pool_name(nn::PoolKind kind, double p);
 std::string to_string(InitScheme s);

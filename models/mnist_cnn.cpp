@@ -31,7 +31,7 @@ void MnistCnnConfig::set_pool(nn::PoolKind kind, double p) {
   }
 }
 
-std::string MnistCnnConfig::describe() const {
+std::string MnistCnnConfig::layout() const {
   std::string s;
   std::size_t side = 28, channels = 1;
   for (const auto& st : stages) {

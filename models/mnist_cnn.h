@@ -37,8 +37,8 @@ struct MnistCnnConfig {
 
   /// "seed", "seed-l2" or "deep"; throws std::invalid_argument naming the valid presets otherwise.
   static MnistCnnConfig preset(const std::string& name);
-  /// A one-line description, e.g. "conv3@5x5-sigmoid-max2 | fc432-10"; stored in checkpoints.
-  std::string describe() const;
+  /// The layers in one short line for the mnist banner, e.g. "conv3@5x5-sigmoid-max2 | fc432-10".
+  std::string layout() const;
   /// Sets the pool kind of every stage (and the exponent, for Lp).
   void set_pool(nn::PoolKind kind, double p = 3.0);
 };
@@ -54,7 +54,7 @@ class MnistCnn : public ImageClassifier<T> {
   std::vector<Variable<T>> feature_maps(const Variable<T>& images) override;
   ModelOptions options() const override;
 
-  std::string layout() const override { return config_.describe(); }
+  std::string layout() const override { return config_.layout(); }
   const MnistCnnConfig& config() const { return config_; }
   /// The first conv layer (its weights are the learned filters).
   nn::Conv2d<T>& first_conv() override { return *convs_.front(); }
