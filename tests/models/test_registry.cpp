@@ -174,54 +174,46 @@ TEST_CASE("--augment-shift, --scheduler and --clip-grad-norm change training det
   for (const auto& f : {m0, m1, m2, m3, ck}) fs::remove(f);
 }
 
-TEST_CASE("a checkpoint written before the training stack existed resumes and continues the same run") {
-  // tests/fixtures/checkpoints/seed-momentum-before-train-layer.xgck: epoch 1 of this command, written by the mnist of
-  // the previous release (positional optimizer keys optim.momentum_buffer.0…, no augmentation or schedule settings).
-  // Its bits come from the release build that wrote it; another build (the sanitizers' flags) rounds epoch 1
-  // slightly differently, so the numbers are compared to 1e-6 here (bit-identity within a build is tested in
-  // test_mnist_cnn.cpp; on the release build these numbers were equal to the last bit).
-  const std::string old = std::string(XGRAD_FIXTURES_DIR) + "/checkpoints/seed-momentum-before-train-layer.xgck";
-  const auto straight = temp("straight.jsonl"), resumed = temp("resumed.jsonl");
-  auto r = run_mnist({"--data-dir", kFixture, "--epochs", "2", "--lr", "0.05", "--momentum", "0.9", "--quiet",
-                      "--metrics", straight});
-  REQUIRE_MESSAGE(r.code == 0, r.out);
-  r = run_mnist({"--data-dir", kFixture, "--epochs", "2", "--quiet", "--resume", old, "--metrics", resumed});
-  REQUIRE_MESSAGE(r.code == 0, r.out);
-  const auto a = read_metrics(straight), b = read_metrics(resumed);
-  REQUIRE(a.size() == 2);
-  REQUIRE(b.size() == 1);
-  for (const char* k : {"train_loss", "heldout_loss", "heldout_accuracy", "lr"})
-    CHECK_MESSAGE(b[0][k].get<double>() == doctest::Approx(a[1][k].get<double>()).epsilon(1e-6), k);
-  fs::remove(straight);
-  fs::remove(resumed);
-}
-
-TEST_CASE("a checkpoint of the release before module registration, which stored a display string, resumes the same run") {
-  // tests/fixtures/checkpoints/seed-l2-round3.xgck: epoch 1 of this command, written by the mnist of the release
-  // before modules registered their parts, whose architecture identity was the display string
-  // "MnistCnn(conv3@5x5-sigmoid-l22 | fc432-10)". Such a checkpoint carries no record, so it is checked by its
-  // tensors and its run settings; it must resume to the numbers of two epochs straight (to 1e-6 here, as above; on
-  // the release build they were equal to the last bit).
-  const std::string old = std::string(XGRAD_FIXTURES_DIR) + "/checkpoints/seed-l2-round3.xgck";
-  const auto straight = temp("straight-r3.jsonl"), resumed = temp("resumed-r3.jsonl");
-  const auto copy = temp("r3.xgck");
-  fs::copy_file(old, copy, fs::copy_options::overwrite_existing);
-  auto r = run_mnist({"--data-dir", kFixture, "--arch", "seed-l2", "--epochs", "2", "--lr", "0.05", "--momentum", "0.9",
-                      "--quiet", "--metrics", straight});
+/// tests/fixtures/checkpoints/`fixture` holds epoch 1 of `mnist --data-dir FIXTURE ARGS --epochs 2 --lr 0.05
+/// --momentum 0.9`, written by an earlier release: resumed (from a copy) for epoch 2, it must give the numbers of two
+/// epochs straight. Its bits come from the release build that wrote it; another build (the sanitizers' flags) rounds
+/// epoch 1 slightly differently, so the numbers are compared to 1e-6 (bit-identity within a build is tested in
+/// test_mnist_cnn.cpp; on the release build these numbers were equal to the last bit).
+void check_resumes_as_straight(const std::string& fixture, const std::vector<std::string>& args) {
+  const auto straight = temp("straight-" + fixture + ".jsonl"), resumed = temp("resumed-" + fixture + ".jsonl"),
+             copy = temp(fixture);
+  fs::copy_file(std::string(XGRAD_FIXTURES_DIR) + "/checkpoints/" + fixture, copy, fs::copy_options::overwrite_existing);
+  std::vector<std::string> a{"--data-dir", kFixture, "--epochs", "2", "--lr", "0.05", "--momentum", "0.9", "--quiet", "--metrics", straight};
+  a.insert(a.end(), args.begin(), args.end());
+  auto r = run_mnist(a);
   REQUIRE_MESSAGE(r.code == 0, r.out);
   r = run_mnist({"--data-dir", kFixture, "--epochs", "2", "--quiet", "--resume", copy, "--metrics", resumed});
   REQUIRE_MESSAGE(r.code == 0, r.out);
-  const auto a = read_metrics(straight), b = read_metrics(resumed);
-  REQUIRE(a.size() == 2);
-  REQUIRE(b.size() == 1);
+  const auto x = read_metrics(straight), y = read_metrics(resumed);
+  REQUIRE(x.size() == 2);
+  REQUIRE(y.size() == 1);
   for (const char* k : {"train_loss", "heldout_loss", "heldout_accuracy", "lr"})
-    CHECK_MESSAGE(b[0][k].get<double>() == doctest::Approx(a[1][k].get<double>()).epsilon(1e-6), k);
+    CHECK_MESSAGE(y[0][k].get<double>() == doctest::Approx(x[1][k].get<double>()).epsilon(1e-6), k);
+  for (const auto& f : {straight, resumed, copy}) fs::remove(f);
+}
+
+TEST_CASE("a checkpoint written before the training stack existed resumes and continues the same run") {
+  // Written by the mnist of that release: positional optimizer keys optim.momentum_buffer.0…, no augmentation or
+  // schedule settings.
+  check_resumes_as_straight("seed-momentum-before-train-layer.xgck", {});
+}
+
+TEST_CASE("a checkpoint of the release before module registration, which stored a display string, resumes the same run") {
+  // Written by the mnist of the release before modules registered their parts, whose architecture identity was the
+  // display string "MnistCnn(conv3@5x5-sigmoid-l22 | fc432-10)". Such a checkpoint carries no record, so it is
+  // checked by its tensors and its run settings.
+  check_resumes_as_straight("seed-l2-round3.xgck", {"--arch", "seed-l2"});
+  const std::string old = std::string(XGRAD_FIXTURES_DIR) + "/checkpoints/seed-l2-round3.xgck";
   // Loaded into another architecture, its tensors still tell (the seed's max-pool has the same shapes; the deep
   // network's do not).
-  r = run_mnist({"--data-dir", kFixture, "--arch", "deep", "--eval-only", "--load", old});
+  const auto r = run_mnist({"--data-dir", kFixture, "--arch", "deep", "--eval-only", "--load", old});
   CHECK(r.code == 4);
   CHECK_MESSAGE(r.out.find("the checkpoint does not match this MnistCnn") != std::string::npos, r.out);
-  for (const auto& f : {straight, resumed, copy}) fs::remove(f);
 }
 
 }  // TEST_SUITE
