@@ -28,6 +28,7 @@ struct LeNet5 : nn::Layer<float> {
     set_type("LeNet5");
     register_module("conv1", conv1);
     register_module("conv2", conv2);
+    register_module("pool", pool);
     register_module("fc1", fc1);
     register_module("fc2", fc2);
     register_module("fc3", fc3);
