@@ -289,11 +289,7 @@ Variable<T> conv2d_max_pool2d(const Variable<T>& x, const Variable<T>& w, const 
   return call.record<Conv2dMaxPoolOp<T>>(std::move(y), {x, w, b}, g, pg, fused, std::move(argmax));
 }
 
-#define XG_INSTANTIATE(T)                                                                                 \
-  template Variable<T> conv2d(const Variable<T>&, const Variable<T>&, const Variable<T>&, Size2, Size2, \
-                              Size2, Activation);                                                         \
-  template Variable<T> conv2d_max_pool2d(const Variable<T>&, const Variable<T>&, const Variable<T>&, Size2, Size2, \
-                                         Size2, Size2, Activation);
-XG_FOR_EACH_REAL(XG_INSTANTIATE)
+XG_INSTANTIATE_OP(conv2d)
+XG_INSTANTIATE_OP(conv2d_max_pool2d)
 
 }  // namespace xg::ops

@@ -21,6 +21,12 @@ namespace xg::ops::detail {
 
 /// Applies `M(T)` for every scalar type xgrad instantiates: use at the end of an op file.
 #define XG_FOR_EACH_REAL(M) M(float) M(double)
+/// Explicitly instantiates the op `name` for float and double from its declaration in ops/ops.h, so that an op's
+/// signature is written twice (declaration and definition), not three times. For a name with one template only:
+/// overloaded templates (sum, max) list their instantiations with XG_FOR_EACH_REAL.
+#define XG_INSTANTIATE_OP(name)                 \
+  template decltype(name<float>) name<float>;   \
+  template decltype(name<double>) name<double>;
 
 /// Checked shape arithmetic: `a·b` and `a + b`, or a ShapeError naming `op` and `what` (e.g. "dilation × (kernel − 1)")
 /// with the operands when the result does not fit. Geometry from user arguments (dilation 2^62, padding 2^31)

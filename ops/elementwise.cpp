@@ -115,25 +115,23 @@ template <class T> Variable<T> rdiv(T s, const Variable<T>& x) {
   return pointwise(call, x, [s](T v) { return s / v; }, grad_from_input([s](T g, T v) { return -s * g / (v * v); }));
 }
 
-#define XG_INSTANTIATE(T)                                                   \
-  template Variable<T> minimum(const Variable<T>&, const Variable<T>&);    \
-  template Variable<T> maximum(const Variable<T>&, const Variable<T>&);    \
-  template Variable<T> sqrt(const Variable<T>&);                           \
-  template Variable<T> pow(const Variable<T>&, T);                         \
-  template Variable<T> abs(const Variable<T>&);                            \
-  template Variable<T> clamp(const Variable<T>&, T, T);                    \
-  template Variable<T> rsub(T, const Variable<T>&);                        \
-  template Variable<T> rdiv(T, const Variable<T>&);                        \
-  template Variable<T> add(const Variable<T>&, const Variable<T>&);        \
-  template Variable<T> sub(const Variable<T>&, const Variable<T>&);        \
-  template Variable<T> mul(const Variable<T>&, const Variable<T>&);        \
-  template Variable<T> div(const Variable<T>&, const Variable<T>&);        \
-  template Variable<T> scale(const Variable<T>&, T);                       \
-  template Variable<T> add_scalar(const Variable<T>&, T);                  \
-  template Variable<T> neg(const Variable<T>&);                            \
-  template Variable<T> exp(const Variable<T>&);                            \
-  template Variable<T> log(const Variable<T>&);                            \
-  template Variable<T> square(const Variable<T>&);
-XG_FOR_EACH_REAL(XG_INSTANTIATE)
+XG_INSTANTIATE_OP(minimum)
+XG_INSTANTIATE_OP(maximum)
+XG_INSTANTIATE_OP(sqrt)
+XG_INSTANTIATE_OP(pow)
+XG_INSTANTIATE_OP(abs)
+XG_INSTANTIATE_OP(clamp)
+XG_INSTANTIATE_OP(rsub)
+XG_INSTANTIATE_OP(rdiv)
+XG_INSTANTIATE_OP(add)
+XG_INSTANTIATE_OP(sub)
+XG_INSTANTIATE_OP(mul)
+XG_INSTANTIATE_OP(div)
+XG_INSTANTIATE_OP(scale)
+XG_INSTANTIATE_OP(add_scalar)
+XG_INSTANTIATE_OP(neg)
+XG_INSTANTIATE_OP(exp)
+XG_INSTANTIATE_OP(log)
+XG_INSTANTIATE_OP(square)
 
 }  // namespace xg::ops

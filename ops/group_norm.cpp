@@ -37,8 +37,6 @@ Variable<T> group_norm(const Variable<T>& x, std::size_t groups, const Variable<
   return y;
 }
 
-#define XG_INSTANTIATE(T) \
-  template Variable<T> group_norm(const Variable<T>&, std::size_t, const Variable<T>&, const Variable<T>&, double);
-XG_FOR_EACH_REAL(XG_INSTANTIATE)
+XG_INSTANTIATE_OP(group_norm)
 
 }  // namespace xg::ops

@@ -72,8 +72,6 @@ Variable<T> l2_pool2d(const Variable<T>& x, Size2 kernel, std::optional<Size2> s
   return call.record<L2Pool2dOp<T>>(std::move(y), {x}, g);
 }
 
-#define XG_INSTANTIATE(T) \
-  template Variable<T> l2_pool2d(const Variable<T>&, Size2, std::optional<Size2>, Size2);
-XG_FOR_EACH_REAL(XG_INSTANTIATE)
+XG_INSTANTIATE_OP(l2_pool2d)
 
 }  // namespace xg::ops
