@@ -88,18 +88,6 @@ namespace {
 
 std::string run_name(const std::string& pool, std::uint64_t seed) { return pool + "-seed" + std::to_string(seed); }
 
-/// `args` without the options named (as "--name value" or "--name=value").
-std::vector<std::string> without_options(const std::vector<std::string>& args, const std::vector<std::string>& names) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const bool spaced = std::find(names.begin(), names.end(), args[i]) != names.end();
-    const bool joined = std::any_of(names.begin(), names.end(), [&](const std::string& n) { return args[i].rfind(n + "=", 0) == 0; });
-    if (spaced) ++i;  // and its value
-    else if (!joined) out.push_back(args[i]);
-  }
-  return out;
-}
-
 /// "1 run", "6 runs".
 std::string count_of(std::size_t n, const std::string& noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); }
 
@@ -152,7 +140,7 @@ class DirLock {
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd_);
       throw UsageError("compare: another mnist compare is running in " + files::escape_bytes(dir) +
-                       " (wait for it, or choose another --out)");
+                       " (wait for it, or choose another directory)");
     }
   }
   ~DirLock() { ::close(fd_); }
@@ -181,23 +169,17 @@ struct Comparison {
   const std::function<void(const std::string&)>& say;
   std::string dir, runs_dir;
   std::string final_path(const Job& j) const { return runs_dir + "/" + j.name + ".jsonl"; }
-  /// A child `mnist` training `pool` with `seed` on `threads` threads, with the training flags given.
-  std::vector<std::string> child_args(const std::string& pool, std::uint64_t seed, std::size_t threads) const {
-    std::vector<std::string> a{o.exe};
-    a.insert(a.end(), o.train_args.begin(), o.train_args.end());
-    for (const std::string& s : {std::string("--pool"), pool, std::string("--seed"), std::to_string(seed),
-                                 std::string("--threads"), std::to_string(threads), std::string("--quiet")})
-      a.push_back(s);
-    return a;
-  }
+  /// A run's argument vector (the caller's command line).
+  std::vector<std::string> child(const ChildRun& r) const { return o.child_command(r); }
 };
 
 void check_options(const CompareOptions& o) {
-  if (o.pools.empty()) throw UsageError("compare: --pool needs at least one pooling");
+  if (o.pools.empty()) throw UsageError("compare: there is no pooling to compare");
   for (std::size_t i = 0; i < o.pools.size(); ++i)
     for (std::size_t j = 0; j < i; ++j)
-      if (o.pools[i] == o.pools[j]) throw UsageError("compare: --pool names " + o.pools[i] + " twice");
-  if (o.seeds == 0) throw UsageError("compare: --seeds must be at least 1");
+      if (o.pools[i] == o.pools[j]) throw UsageError("compare: the pooling " + o.pools[i] + " is named twice");
+  if (o.seeds == 0) throw UsageError("compare: at least one seed is needed");
+  if (!o.child_command) throw std::invalid_argument("compare: no command to start a run with");
 }
 
 /// Rank 0 prepares DIR, locks it, and checks that it holds runs of these settings (or none); a run a stopped
@@ -205,10 +187,10 @@ void check_options(const CompareOptions& o) {
 std::unique_ptr<DirLock> prepare_directory(const Comparison& c) {
   const CompareOptions& o = c.o;
   nlohmann::json settings{{"train_args", nlohmann::json::array()}, {"epochs", o.epochs}, {"validation", o.validation}};
-  for (const auto& a : o.train_args) settings["train_args"].push_back(files::escape_bytes(a));
-  files::ensure_output_dir(c.dir, "compare --out");
+  for (const auto& a : o.settings) settings["train_args"].push_back(files::escape_bytes(a));
+  files::ensure_output_dir(c.dir, "compare output directory");
   std::error_code ec;
-  if (!fs::is_directory(c.runs_dir, ec)) files::ensure_output_dir(c.runs_dir, "compare --out");
+  if (!fs::is_directory(c.runs_dir, ec)) files::ensure_output_dir(c.runs_dir, "compare output directory");
   auto lock = std::make_unique<DirLock>(c.dir);
   const std::string cfg = c.dir + "/compare-settings.json";
   if (fs::exists(cfg, ec)) {
@@ -216,7 +198,7 @@ std::unique_ptr<DirLock> prepare_directory(const Comparison& c) {
     const auto stored = parse_json_bounded<DataError>(bytes.begin(), bytes.end(), cfg, JsonLimits{8, bytes.size()});
     if (stored != settings)
       throw UsageError("compare: " + files::escape_bytes(c.dir) + " holds runs of other settings (" + stored.dump() +
-                       "; now " + settings.dump() + "): choose another --out, or repeat those settings to resume");
+                       "; now " + settings.dump() + "): choose another directory, or repeat those settings to resume");
   } else {
     const std::string text = settings.dump(2) + "\n";
     files::write_atomic(cfg, text.data(), text.size(), "compare settings");
@@ -249,12 +231,8 @@ std::size_t measured_jobs(const Comparison& c, std::size_t cores, std::size_t ru
     return calibration_value(j, cal, "cores", 1, 1 << 20) == cores ? calibration_value(j, cal, "jobs", 1, cores).value_or(1) : 1;
   }
   if (cores < 2 || runs < 2) return 1;
-  // The calibration's own epochs and limits replace the user's (given twice, the child refused them: "At Most 1
-  // required but received 2").
   const auto short_run = [&](std::size_t threads, const std::string& log) {
-    auto a = without_options(c.child_args(c.o.pools.front(), 0, threads), {"--epochs", "--limit", "--test-limit"});
-    for (const char* s : {"--epochs", "1", "--limit", "2000", "--test-limit", "200"}) a.push_back(s);
-    return ChildJob{a, log};
+    return ChildJob{c.child(ChildRun{c.o.pools.front(), 0, threads, "", true}), log};
   };
   const double one = time_children({short_run(cores, c.dir + "/calibration-a0.log")}, "the calibration run");
   std::vector<ChildJob> many_jobs;
@@ -277,13 +255,9 @@ bool run_share(const Comparison& c, const std::vector<Job>& mine, std::size_t jo
                const volatile std::sig_atomic_t* stop, const std::size_t all, const std::size_t reused, std::size_t& done) {
   const std::string suffix = "." + std::to_string(::getpid()) + ".partial";
   std::vector<ChildJob> children;
-  for (const Job& j : mine) {
-    auto a = c.child_args(j.pool, j.seed, threads);
-    for (const std::string& s : {std::string("--epochs"), std::to_string(c.o.epochs), std::string("--validation"),
-                                 std::to_string(c.o.validation), std::string("--metrics"), c.runs_dir + "/" + j.name + suffix})
-      a.push_back(s);
-    children.push_back({a, c.runs_dir + "/" + j.name + ".log"});
-  }
+  for (const Job& j : mine)
+    children.push_back({c.child(ChildRun{j.pool, j.seed, threads, c.runs_dir + "/" + j.name + suffix, false}),
+                        c.runs_dir + "/" + j.name + ".log"});
   std::string failure;
   int failure_code = 0;
   const bool finished = run_children(children, jobs, stop, [&](std::size_t i, int code) {
@@ -327,12 +301,7 @@ void summarize_and_write(const Comparison& c, const std::vector<Job>& all, Compa
     curves.push_back(std::move(*r));
   }
   report.summary = summarize_comparison(curves, o.pools);
-  std::string command = "mnist compare --pool ";
-  for (std::size_t i = 0; i < o.pools.size(); ++i) command += (i ? "," : "") + o.pools[i];
-  command += " --seeds " + std::to_string(o.seeds) + " --validation " + std::to_string(o.validation) + " --epochs " +
-             std::to_string(o.epochs);
-  for (const auto& a : o.train_args) command.append(" ").append(files::escape_bytes(a));  // not " " + …: GCC 12 warns falsely (-Wrestrict)
-  write_comparison(report, o, command);
+  write_comparison(report, o, o.command);
 }
 }  // namespace
 

@@ -4,8 +4,8 @@
 /// each run's epoch by validation accuracy only, report the held-out test accuracy at that epoch, and say whether the
 /// winner's lead over the runner-up is larger than the seed-to-seed noise (Welch's t-test).
 ///
-/// Every (pooling, seed) run is a child `mnist` process (started with an argument vector, no shell) that writes its
-/// metrics to DIR/runs/POOL-seedS.jsonl; a run counts as done once that file is complete, so an interrupted comparison
+/// Every (pooling, seed) run is a child process (the caller's command line for it, `child_command`: `mnist` itself,
+/// started with an argument vector, no shell) that writes its metrics to DIR/runs/POOL-seedS.jsonl; a run counts as done once that file is complete, so an interrupted comparison
 /// resumes without redoing finished runs, and every number is reproducible from the seeds. Several small runs go at
 /// once (one thread each) when that is faster than one run with all threads — measured once per DIR
 /// (DIR/calibration.json). Under `mpirun -np K` the runs are spread over the ranks.
@@ -56,15 +56,30 @@ std::string num(double v, int digits);
 /// The table, winner and verdict as Markdown (deterministic: the same runs give the same bytes).
 std::string comparison_markdown(const ComparisonSummary& s, const std::string& settings);
 
+/// One child run the comparison starts: `pool` with `seed` on `threads` threads for the comparison's epochs, holding
+/// out its validation images and writing one metrics line per epoch to `metrics`. A calibration run instead trains
+/// one short epoch (a fixed few thousand images) and writes no metrics.
+struct ChildRun {
+  std::string pool;
+  std::uint64_t seed = 0;
+  std::size_t threads = 1;
+  std::string metrics;
+  bool calibration = false;
+};
+
 struct CompareOptions {
-  std::vector<std::string> pools;        ///< --pool values (max, l2, avg, lpP, stochastic)
+  std::vector<std::string> pools;        ///< poolings by name (max, l2, avg, lpP, stochastic)
   std::size_t seeds = 5;                 ///< seeds 0 … seeds−1
   std::size_t validation = 1000;         ///< evenly spaced training images held out for choosing
   std::size_t epochs = 10;
   std::size_t jobs = 0;                  ///< runs at once (one process); 0: measured (DIR/calibration.json)
   std::string out_dir;
-  std::vector<std::string> train_args;   ///< the training flags every run gets (--arch deep, --lr 0.03, …)
-  std::string exe;                       ///< the mnist executable to start
+  /// What every run shares besides the above (the caller's training settings, as text): stored in
+  /// DIR/compare-settings.json, so that a directory is resumed only with the settings it was started with.
+  std::vector<std::string> settings;
+  std::string command;                   ///< the command line the report shows
+  /// The argument vector (argv[0] a path) of a child run; the caller's program knows how to start one.
+  std::function<std::vector<std::string>(const ChildRun&)> child_command;
 };
 
 struct CompareReport {

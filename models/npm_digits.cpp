@@ -76,7 +76,7 @@ NpmConversion convert_npm_digits(const std::string& digits_dir, const std::strin
       ++(held ? c.heldout : c.train)[static_cast<std::size_t>(d)];
     }
   }
-  files::ensure_output_dir(out_dir, "--out");
+  files::ensure_output_dir(out_dir, "npm digits output directory");
   auto out = [&](const char* name) { return (fs::path(out_dir) / name).string(); };
   const auto n_train = static_cast<std::uint32_t>(train_lb.size()), n_test = static_cast<std::uint32_t>(test_lb.size());
   data::write_idx(out("train-images-idx3-ubyte"), {n_train, 28, 28}, train_px);
