@@ -6,6 +6,7 @@ characters and comments, and counts a function from the line that opens its body
 line that closes it (lambdas and nested classes count towards the function that holds them).
 """
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -69,6 +70,7 @@ def functions(path):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the listing quietly
     args = sys.argv[1:]
     over = 0
     if "--over" in args:

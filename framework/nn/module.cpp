@@ -130,7 +130,8 @@ nlohmann::json record_of(const Module<T>& m) {
 
 template <class T>
 std::string Module<T>::architecture() const {
-  return record_of(*this).dump();
+  // Names and settings are the program's own text; a byte that is not UTF-8 is replaced rather than thrown over.
+  return record_of(*this).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 template class Module<float>;
