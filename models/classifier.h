@@ -35,6 +35,10 @@ class ImageClassifier : public nn::Layer<T> {
   virtual ModelOptions options() const = 0;
   /// The layers in one short line for the mnist banner (default: describe()).
   virtual std::string layout() const { return this->describe(); }
+  /// The architecture string the releases before the architecture record stored in checkpoints for this model, so
+  /// that mnist still refuses such a checkpoint of another architecture (a checkpoint of the same tensor shapes with
+  /// another pooling, activation or dropout).
+  virtual std::string previous_release_description() const = 0;
 };
 
 /// A pooling as the CLI names it: "max", "l2", "avg", "lpP" (Lp pooling with exponent P ≥ 1, e.g. "lp3", "lp1.5")

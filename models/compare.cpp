@@ -264,11 +264,13 @@ bool run_share(const Comparison& c, const std::vector<Job>& mine, std::size_t jo
     const Job& j = mine[i];
     const std::string partial = c.runs_dir + "/" + j.name + suffix;
     const auto curve = code == 0 ? read_run(partial, j.pool, j.seed, c.o.epochs) : std::nullopt;
-    if (!curve) {
-      const std::string why = failure_line(children[i].log);
-      failure_code = code;
-      failure = "compare: run " + j.name + " failed (exit " + std::to_string(code) + ")" + (why.empty() ? "" : ": " + why) +
-                "; its log is " + files::escape_bytes(children[i].log);
+    if (!curve) {  // the first failure is reported; later ones (runs that were already going) are in their logs
+      if (failure.empty()) {
+        const std::string why = failure_line(children[i].log);
+        failure_code = code;
+        failure = "compare: run " + j.name + " failed (exit " + std::to_string(code) + ")" + (why.empty() ? "" : ": " + why) +
+                  "; its log is " + files::escape_bytes(children[i].log);
+      }
       return false;
     }
     std::error_code moved;
@@ -284,11 +286,12 @@ bool run_share(const Comparison& c, const std::vector<Job>& mine, std::size_t jo
                                 : std::to_string(done + reused) + " of " + std::to_string(all)) + ")");
     return true;
   });
+  if (!finished) return false;  // a stop is reported as a stop, whatever else happened
   if (!failure.empty()) {
     if (failure_code >= 2 && failure_code <= 5) throw train::JobError(failure_code, failure);
     throw std::runtime_error(failure);
   }
-  return finished;
+  return true;
 }
 
 /// Rank 0: every run read back, summarized, and the reports written.

@@ -1,5 +1,6 @@
 #include "models/lenet5.h"
 
+#include <sstream>
 #include <stdexcept>
 
 namespace xg::mnist {
@@ -67,6 +68,22 @@ std::vector<Variable<T>> LeNet5<T>::feature_maps(const Variable<T>& images) {
 template <class T>
 ModelOptions LeNet5<T>::options() const {
   return {pool_kind_, pool_p_, act_, dropout_, InitScheme::PyTorch};
+}
+
+template <class T>
+std::string LeNet5<T>::previous_release_description() const {
+  // The format of the release before the architecture record: its layers' describe() strings in order.
+  std::ostringstream exponent;
+  exponent << pool_p_;
+  const std::string pool = (pool_kind_ == nn::PoolKind::Max ? "MaxPool2d(" : pool_kind_ == nn::PoolKind::L2 ? "L2Pool2d("
+                            : pool_kind_ == nn::PoolKind::Avg ? "AvgPool2d(" : pool_kind_ == nn::PoolKind::Lp ? "LpPool2d(p=" + exponent.str() + ", "
+                            : "StochasticPool2d(") + std::string("kernel=2x2, stride=2x2, padding=0x0)");
+  const std::string act = ops::to_string(act_);
+  std::string s = "LeNet5(Conv2d(1, 6, kernel=5x5, stride=1x1, padding=2x2, dilation=1x1, activation=" + act + "), " + pool +
+                  ", Conv2d(6, 16, kernel=5x5, stride=1x1, padding=0x0, dilation=1x1, activation=" + act + "), " + pool +
+                  ", Linear(400, 120), Linear(120, 84), Linear(84, 10), " + act;
+  if (dropout_ > 0) s += ", dropout=" + std::to_string(dropout_).substr(0, 4);
+  return s + ")";
 }
 
 template <class T>

@@ -23,6 +23,7 @@ class LeNet5 : public ImageClassifier<T> {
   ModelOptions options() const override;
   /// "conv6@5x5p2-tanh-avg2 conv16@5x5-tanh-avg2 | fc400-120-84-10" for the mnist banner.
   std::string layout() const override;
+  std::string previous_release_description() const override;
 
  protected:
   void use_generator(Rng& rng) override { rng_ = &rng; }

@@ -55,6 +55,7 @@ class MnistCnn : public ImageClassifier<T> {
   ModelOptions options() const override;
 
   std::string layout() const override { return config_.layout(); }
+  std::string previous_release_description() const override { return "MnistCnn(" + config_.layout() + ")"; }
   const MnistCnnConfig& config() const { return config_; }
   /// The first conv layer (its weights are the learned filters).
   nn::Conv2d<T>& first_conv() override { return *convs_.front(); }

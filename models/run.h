@@ -2,7 +2,7 @@
 /// \file run.h
 /// One training run of the mnist CLI, assembled from the generic stack: the model (from the registry, or an
 /// MnistCnn configuration), the optimizer, the learning-rate schedule, the DataLoader (seeded shuffle, sharded over
-/// ranks, the --augment transforms) and a train::Trainer. The CLI (mnist_main.cpp) parses flags into a RunConfig and
+/// ranks, the --augment transforms) and a train::Trainer. The CLI (models/cli/) binds its flags to a RunConfig and
 /// calls Trainer::fit; tests use the same class.
 ///
 /// Randomness, as the CLI has always drawn it: one generator seeded with `seed` initialises the model and then

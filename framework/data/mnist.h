@@ -11,7 +11,6 @@
 #include "core/random.h"
 #include "core/tensor.h"
 #include "data/dataset.h"
-#include "core/tensor.h"
 
 namespace xg::data {
 

@@ -319,17 +319,20 @@ void record_difference(const nlohmann::json& a, const nlohmann::json& b, const s
       out.push_back((path.empty() ? "" : path + ".") + k + ": the checkpoint has " + value(sa, k) + ", this model " + value(sb, k));
   const auto& ca = a.at("children");
   const auto& cb = b.at("children");
-  const auto names = [](const nlohmann::json& c) {
+  const auto name = [](const nlohmann::json& c, std::size_t i) { return c.at(i).at(0).get<std::string>(); };
+  const auto names = [&](const nlohmann::json& c) {
     std::string s;
-    for (const auto& e : c) s += (s.empty() ? "" : ", ") + files::escape_bytes(e.at(0).get<std::string>());
+    for (std::size_t i = 0; i < c.size(); ++i) s += (i ? ", " : "") + files::escape_bytes(name(c, i));
     return "[" + s + "]";
   };
-  if (names(ca) != names(cb)) {
+  bool same = ca.is_array() && ca.size() == cb.size();
+  for (std::size_t i = 0; same && i < ca.size(); ++i) same = name(ca, i) == name(cb, i);
+  if (!same) {
     out.push_back(at + "the checkpoint has the submodules " + names(ca) + ", this model " + names(cb));
     return;
   }
   for (std::size_t i = 0; i < ca.size(); ++i)
-    record_difference(ca[i].at(1), cb[i].at(1), (path.empty() ? "" : path + ".") + ca[i].at(0).get<std::string>(), out);
+    record_difference(ca.at(i).at(1), cb.at(i).at(1), (path.empty() ? "" : path + ".") + name(ca, i), out);
 }
 }  // namespace
 

@@ -146,12 +146,15 @@ class Module {
   /// One line: type, settings and submodules, "Net(conv=Conv2d(in=1, out=3, kernel=(5, 5), …), fc=Linear(…))".
   std::string describe() const;
   /// The architecture identity checkpoints store: a JSON record of the type, the settings and every registered
-  /// submodule's record by name, {"type":…,"settings":{…},"children":[[name, record], …]}. Two modules with the same
-  /// record compute the same function of the same parameters; any differing stride, padding or size tells them apart.
+  /// submodule's record by name, {"type":…,"settings":{…},"children":[[name, record], …]}. Any differing stride,
+  /// padding, size or pooling of xgrad's layers tells two modules apart; what the record cannot see is what no module
+  /// states (a custom forward, a Lambda's function): a model states its own settings with set_type.
   std::string architecture() const;
 
  protected:
-  Module(const Module&) = default;  // protected: a module copies as its own class, never sliced to a Module
+  // Protected: a module copies as its own class, never sliced to a bare Module. (Slicing a subclass with registered
+  // members of its own to an intermediate class would leave their entries behind: copy a module as what it is.)
+  Module(const Module&) = default;
   Module(Module&&) noexcept = default;
   Module& operator=(const Module&) = default;
   Module& operator=(Module&&) noexcept = default;
@@ -188,7 +191,8 @@ class Module {
     list.push_back({std::move(name), offset, std::move(owned)});
   }
   /// The offset of `member` in this object, refused when it cannot be a member: before the object's start or more
-  /// than kMaxObjectBytes after it (a local variable or an element of a vector: register those as owned parts).
+  /// than kMaxObjectBytes after it (a local variable). An element of a container or a pointer's target must be
+  /// registered as an owned part: the module cannot tell every such address from a member's.
   std::ptrdiff_t member_offset(const void* member, const std::string& name) const;
   template <class V>
   V& add_member(std::vector<Entry<V>>& list, std::string name, V& member) {

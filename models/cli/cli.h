@@ -83,7 +83,11 @@ void check_resumed_data(const nn::Checkpoint& ck, const std::string& train_data,
 /// Epochs a checkpoint's run had completed, 0 when it does not say.
 std::size_t checkpoint_epoch(const nn::Checkpoint& ck);
 /// Copies a checkpoint's weights into `model`, built from --arch `arch`; refused naming every difference.
-void load_weights(nn::Module<float>& model, const nn::Checkpoint& ck, const std::string& path, const std::string& arch);
+void load_weights(ImageClassifier<float>& model, const nn::Checkpoint& ck, const std::string& path, const std::string& arch);
+/// A checkpoint of the releases before the architecture record (a display string) must carry this model's string
+/// of then (CheckpointError naming both); a record or no identity passes (nn::check_matches checks records).
+void check_previous_release_identity(const ImageClassifier<float>& model, const nn::Checkpoint& ck, const std::string& path,
+                                     const std::string& arch);
 /// "name: N of M values are NaN or Inf" for the first parameter that is not finite; empty when all are.
 std::string first_nonfinite(nn::Module<float>& model);
 

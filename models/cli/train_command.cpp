@@ -68,8 +68,12 @@ void apply_checkpoint(const Options& o, const nn::Checkpoint& ck, Run& run, file
                       dist::Communicator& world) {
   const std::string& path = o.resume.empty() ? o.load : o.resume;
   on_every_rank(world, [&] {
-    if (o.resume.empty()) load_weights(run.model(), ck, path, o.run.arch);
-    else run.restore(ck);
+    if (o.resume.empty()) {
+      load_weights(run.model(), ck, path, o.run.arch);
+    } else {
+      check_previous_release_identity(run.model(), ck, path, o.run.arch);
+      run.restore(ck);
+    }
   });
   const std::size_t epoch = checkpoint_epoch(ck);
   say(o.quiet, world, fmt::format("loaded {} (trained for {} epoch{})", files::escape_bytes(path), epoch, epoch == 1 ? "" : "s"));

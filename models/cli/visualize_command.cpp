@@ -48,7 +48,11 @@ Command visualize_command(CLI::App& app) {
   sub->add_option("--dataset", s->o.run.dataset, "mnist (default) or fashion")->check(CLI::IsMember({"mnist", "fashion"}));
   sub->add_option("--data-dir", s->o.run.data_dir, "directory with the four IDX files");
   sub->add_option("--index", s->index, "which test image to draw (default 0)")->transform(decimal(0, 100000000));
-  return {sub, &s->out, false, [s](dist::Communicator&) { return run_visualize(s->o, s->out, s->index); }};
+  return {sub, &s->out, false, [s, sub](dist::Communicator&) {
+            for (const CLI::Option* opt : sub->get_options())  // the flags given, for messages that name them
+              if (opt->count() > 0) s->o.given.insert(opt->get_name());
+            return run_visualize(s->o, s->out, s->index);
+          }};
 }
 
 }  // namespace xg::mnist::cli

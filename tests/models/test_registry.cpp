@@ -211,9 +211,32 @@ TEST_CASE("a checkpoint of the release before module registration, which stored 
   const std::string old = std::string(XGRAD_FIXTURES_DIR) + "/checkpoints/seed-l2-round3.xgck";
   // Loaded into another architecture, its tensors still tell (the seed's max-pool has the same shapes; the deep
   // network's do not).
-  const auto r = run_mnist({"--data-dir", kFixture, "--arch", "deep", "--eval-only", "--load", old});
+  auto r = run_mnist({"--data-dir", kFixture, "--arch", "deep", "--eval-only", "--load", old});
   CHECK(r.code == 4);
-  CHECK_MESSAGE(r.out.find("the checkpoint does not match this MnistCnn") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("does not match --arch deep") != std::string::npos, r.out);
+  // The same tensor shapes with another pooling: told apart by the string that release stored.
+  r = run_mnist({"--data-dir", kFixture, "--eval-only", "--load", old});
+  CHECK(r.code == 4);
+  CHECK_MESSAGE(r.out.find("architecture 'MnistCnn(conv3@5x5-sigmoid-l22 | fc432-10)' does not match --arch seed") != std::string::npos, r.out);
+  r = run_mnist({"--data-dir", kFixture, "--arch", "seed-l2", "--eval-only", "--load", old});
+  CHECK_MESSAGE(r.code == 0, r.out);
+}
+
+TEST_CASE("the models describe themselves as the release before the architecture record did, for its checkpoints") {
+  // Strings stored by that release's mnist (--arch lenet5, with and without options).
+  Rng rng(1);
+  CHECK(find_model("lenet5").make({}, rng)->previous_release_description() ==
+        "LeNet5(Conv2d(1, 6, kernel=5x5, stride=1x1, padding=2x2, dilation=1x1, activation=tanh), AvgPool2d(kernel=2x2, "
+        "stride=2x2, padding=0x0), Conv2d(6, 16, kernel=5x5, stride=1x1, padding=0x0, dilation=1x1, activation=tanh), "
+        "AvgPool2d(kernel=2x2, stride=2x2, padding=0x0), Linear(400, 120), Linear(120, 84), Linear(84, 10), tanh)");
+  CHECK(find_model("lenet5").make({.pool = nn::PoolKind::Lp, .pool_p = 3.0, .activation = ops::Activation::Relu, .dropout = 0.25}, rng)
+            ->previous_release_description() ==
+        "LeNet5(Conv2d(1, 6, kernel=5x5, stride=1x1, padding=2x2, dilation=1x1, activation=relu), LpPool2d(p=3, kernel=2x2, "
+        "stride=2x2, padding=0x0), Conv2d(6, 16, kernel=5x5, stride=1x1, padding=0x0, dilation=1x1, activation=relu), "
+        "LpPool2d(p=3, kernel=2x2, stride=2x2, padding=0x0), Linear(400, 120), Linear(120, 84), Linear(84, 10), relu, "
+        "dropout=0.25)");
+  CHECK(find_model("deep").make({.pool = nn::PoolKind::Lp, .pool_p = 3.0, .dropout = 0.3}, rng)->previous_release_description() ==
+        "MnistCnn(conv20@5x5-relu-lp3/2 conv40@5x5-relu-lp3/2 | fc640-100-10 dropout0.30)");
 }
 
 }  // TEST_SUITE

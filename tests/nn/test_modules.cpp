@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "helpers.h"
 #include "nn/layers.h"
@@ -165,6 +166,16 @@ TEST_CASE("the architecture record holds each module's type, settings and submod
   CHECK(architecture_difference("Sequential(Conv2d(1, 3, kernel=5x5))", b).empty());
   CHECK(architecture_difference("", b).empty());
   CHECK_THROWS_AS(architecture_difference("{not json", b), CheckpointError);
+  // Crafted submodule lists are compared name by name and length first, never read past the model's list.
+  auto crafted = nlohmann::json::parse(a.architecture());
+  crafted["children"] = nlohmann::json::array({nlohmann::json::array({"0, 1", crafted["children"][0][1]})});
+  CHECK(architecture_difference(crafted.dump(), b) == "the checkpoint has the submodules [0, 1], this model [0, 1]");
+  crafted["children"] = nlohmann::json::array({nlohmann::json::array({"", crafted["children"][0][1]}),
+                                               nlohmann::json::array({"0", crafted["children"][0][1]}),
+                                               nlohmann::json::array({"1", crafted["children"][0][1]})});
+  CHECK(architecture_difference(crafted.dump(), b).find("the checkpoint has the submodules [, 0, 1]") == 0);
+  crafted["children"] = nlohmann::json::array({nlohmann::json::array({"0"}), nlohmann::json::array({"1"})});
+  CHECK_THROWS_WITH_AS(architecture_difference(crafted.dump(), b), doctest::Contains("malformed"), CheckpointError);
   CHECK_THROWS_WITH_AS(architecture_difference(R"({"type": 3})", b), doctest::Contains("the architecture record is malformed"), CheckpointError);
 }
 
