@@ -278,7 +278,8 @@ bool run_share(const Comparison& c, const std::vector<Job>& mine, std::size_t jo
     if (moved)
       throw FileError("compare run '" + files::escape_bytes(c.final_path(j)) + "': cannot move the finished run there: " + moved.message());
     ++done;
-    const auto& p = summarize_comparison({*curve}, {j.pool}).pools[0];
+    const ComparisonSummary one = summarize_comparison({*curve}, {j.pool});  // kept: the line below reads into it
+    const PoolSummary& p = one.pools[0];
     if (c.world.rank() == 0)
       c.say("run " + j.name + ": validation " + pct(p.validation[0]) + "% at epoch " + std::to_string(p.epoch[0]) + ", test " +
             pct(p.test[0]) + "% (" +
